@@ -1,0 +1,77 @@
+#ifndef CTERNARY_KERNELS_H
+#define CTERNARY_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction-set paths this build can run on this CPU (bit set of TK_ISA_*).
+enum {
+    TK_ISA_AVX2 = 1,
+    TK_ISA_AVXVNNI = 2,
+    TK_ISA_AVX512VNNI = 4,
+    TK_ISA_F16C_FMA = 8,
+};
+int tk_cpu_features(void);
+
+// ---- Ternary matrices ---------------------------------------------------------------------------
+// Layout (docs/FORMAT.md): a row of K weights is padded to a multiple of 64 and stored as blocks of
+// 16 bytes. In a block, byte j holds in bits 2k..2k+1 the code (w + 1) of position 16k + j.
+// Activations are int8, padded with zeros to the same multiple of 64. `xsum` is the sum of the
+// activations, so that sum(w * x) = sum(code * x) - xsum.
+
+/// out[r] = sum_k W[r,k] * x[k] for r in [0, rows). `row_bytes` = padded K / 4.
+void tk_ternary_gemv_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
+                          const int8_t *x, int32_t xsum, int32_t *out);
+void tk_ternary_gemv_avxvnni(const uint8_t *w, size_t row_bytes, size_t rows,
+                             const int8_t *x, int32_t xsum, int32_t *out);
+void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows,
+                                const int8_t *x, int32_t xsum, int32_t *out);
+
+/// out[t * out_stride + r] = sum_k W[r,k] * x[t * x_stride + k], for `ntok` tokens. Each unpacked
+/// weight block is reused for up to four tokens.
+void tk_ternary_gemm_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
+                          const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
+                          int32_t *out, size_t out_stride);
+void tk_ternary_gemm_avxvnni(const uint8_t *w, size_t row_bytes, size_t rows,
+                             const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
+                             int32_t *out, size_t out_stride);
+void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows,
+                                const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
+                                int32_t *out, size_t out_stride);
+
+// ---- Int8 matrices (the int8 LM head) ----------------------------------------------------------
+// Rows of int8 in [-127, 127], padded with zeros to a multiple of 64; activations likewise.
+void tk_int8_gemv_avx2(const int8_t *w, size_t row_len, size_t rows,
+                       const int8_t *x, int32_t xsum, int32_t *out);
+void tk_int8_gemv_avx512vnni(const int8_t *w, size_t row_len, size_t rows,
+                             const int8_t *x, int32_t xsum, int32_t *out);
+
+// ---- Float matrices (f16 / f32 LM head) --------------------------------------------------------
+/// out[r] = sum_k float(W[r,k]) * x[k]; W is IEEE half, rows of `k` (no padding).
+void tk_f16_gemv_fma(const uint16_t *w, size_t k, size_t rows, const float *x, float *out);
+void tk_f32_gemv_fma(const float *w, size_t k, size_t rows, const float *x, float *out);
+
+// ---- Activation quantization --------------------------------------------------------------------
+/// s = 127 / max(max|x|, 1e-5); q = clamp(round_half_even(x * s), -128, 127); zero padding up to
+/// `padded`. Returns s; writes the sum of q to *sum.
+float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t padded, int32_t *sum);
+
+// ---- Worker pool --------------------------------------------------------------------------------
+typedef void (*tk_task_fn)(void *ctx, int64_t begin, int64_t end, int worker);
+typedef struct tk_pool tk_pool;
+/// A pool of `threads` - 1 persistent workers; the calling thread is the last member.
+tk_pool *tk_pool_create(int threads);
+int tk_pool_threads(const tk_pool *pool);
+/// Splits [0, total) into one contiguous range per thread (range ends rounded to `grain`) and runs
+/// fn on each (with the thread's index, 0 = caller); returns when all are done. Not re-entrant.
+void tk_pool_run(tk_pool *pool, tk_task_fn fn, void *ctx, int64_t total, int64_t grain);
+void tk_pool_destroy(tk_pool *pool);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,114 @@
+// A persistent worker pool: workers spin briefly on a generation counter, then sleep on a condition
+// variable, so a decode step with ~200 parallel matmuls pays no thread creation and few syscalls.
+#include "CTernaryKernels.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+struct tk_pool {
+    int threads;
+    pthread_t *workers;
+    _Atomic uint64_t generation;
+    _Atomic int remaining;
+    _Atomic int stop;
+    int sleepers;
+    tk_task_fn fn;
+    void *ctx;
+    int64_t total, grain;
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;
+};
+
+typedef struct { tk_pool *pool; int index; } worker_arg;
+
+static void run_chunk(tk_pool *p, int index) {
+    int64_t units = (p->total + p->grain - 1) / p->grain;
+    int64_t begin = units * index / p->threads * p->grain;
+    int64_t end = units * (index + 1) / p->threads * p->grain;
+    if (end > p->total) end = p->total;
+    if (begin < end) p->fn(p->ctx, begin, end, index);
+}
+
+static void *worker_main(void *raw) {
+    worker_arg arg = *(worker_arg *)raw;
+    free(raw);
+    tk_pool *p = arg.pool;
+    uint64_t seen = 0;
+    for (;;) {
+        int spins = 0;
+        while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && spins < 200000) {
+            CPU_RELAX();
+            spins++;
+        }
+        if (atomic_load_explicit(&p->generation, memory_order_acquire) == seen) {
+            pthread_mutex_lock(&p->mutex);
+            p->sleepers++;
+            while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop)) pthread_cond_wait(&p->wake, &p->mutex);
+            p->sleepers--;
+            pthread_mutex_unlock(&p->mutex);
+        }
+        if (atomic_load(&p->stop)) return NULL;
+        seen = atomic_load_explicit(&p->generation, memory_order_acquire);
+        run_chunk(p, arg.index);
+        atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_acq_rel);
+    }
+}
+
+tk_pool *tk_pool_create(int threads) {
+    if (threads < 1) threads = 1;
+    tk_pool *p = calloc(1, sizeof(tk_pool));
+    if (!p) return NULL;
+    p->threads = threads;
+    pthread_mutex_init(&p->mutex, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    p->workers = calloc((size_t)threads, sizeof(pthread_t));
+    for (int i = 1; i < threads; i++) {
+        worker_arg *arg = malloc(sizeof(worker_arg));
+        arg->pool = p;
+        arg->index = i;
+        pthread_create(&p->workers[i], NULL, worker_main, arg);
+    }
+    return p;
+}
+
+int tk_pool_threads(const tk_pool *pool) { return pool->threads; }
+
+void tk_pool_run(tk_pool *p, tk_task_fn fn, void *ctx, int64_t total, int64_t grain) {
+    if (grain < 1) grain = 1;
+    if (p->threads == 1 || total <= grain) {
+        if (total > 0) fn(ctx, 0, total, 0);
+        return;
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    p->total = total;
+    p->grain = grain;
+    atomic_store_explicit(&p->remaining, p->threads - 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_seq_cst);
+    pthread_mutex_lock(&p->mutex);
+    if (p->sleepers > 0) pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mutex);
+    run_chunk(p, 0);
+    while (atomic_load_explicit(&p->remaining, memory_order_acquire) != 0) CPU_RELAX();
+}
+
+void tk_pool_destroy(tk_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mutex);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mutex);
+    for (int i = 1; i < p->threads; i++) pthread_join(p->workers[i], NULL);
+    pthread_mutex_destroy(&p->mutex);
+    pthread_cond_destroy(&p->wake);
+    free(p->workers);
+    free(p);
+}

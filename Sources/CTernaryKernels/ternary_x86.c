@@ -1,0 +1,342 @@
+// x86 SIMD kernels. Every function has its own target attribute and is only called after
+// tk_cpu_features() says the CPU has the instructions; the scalar reference lives in Swift
+// (TernaryKernels/ScalarKernels.swift) and is the oracle for the tests.
+#include "CTernaryKernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+
+int tk_cpu_features(void) {
+    __builtin_cpu_init();
+    int f = 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) f |= TK_ISA_AVX2;
+    if ((f & TK_ISA_AVX2) && __builtin_cpu_supports("avxvnni")) f |= TK_ISA_AVXVNNI;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) f |= TK_ISA_AVX512VNNI;
+    if ((f & TK_ISA_AVX2) && __builtin_cpu_supports("f16c")) f |= TK_ISA_F16C_FMA;
+    return f;
+}
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVXVNNI __attribute__((target("avx2,fma,avxvnni")))
+#define AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+AVX2 static inline int32_t hsum_epi32_256(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+// One 16-byte block -> codes of positions 0..31 (lo) and 32..63 (hi), one byte each.
+#define UNPACK_BLOCK_256(ptr, lo, hi)                                                 \
+    do {                                                                              \
+        __m256i v_ = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(ptr))); \
+        lo = _mm256_and_si256(_mm256_srlv_epi32(v_, sh01), m3);                       \
+        hi = _mm256_and_si256(_mm256_srlv_epi32(v_, sh23), m3);                       \
+    } while (0)
+
+#define SHIFTS_256                                                                    \
+    const __m256i sh01 = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);                   \
+    const __m256i sh23 = _mm256_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6);                   \
+    const __m256i m3 = _mm256_set1_epi8(3)
+
+// AVX2: vpmaddubsw(codes, x) gives int16 pairs of at most 2*2*128 = 512; two per block add to
+// 1024, so 16 blocks fit in int16 before widening with vpmaddwd.
+AVX2 static inline int32_t dot_row_avx2(const uint8_t *w, size_t blocks, const int8_t *x) {
+    SHIFTS_256;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc = _mm256_setzero_si256();
+    size_t b = 0;
+    while (b < blocks) {
+        size_t end = b + 16 < blocks ? b + 16 : blocks;
+        __m256i acc16 = _mm256_setzero_si256();
+        for (; b < end; b++) {
+            __m256i lo, hi;
+            UNPACK_BLOCK_256(w + 16 * b, lo, hi);
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + 64 * b));
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 64 * b + 32));
+            acc16 = _mm256_add_epi16(acc16, _mm256_maddubs_epi16(lo, x0));
+            acc16 = _mm256_add_epi16(acc16, _mm256_maddubs_epi16(hi, x1));
+        }
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(acc16, ones));
+    }
+    return hsum_epi32_256(acc);
+}
+
+AVX2 void tk_ternary_gemv_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
+                               const int8_t *x, int32_t xsum, int32_t *out) {
+    size_t blocks = row_bytes / 16;
+    for (size_t r = 0; r < rows; r++) out[r] = dot_row_avx2(w + r * row_bytes, blocks, x) - xsum;
+}
+
+AVX2 void tk_ternary_gemm_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
+                               const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
+                               int32_t *out, size_t out_stride) {
+    SHIFTS_256;
+    const __m256i ones = _mm256_set1_epi16(1);
+    size_t blocks = row_bytes / 16;
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t *wr = w + r * row_bytes;
+        size_t t = 0;
+        for (; t + 4 <= ntok; t += 4) {
+            const int8_t *x0p = x + t * x_stride, *x1p = x0p + x_stride, *x2p = x1p + x_stride, *x3p = x2p + x_stride;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            size_t b = 0;
+            while (b < blocks) {
+                size_t end = b + 16 < blocks ? b + 16 : blocks;
+                __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+                for (; b < end; b++) {
+                    __m256i lo, hi;
+                    UNPACK_BLOCK_256(wr + 16 * b, lo, hi);
+                    size_t o = 64 * b;
+#define TOK(s, p)                                                                                   \
+    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(p + o)))); \
+    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(p + o + 32))))
+                    TOK(s0, x0p); TOK(s1, x1p); TOK(s2, x2p); TOK(s3, x3p);
+#undef TOK
+                }
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(s0, ones));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(s1, ones));
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(s2, ones));
+                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(s3, ones));
+            }
+            out[(t + 0) * out_stride + r] = hsum_epi32_256(a0) - xsum[t + 0];
+            out[(t + 1) * out_stride + r] = hsum_epi32_256(a1) - xsum[t + 1];
+            out[(t + 2) * out_stride + r] = hsum_epi32_256(a2) - xsum[t + 2];
+            out[(t + 3) * out_stride + r] = hsum_epi32_256(a3) - xsum[t + 3];
+        }
+        for (; t < ntok; t++) out[t * out_stride + r] = dot_row_avx2(wr, blocks, x + t * x_stride) - xsum[t];
+    }
+}
+
+// AVX-VNNI: vpdpbusd accumulates four u8*s8 products straight into int32.
+AVXVNNI static inline int32_t dot_row_avxvnni(const uint8_t *w, size_t blocks, const int8_t *x) {
+    SHIFTS_256;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0;
+    for (size_t b = 0; b < blocks; b++) {
+        __m256i lo, hi;
+        UNPACK_BLOCK_256(w + 16 * b, lo, hi);
+        acc0 = _mm256_dpbusd_avx_epi32(acc0, lo, _mm256_loadu_si256((const __m256i *)(x + 64 * b)));
+        acc1 = _mm256_dpbusd_avx_epi32(acc1, hi, _mm256_loadu_si256((const __m256i *)(x + 64 * b + 32)));
+    }
+    return hsum_epi32_256(_mm256_add_epi32(acc0, acc1));
+}
+
+AVXVNNI void tk_ternary_gemv_avxvnni(const uint8_t *w, size_t row_bytes, size_t rows,
+                                     const int8_t *x, int32_t xsum, int32_t *out) {
+    size_t blocks = row_bytes / 16;
+    for (size_t r = 0; r < rows; r++) out[r] = dot_row_avxvnni(w + r * row_bytes, blocks, x) - xsum;
+}
+
+AVXVNNI void tk_ternary_gemm_avxvnni(const uint8_t *w, size_t row_bytes, size_t rows,
+                                     const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
+                                     int32_t *out, size_t out_stride) {
+    SHIFTS_256;
+    size_t blocks = row_bytes / 16;
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t *wr = w + r * row_bytes;
+        size_t t = 0;
+        for (; t + 4 <= ntok; t += 4) {
+            const int8_t *p0 = x + t * x_stride, *p1 = p0 + x_stride, *p2 = p1 + x_stride, *p3 = p2 + x_stride;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t b = 0; b < blocks; b++) {
+                __m256i lo, hi;
+                UNPACK_BLOCK_256(wr + 16 * b, lo, hi);
+                size_t o = 64 * b;
+#define TOK(a, p)                                                                          \
+    a = _mm256_dpbusd_avx_epi32(a, lo, _mm256_loadu_si256((const __m256i *)(p + o)));      \
+    a = _mm256_dpbusd_avx_epi32(a, hi, _mm256_loadu_si256((const __m256i *)(p + o + 32)))
+                TOK(a0, p0); TOK(a1, p1); TOK(a2, p2); TOK(a3, p3);
+#undef TOK
+            }
+            out[(t + 0) * out_stride + r] = hsum_epi32_256(a0) - xsum[t + 0];
+            out[(t + 1) * out_stride + r] = hsum_epi32_256(a1) - xsum[t + 1];
+            out[(t + 2) * out_stride + r] = hsum_epi32_256(a2) - xsum[t + 2];
+            out[(t + 3) * out_stride + r] = hsum_epi32_256(a3) - xsum[t + 3];
+        }
+        for (; t < ntok; t++) out[t * out_stride + r] = dot_row_avxvnni(wr, blocks, x + t * x_stride) - xsum[t];
+    }
+}
+
+// AVX-512 VNNI: the 16-byte block broadcast to four lanes, shifted by 0/2/4/6, gives all 64 codes
+// of the block in position order in one register.
+#define SHIFTS_512                                                                          \
+    const __m512i sh = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6);   \
+    const __m512i m3z = _mm512_set1_epi8(3)
+#define UNPACK_BLOCK_512(ptr) \
+    _mm512_and_si512(_mm512_srlv_epi32(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(ptr))), sh), m3z)
+
+AVX512 static inline int32_t dot_row_avx512(const uint8_t *w, size_t blocks, const int8_t *x) {
+    SHIFTS_512;
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = acc0;
+    size_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        acc0 = _mm512_dpbusd_epi32(acc0, UNPACK_BLOCK_512(w + 16 * b), _mm512_loadu_si512(x + 64 * b));
+        acc1 = _mm512_dpbusd_epi32(acc1, UNPACK_BLOCK_512(w + 16 * b + 16), _mm512_loadu_si512(x + 64 * b + 64));
+    }
+    if (b < blocks) acc0 = _mm512_dpbusd_epi32(acc0, UNPACK_BLOCK_512(w + 16 * b), _mm512_loadu_si512(x + 64 * b));
+    return _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+}
+
+AVX512 void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows,
+                                       const int8_t *x, int32_t xsum, int32_t *out) {
+    size_t blocks = row_bytes / 16;
+    size_t r = 0;
+    for (; r < rows; r++) out[r] = dot_row_avx512(w + r * row_bytes, blocks, x) - xsum;
+}
+
+AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows,
+                                       const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
+                                       int32_t *out, size_t out_stride) {
+    SHIFTS_512;
+    size_t blocks = row_bytes / 16;
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t *wr = w + r * row_bytes;
+        size_t t = 0;
+        for (; t + 4 <= ntok; t += 4) {
+            const int8_t *p0 = x + t * x_stride, *p1 = p0 + x_stride, *p2 = p1 + x_stride, *p3 = p2 + x_stride;
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t b = 0; b < blocks; b++) {
+                __m512i c = UNPACK_BLOCK_512(wr + 16 * b);
+                size_t o = 64 * b;
+                a0 = _mm512_dpbusd_epi32(a0, c, _mm512_loadu_si512(p0 + o));
+                a1 = _mm512_dpbusd_epi32(a1, c, _mm512_loadu_si512(p1 + o));
+                a2 = _mm512_dpbusd_epi32(a2, c, _mm512_loadu_si512(p2 + o));
+                a3 = _mm512_dpbusd_epi32(a3, c, _mm512_loadu_si512(p3 + o));
+            }
+            out[(t + 0) * out_stride + r] = _mm512_reduce_add_epi32(a0) - xsum[t + 0];
+            out[(t + 1) * out_stride + r] = _mm512_reduce_add_epi32(a1) - xsum[t + 1];
+            out[(t + 2) * out_stride + r] = _mm512_reduce_add_epi32(a2) - xsum[t + 2];
+            out[(t + 3) * out_stride + r] = _mm512_reduce_add_epi32(a3) - xsum[t + 3];
+        }
+        for (; t < ntok; t++) out[t * out_stride + r] = dot_row_avx512(wr, blocks, x + t * x_stride) - xsum[t];
+    }
+}
+
+// ---- int8 x int8 -------------------------------------------------------------------------------
+// AVX2: vpmaddubsw(|w|, sign(x, w)); weights and activations lie in [-127, 127], so a pair sum is
+// at most 2 * 127 * 127 = 32258 and never saturates.
+AVX2 void tk_int8_gemv_avx2(const int8_t *w, size_t row_len, size_t rows,
+                            const int8_t *x, int32_t xsum, int32_t *out) {
+    (void)xsum;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (size_t r = 0; r < rows; r++) {
+        const int8_t *wr = w + r * row_len;
+        __m256i acc = _mm256_setzero_si256();
+        for (size_t k = 0; k < row_len; k += 32) {
+            __m256i wv = _mm256_loadu_si256((const __m256i *)(wr + k));
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(x + k));
+            __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
+        }
+        out[r] = hsum_epi32_256(acc);
+    }
+}
+
+// AVX-512 VNNI: (w xor 0x80) = w + 128 as unsigned, so dpbusd gives sum(w*x) + 128 * sum(x).
+AVX512 void tk_int8_gemv_avx512vnni(const int8_t *w, size_t row_len, size_t rows,
+                                    const int8_t *x, int32_t xsum, int32_t *out) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (size_t r = 0; r < rows; r++) {
+        const int8_t *wr = w + r * row_len;
+        __m512i acc = _mm512_setzero_si512();
+        for (size_t k = 0; k < row_len; k += 64) {
+            __m512i wv = _mm512_xor_si512(_mm512_loadu_si512(wr + k), bias);
+            acc = _mm512_dpbusd_epi32(acc, wv, _mm512_loadu_si512(x + k));
+        }
+        out[r] = _mm512_reduce_add_epi32(acc) - 128 * xsum;
+    }
+}
+
+// ---- float -------------------------------------------------------------------------------------
+AVX2 static inline float hsum_ps_256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void tk_f16_gemv_fma(const uint16_t *w, size_t k, size_t rows,
+                                                             const float *x, float *out) {
+    for (size_t r = 0; r < rows; r++) {
+        const uint16_t *wr = w + r * k;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        size_t i = 0;
+        for (; i + 16 <= k; i += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + i))), _mm256_loadu_ps(x + i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + i + 8))), _mm256_loadu_ps(x + i + 8), a1);
+        }
+        float s = hsum_ps_256(_mm256_add_ps(a0, a1));
+        for (; i < k; i++) s += _cvtsh_ss(wr[i]) * x[i];
+        out[r] = s;
+    }
+}
+
+AVX2 void tk_f32_gemv_fma(const float *w, size_t k, size_t rows, const float *x, float *out) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *wr = w + r * k;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        size_t i = 0;
+        for (; i + 16 <= k; i += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + i), _mm256_loadu_ps(x + i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        }
+        float s = hsum_ps_256(_mm256_add_ps(a0, a1));
+        for (; i < k; i++) s += wr[i] * x[i];
+        out[r] = s;
+    }
+}
+
+// ---- activation quantization -------------------------------------------------------------------
+AVX2 float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t padded, int32_t *sum) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + i), absmask));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float mx = _mm_cvtss_f32(m4);
+    for (; i < n; i++) { float a = __builtin_fabsf(x[i]); if (a > mx) mx = a; }
+    if (!(mx >= 1e-5f)) mx = 1e-5f;
+    float s = 127.0f / mx;
+    const __m256 sv = _mm256_set1_ps(s);
+    const __m256 lo = _mm256_set1_ps(-128.0f), hi = _mm256_set1_ps(127.0f);
+    __m256i acc = _mm256_setzero_si256();
+    i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), sv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+        __m256i iv = _mm256_cvtps_epi32(v);
+        acc = _mm256_add_epi32(acc, iv);
+        __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(iv), _mm256_extracti128_si256(iv, 1));
+        __m128i p8 = _mm_packs_epi16(p16, p16);
+        _mm_storel_epi64((__m128i *)(q + i), p8);
+    }
+    int32_t total = hsum_epi32_256(acc);
+    for (; i < n; i++) {
+        float v = __builtin_rintf(x[i] * s);
+        v = v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v);
+        q[i] = (int8_t)v;
+        total += (int32_t)v;
+    }
+    for (; i < padded; i++) q[i] = 0;
+    *sum = total;
+    return s;
+}
+
+#else  // not x86: the Swift portable path is used; these are never called.
+int tk_cpu_features(void) { return 0; }
+void tk_ternary_gemv_avx2(const uint8_t *w, size_t rb, size_t rows, const int8_t *x, int32_t s, int32_t *o) { (void)w; (void)rb; (void)rows; (void)x; (void)s; (void)o; __builtin_trap(); }
+void tk_ternary_gemv_avxvnni(const uint8_t *w, size_t rb, size_t rows, const int8_t *x, int32_t s, int32_t *o) { (void)w; (void)rb; (void)rows; (void)x; (void)s; (void)o; __builtin_trap(); }
+void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t rb, size_t rows, const int8_t *x, int32_t s, int32_t *o) { (void)w; (void)rb; (void)rows; (void)x; (void)s; (void)o; __builtin_trap(); }
+void tk_ternary_gemm_avx2(const uint8_t *w, size_t rb, size_t rows, const int8_t *x, size_t xs, const int32_t *s, size_t n, int32_t *o, size_t os) { (void)w; (void)rb; (void)rows; (void)x; (void)xs; (void)s; (void)n; (void)o; (void)os; __builtin_trap(); }
+void tk_ternary_gemm_avxvnni(const uint8_t *w, size_t rb, size_t rows, const int8_t *x, size_t xs, const int32_t *s, size_t n, int32_t *o, size_t os) { (void)w; (void)rb; (void)rows; (void)x; (void)xs; (void)s; (void)n; (void)o; (void)os; __builtin_trap(); }
+void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t rb, size_t rows, const int8_t *x, size_t xs, const int32_t *s, size_t n, int32_t *o, size_t os) { (void)w; (void)rb; (void)rows; (void)x; (void)xs; (void)s; (void)n; (void)o; (void)os; __builtin_trap(); }
+void tk_int8_gemv_avx2(const int8_t *w, size_t k, size_t rows, const int8_t *x, int32_t s, int32_t *o) { (void)w; (void)k; (void)rows; (void)x; (void)s; (void)o; __builtin_trap(); }
+void tk_int8_gemv_avx512vnni(const int8_t *w, size_t k, size_t rows, const int8_t *x, int32_t s, int32_t *o) { (void)w; (void)k; (void)rows; (void)x; (void)s; (void)o; __builtin_trap(); }
+void tk_f16_gemv_fma(const uint16_t *w, size_t k, size_t rows, const float *x, float *o) { (void)w; (void)k; (void)rows; (void)x; (void)o; __builtin_trap(); }
+void tk_f32_gemv_fma(const float *w, size_t k, size_t rows, const float *x, float *o) { (void)w; (void)k; (void)rows; (void)x; (void)o; __builtin_trap(); }
+float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t p, int32_t *s) { (void)x; (void)n; (void)q; (void)p; (void)s; __builtin_trap(); }
+#endif

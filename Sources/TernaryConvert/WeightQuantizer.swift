@@ -1,0 +1,52 @@
+import TernaryKernels
+
+/// Weight quantization exactly as docs/FORMAT.md defines it (the Python exporter mirrors this
+/// code bit for bit, so both write identical files).
+public enum WeightQuantizer {
+    /// β = max(float32(Σ|w| / n), 1e-5), the sum taken in float64 in row-major order.
+    public static func absMean(_ w: [Float]) -> Float {
+        var total = 0.0
+        for v in w { total += Double(abs(v)) }
+        return max(Float(total / Double(w.count)), Float(1e-5))
+    }
+
+    /// Packs a row-major (rows, k) float matrix as ternary codes: round-half-even(w / β) clamped
+    /// to −1…1. Returns the packed bytes (rows × rowBytes(k)) and β.
+    public static func ternary(_ w: [Float], rows: Int, k: Int) -> (packed: [UInt8], beta: Float) {
+        precondition(w.count == rows * k)
+        let beta = absMean(w)
+        let rowBytes = TernaryLayout.rowBytes(k)
+        var packed = [UInt8](repeating: 0, count: rows * rowBytes)
+        var row = [Int8](repeating: 0, count: k)
+        packed.withUnsafeMutableBytes { out in
+            for r in 0..<rows {
+                for i in 0..<k { row[i] = Int8(min(max((w[r * k + i] / beta).rounded(.toNearestOrEven), -1), 1)) }
+                row.withUnsafeBufferPointer { TernaryLayout.packRow($0, into: UnsafeMutableRawBufferPointer(rebasing: out[(r * rowBytes)..<((r + 1) * rowBytes)])) }
+            }
+        }
+        return (packed, beta)
+    }
+
+    /// Per-row int8: scale = max(max|row|, 1e-5) / 127, q = clamp(round(w / scale), −127, 127),
+    /// rows padded with zeros to a multiple of 64.
+    public static func int8Rows(_ w: [Float], rows: Int, k: Int) -> (values: [Int8], scales: [Float]) {
+        let padded = TernaryLayout.paddedLength(k)
+        var values = [Int8](repeating: 0, count: rows * padded)
+        var scales = [Float](repeating: 0, count: rows)
+        for r in 0..<rows {
+            var m: Float = 0
+            for i in 0..<k { m = max(m, abs(w[r * k + i])) }
+            let scale = max(m, 1e-5) / 127
+            scales[r] = scale
+            for i in 0..<k { values[r * padded + i] = Int8(min(max((w[r * k + i] / scale).rounded(.toNearestOrEven), -127), 127)) }
+        }
+        return (values, scales)
+    }
+
+    /// Transposes a row-major (rows, cols) matrix (GPT-2's Conv1D stores (in, out)).
+    public static func transpose(_ w: [Float], rows: Int, cols: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: w.count)
+        for r in 0..<rows { for c in 0..<cols { out[c * rows + r] = w[r * cols + c] } }
+        return out
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// A tensor to be written: its bytes are produced in memory, one tensor at a time.
+public struct OutputTensor: Sendable {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    public let bytes: [UInt8]
+
+    public init(name: String, dtype: DType, shape: [Int], bytes: [UInt8]) {
+        precondition(shape.reduce(1, *) * dtype.byteSize == bytes.count, "\(name): shape and byte count disagree")
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+
+    public init<T>(name: String, dtype: DType, shape: [Int], values: [T]) {
+        precondition(MemoryLayout<T>.stride == dtype.byteSize, "\(name): element type does not match \(dtype)")
+        self.init(name: name, dtype: dtype, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
+    }
+}
+
+/// Writes safetensors files in the project's canonical form (docs/FORMAT.md): `__metadata__` first,
+/// then tensors ordered by element size (largest first) and name, so each tensor is aligned to its
+/// element size; the header is padded with spaces to a multiple of 8. The file is written to a
+/// temporary name beside the target and renamed, so an interrupted write never leaves a partial file.
+public enum SafetensorsWriter {
+    public static func orderedForWriting(_ tensors: [OutputTensor]) -> [OutputTensor] {
+        tensors.sorted { ($1.dtype.byteSize, $0.name) < ($0.dtype.byteSize, $1.name) }
+    }
+
+    /// The header bytes (length prefix excluded) for tensors already in writing order.
+    public static func header(metadata: [String: String], tensors: [OutputTensor]) -> [UInt8] {
+        var pairs: [(String, JSONValue)] = []
+        if !metadata.isEmpty {
+            pairs.append(("__metadata__", .object(metadata.map { ($0.key, JSONValue.string($0.value)) })))
+        }
+        var offset = 0
+        for tensor in tensors {
+            let end = offset + tensor.bytes.count
+            pairs.append((tensor.name, .object([
+                ("dtype", .string(tensor.dtype.rawValue)),
+                ("shape", .array(tensor.shape.map { .int($0) })),
+                ("data_offsets", .array([.int(offset), .int(end)])),
+            ])))
+            offset = end
+        }
+        // Keys of the top level keep data order; nested objects (metadata) are sorted.
+        var text = "{"
+        for (i, (key, value)) in pairs.enumerated() {
+            if i > 0 { text += "," }
+            JSONValue.writeString(key, into: &text)
+            text += ":" + value.serialized(sortKeys: key == "__metadata__")
+        }
+        text += "}"
+        var bytes = Array(text.utf8)
+        while bytes.count % 8 != 0 { bytes.append(0x20) }
+        return bytes
+    }
+
+    /// Writes `tensors` (any order) with `metadata` to `path` atomically.
+    public static func write(to path: String, metadata: [String: String], tensors: [OutputTensor]) throws {
+        let ordered = orderedForWriting(tensors)
+        let header = header(metadata: metadata, tensors: ordered)
+        let temporary = path + ".partial-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+            throw FormatError.writeFailed(path: path, reason: "cannot create \(temporary)")
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+            defer { try? handle.close() }
+            var length = UInt64(header.count).littleEndian
+            try handle.write(contentsOf: Data(bytes: &length, count: 8))
+            try handle.write(contentsOf: header)
+            for tensor in ordered { try handle.write(contentsOf: tensor.bytes) }
+            try handle.synchronize()
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw FormatError.writeFailed(path: path, reason: error.localizedDescription)
+        }
+        if rename(temporary, path) != 0 {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw FormatError.writeFailed(path: path, reason: reason)
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import TernaryModels
+import TernaryTokenizer
+
+/// Timing and counts of one generation.
+public struct GenerationStats: Sendable {
+    public var promptTokens = 0
+    public var generatedTokens = 0
+    public var prefillSeconds = 0.0
+    public var decodeSeconds = 0.0
+    public var stopReason = "length"
+
+    public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : 0 }
+    public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0 }
+
+    public var summary: String {
+        String(format: "prompt: %d tokens, %.1f tok/s | generated: %d tokens, %.1f tok/s | stop: %@",
+               promptTokens, prefillTokensPerSecond, generatedTokens, decodeTokensPerSecond, stopReason)
+    }
+}
+
+/// Runs a model on a prompt and streams text: prefill in one batch, then one token at a time.
+public final class Generator {
+    public let model: any LanguageModel
+    public let tokenizer: BPETokenizer
+
+    public init(model: any LanguageModel) throws {
+        guard let tokenizer = model.tokenizer else {
+            throw ModelError.noTokenizer(path: model.architecture)
+        }
+        self.model = model
+        self.tokenizer = tokenizer
+    }
+
+    /// Generates up to `maxTokens` after `promptIDs`, continuing `memory` (multi-turn chat keeps it).
+    /// `onText` receives complete UTF-8 text as it is produced; returning false stops generation.
+    @discardableResult
+    public func generate(
+        promptIDs: [Int], maxTokens: Int, options: SamplingOptions, stopStrings: [String] = [],
+        memory: SequenceMemory? = nil, onText: (String) -> Bool
+    ) throws -> (ids: [Int], stats: GenerationStats) {
+        try options.validate()
+        guard !promptIDs.isEmpty else { throw GenerationError.emptyPrompt }
+        guard maxTokens >= 0 else { throw GenerationError.badOption(option: "-n", value: "\(maxTokens)", expected: "an integer >= 0") }
+        let memory = memory ?? model.makeMemory()
+        let budget = min(maxTokens, model.contextLength - memory.length - promptIDs.count)
+        guard budget >= 0 else { throw ModelError.contextFull(needed: memory.length + promptIDs.count, contextLength: model.contextLength) }
+        var stats = GenerationStats()
+        stats.promptTokens = promptIDs.count
+        var sampler = Sampler(options: options)
+        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        var history = promptIDs
+        var generated: [Int] = []
+        var text = ""
+
+        let prefillStart = DispatchTime.now()
+        var logits = try model.forward(promptIDs, memory: memory, allLogits: false)
+        stats.prefillSeconds = Self.seconds(since: prefillStart)
+        let decodeStart = DispatchTime.now()
+        if budget == 0 { stats.stopReason = maxTokens == 0 ? "length" : "context" }
+        while generated.count < budget {
+            let next = sampler.sample(logits, history: history)
+            if next == tokenizer.endOfText { stats.stopReason = "eos"; break }
+            generated.append(next)
+            history.append(next)
+            var piece = try decoder.append(next)
+            text += piece
+            if let stop = stopStrings.first(where: { !$0.isEmpty && text.contains($0) }) {
+                // Print up to the stop string, not past it.
+                let printed = text.count - piece.count
+                let cut = text.range(of: stop)!.lowerBound
+                piece = String(text[text.index(text.startIndex, offsetBy: min(printed, text.distance(from: text.startIndex, to: cut)))..<cut])
+                _ = onText(piece)
+                stats.stopReason = "stop string"
+                break
+            }
+            if !piece.isEmpty, !onText(piece) { stats.stopReason = "interrupted"; break }
+            if generated.count == budget {
+                stats.stopReason = budget < maxTokens ? "context" : "length"
+                break
+            }
+            logits = try model.forward([next], memory: memory, allLogits: false)
+        }
+        let rest = decoder.flush()
+        if !rest.isEmpty, stats.stopReason != "stop string" { _ = onText(rest) }
+        stats.generatedTokens = generated.count
+        stats.decodeSeconds = Self.seconds(since: decodeStart)
+        return (generated, stats)
+    }
+
+    static func seconds(since start: DispatchTime) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    }
+}

@@ -1,0 +1,45 @@
+import CTernaryKernels
+
+/// A persistent pool of worker threads (the caller is one of them). `run` splits a range into one
+/// contiguous chunk per thread; no thread is created per call.
+public final class WorkerPool: @unchecked Sendable {
+    private let pool: OpaquePointer
+    public let threads: Int
+
+    public init(threads: Int) {
+        precondition(threads >= 1, "a pool needs at least one thread")
+        self.threads = threads
+        self.pool = tk_pool_create(Int32(threads))
+    }
+
+    deinit { tk_pool_destroy(pool) }
+
+    /// Runs `body` over `[0, total)` split across the threads, chunk ends rounded to `grain`.
+    public func run(_ total: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        runIndexed(total, grain: grain) { range, _ in body(range) }
+    }
+
+    /// As `run`, also passing the index (0..<threads) of the thread that runs each range, for
+    /// per-thread scratch memory.
+    public func runIndexed(_ total: Int, grain: Int = 1, _ body: (Range<Int>, Int) -> Void) {
+        guard total > 0 else { return }
+        withoutActuallyEscaping(body) { escaping in
+            var closure = escaping
+            withUnsafeMutablePointer(to: &closure) { pointer in
+                tk_pool_run(pool, { context, begin, end, worker in
+                    let f = context!.assumingMemoryBound(to: ((Range<Int>, Int) -> Void).self).pointee
+                    f(Int(begin)..<Int(end), Int(worker))
+                }, pointer, Int64(total), Int64(grain))
+            }
+        }
+    }
+
+    /// The machine's logical core count.
+    public static var coreCount: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

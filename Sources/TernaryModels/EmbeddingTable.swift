@@ -1,0 +1,96 @@
+import TernaryFormat
+import TernaryKernels
+
+/// A token embedding table that is also the tied LM head, in any of the storage formats.
+struct EmbeddingTable {
+    enum Storage {
+        case f32(UnsafePointer<Float>)
+        case f16(UnsafePointer<Float16>)
+        /// int8 rows padded to a multiple of 64, one float scale per row: w = q · scale.
+        case int8(UnsafePointer<Int8>, scales: UnsafePointer<Float>, rowLength: Int)
+        /// Ternary rows, one β for the table: w = (code − 1) · β.
+        case ternary(TernaryLinear)
+    }
+
+    let storage: Storage
+    let vocabulary: Int
+    let width: Int
+
+    /// Loads `<name>.weight` (and `<name>.scale` for int8) in the file's embedding format.
+    init(file: PackedModelFile, name: String, vocabulary: Int, width: Int) throws {
+        self.vocabulary = vocabulary
+        self.width = width
+        let f = file.file
+        switch file.quantization.embeddings {
+        case .f32:
+            storage = .f32(try f.tensor("\(name).weight", dtypes: [.f32], shape: [vocabulary, width]).data.baseAddress!.assumingMemoryBound(to: Float.self))
+        case .f16:
+            storage = .f16(try f.tensor("\(name).weight", dtypes: [.f16], shape: [vocabulary, width]).data.baseAddress!.assumingMemoryBound(to: Float16.self))
+        case .int8:
+            let padded = TernaryLayout.paddedLength(width)
+            let q = try f.tensor("\(name).weight", dtypes: [.i8], shape: [vocabulary, padded])
+            let s = try f.tensor("\(name).scale", dtypes: [.f32], shape: [vocabulary])
+            storage = .int8(q.data.baseAddress!.assumingMemoryBound(to: Int8.self), scales: s.data.baseAddress!.assumingMemoryBound(to: Float.self), rowLength: padded)
+        case .ternary:
+            storage = .ternary(try TernaryLinear(file: file, prefix: name, rows: vocabulary, k: width, hasBias: false, rmsNorm: false))
+        }
+    }
+
+    var bytes: Int {
+        switch storage {
+        case .f32: vocabulary * width * 4
+        case .f16: vocabulary * width * 2
+        case let .int8(_, _, rowLength): vocabulary * (rowLength + 4)
+        case let .ternary(linear): linear.weightBytes
+        }
+    }
+
+    /// out(width) = embedding of `token`.
+    func lookup(_ token: Int, into out: UnsafeMutablePointer<Float>) {
+        switch storage {
+        case let .f32(w): for i in 0..<width { out[i] = w[token * width + i] }
+        case let .f16(w): for i in 0..<width { out[i] = Float(w[token * width + i]) }
+        case let .int8(q, scales, rowLength):
+            let s = scales[token]
+            for i in 0..<width { out[i] = Float(q[token * rowLength + i]) * s }
+        case let .ternary(linear):
+            let row = UnsafeRawBufferPointer(start: linear.weights + token * linear.rowBytes, count: linear.rowBytes)
+            let values = TernaryLayout.unpackRow(row, count: width)
+            for i in 0..<width { out[i] = Float(values[i]) * linear.beta }
+        }
+    }
+
+    /// logits(tokens, vocabulary) = x(tokens, width) · tableᵀ.
+    func logits(
+        _ x: UnsafePointer<Float>, tokens: Int, into out: UnsafeMutablePointer<Float>,
+        scratch: LinearScratch, context: InferenceContext
+    ) {
+        let kernels = context.kernels, vocabulary = vocabulary, width = width
+        switch storage {
+        case let .f32(w):
+            for t in 0..<tokens {
+                context.pool.run(vocabulary, grain: 16) { r in
+                    kernels.f32GEMV(weights: w + r.lowerBound * width, k: width, rows: r.count, x: x + t * width, out: out + t * vocabulary + r.lowerBound)
+                }
+            }
+        case let .f16(w):
+            for t in 0..<tokens {
+                context.pool.run(vocabulary, grain: 16) { r in
+                    kernels.f16GEMV(weights: w + r.lowerBound * width, k: width, rows: r.count, x: x + t * width, out: out + t * vocabulary + r.lowerBound)
+                }
+            }
+        case let .int8(q, scales, rowLength):
+            scratch.reserve(tokens: 1, paddedK: rowLength, rows: vocabulary)
+            for t in 0..<tokens {
+                let (s, sum) = kernels.quantize(x + t * width, count: width, into: scratch.quantized, padded: rowLength)
+                let xq = UnsafePointer(scratch.quantized), acc = scratch.accumulators, o = out + t * vocabulary
+                context.pool.run(vocabulary, grain: 16) { r in
+                    kernels.int8GEMV(weights: q + r.lowerBound * rowLength, rowLength: rowLength, rows: r.count, x: xq, xSum: sum, out: acc + r.lowerBound)
+                    for i in r { o[i] = Float(acc[i]) * scales[i] / s }
+                }
+            }
+        case let .ternary(linear):
+            linear(x, tokens: tokens, into: out, scratch: scratch, context: context)
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import TernaryFormat
+import TernaryKernels
+import TernaryTokenizer
+
+/// GPT-2 hyper-parameters (the `config` metadata of a packed file; names as in HF's config.json).
+public struct GPT2Config: Sendable, Equatable {
+    public var vocabularySize: Int   // vocab_size
+    public var contextLength: Int    // n_positions
+    public var width: Int            // n_embd
+    public var heads: Int            // n_head
+    public var layers: Int           // n_layer
+    public var innerWidth: Int       // n_inner (default 4 · n_embd)
+    public var layerNormEpsilon: Double  // layer_norm_epsilon
+    public var activation: String    // activation_function
+
+    public static let supportedActivations = ["gelu_new", "gelu_pytorch_tanh", "gelu", "relu"]
+
+    public var headSize: Int { width / heads }
+
+    public init(vocabularySize: Int, contextLength: Int, width: Int, heads: Int, layers: Int,
+                innerWidth: Int? = nil, layerNormEpsilon: Double = 1e-5, activation: String = "gelu_new") {
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+        self.width = width
+        self.heads = heads
+        self.layers = layers
+        self.innerWidth = innerWidth ?? 4 * width
+        self.layerNormEpsilon = layerNormEpsilon
+        self.activation = activation
+    }
+
+    /// Checks that the shapes make sense (`source` names the file in the message).
+    public func validate(source: String) throws {
+        guard width % heads == 0 else {
+            throw ModelError.badConfig(path: source, reason: "n_embd (\(width)) must be divisible by n_head (\(heads))")
+        }
+        guard Self.supportedActivations.contains(activation) else {
+            throw ModelError.badConfig(path: source, reason: "activation_function '\(activation)' is not one of \(Self.supportedActivations)")
+        }
+    }
+
+    /// As stored in a packed file's metadata.
+    public var json: JSONValue {
+        .object([
+            ("activation_function", .string(activation)),
+            ("layer_norm_epsilon", .double(layerNormEpsilon)),
+            ("n_embd", .int(width)), ("n_head", .int(heads)), ("n_inner", .int(innerWidth)),
+            ("n_layer", .int(layers)), ("n_positions", .int(contextLength)), ("vocab_size", .int(vocabularySize)),
+        ])
+    }
+
+    init(file: PackedModelFile) throws {
+        var activation = "gelu_new"
+        if let raw = file.config["activation_function"] {
+            guard let name = raw as? String else { throw ModelError.badConfig(path: file.path, reason: "activation_function must be a string") }
+            activation = name
+        }
+        let width = try file.configInt("n_embd")
+        self.init(
+            vocabularySize: try file.configInt("vocab_size"), contextLength: try file.configInt("n_positions"),
+            width: width, heads: try file.configInt("n_head"), layers: try file.configInt("n_layer"),
+            innerWidth: try file.configInt("n_inner", default: 4 * width),
+            layerNormEpsilon: try file.configDouble("layer_norm_epsilon", default: 1e-5), activation: activation)
+        try validate(source: file.path)
+    }
+}
+
+/// GPT-2 with ternary linear layers: token + position embeddings, pre-LayerNorm blocks of causal
+/// self-attention and a GELU MLP, final LayerNorm, LM head tied to the token embeddings.
+public final class GPT2Model: LanguageModel {
+    struct LayerNormWeights {
+        let weight: UnsafePointer<Float>  // (width)
+        let bias: UnsafePointer<Float>    // (width)
+        init(file: PackedModelFile, prefix: String, width: Int) throws {
+            weight = try file.file.tensor("\(prefix).weight", dtypes: [.f32], shape: [width]).data.baseAddress!.assumingMemoryBound(to: Float.self)
+            bias = try file.file.tensor("\(prefix).bias", dtypes: [.f32], shape: [width]).data.baseAddress!.assumingMemoryBound(to: Float.self)
+        }
+    }
+
+    struct Block {
+        let ln1: LayerNormWeights
+        let attention: TernaryLinear   // c_attn: (3·width, width)
+        let attentionOut: TernaryLinear  // attn.c_proj: (width, width)
+        let ln2: LayerNormWeights
+        let up: TernaryLinear          // c_fc: (inner, width)
+        let down: TernaryLinear        // mlp.c_proj: (width, inner)
+    }
+
+    public let architecture = "gpt2"
+    public let config: GPT2Config
+    public let tokenizer: BPETokenizer?
+    public let file: PackedModelFile
+    let context: InferenceContext
+    let tokenEmbedding: EmbeddingTable
+    let positionEmbedding: UnsafeRawPointer  // (contextLength, width), F32 or F16
+    let positionIsHalf: Bool
+    let blocks: [Block]
+    let finalNorm: LayerNormWeights
+    private let buffers = ForwardBuffers()
+    private let scratch = LinearScratch()
+
+    public var vocabularySize: Int { config.vocabularySize }
+    public var contextLength: Int { config.contextLength }
+    public var weightBytesPerToken: Int {
+        blocks.reduce(tokenEmbedding.bytes) { $0 + $1.attention.weightBytes + $1.attentionOut.weightBytes + $1.up.weightBytes + $1.down.weightBytes }
+    }
+
+    public init(file: PackedModelFile, tokenizer: BPETokenizer?, context: InferenceContext) throws {
+        let config = try GPT2Config(file: file)
+        self.config = config
+        self.file = file
+        self.tokenizer = tokenizer
+        self.context = context
+        let d = config.width
+        tokenEmbedding = try EmbeddingTable(file: file, name: "wte", vocabulary: config.vocabularySize, width: d)
+        let wpe = try file.file.tensor("wpe.weight", dtypes: [.f32, .f16], shape: [config.contextLength, d])
+        positionEmbedding = wpe.data.baseAddress!
+        positionIsHalf = wpe.dtype == .f16
+        blocks = try (0..<config.layers).map { i in
+            let p = "h.\(i)"
+            return Block(
+                ln1: try LayerNormWeights(file: file, prefix: "\(p).ln_1", width: d),
+                attention: try TernaryLinear(file: file, prefix: "\(p).attn.c_attn", rows: 3 * d, k: d, hasBias: true),
+                attentionOut: try TernaryLinear(file: file, prefix: "\(p).attn.c_proj", rows: d, k: d, hasBias: true),
+                ln2: try LayerNormWeights(file: file, prefix: "\(p).ln_2", width: d),
+                up: try TernaryLinear(file: file, prefix: "\(p).mlp.c_fc", rows: config.innerWidth, k: d, hasBias: true),
+                down: try TernaryLinear(file: file, prefix: "\(p).mlp.c_proj", rows: d, k: config.innerWidth, hasBias: true))
+        }
+        finalNorm = try LayerNormWeights(file: file, prefix: "ln_f", width: d)
+    }
+
+    public func makeMemory() -> SequenceMemory {
+        KVCache(layers: config.layers, capacity: config.contextLength, width: config.width)
+    }
+
+    public func forward(_ tokens: [Int], memory: SequenceMemory, allLogits: Bool) throws -> [Float] {
+        guard let cache = memory as? KVCache, cache.layers == config.layers, cache.width == config.width else {
+            preconditionFailure("GPT2Model.forward needs the KVCache from its own makeMemory()")
+        }
+        let T = tokens.count, d = config.width, start = cache.length
+        guard T > 0 else { return [] }
+        guard start + T <= config.contextLength else { throw ModelError.contextFull(needed: start + T, contextLength: config.contextLength) }
+        for token in tokens where token < 0 || token >= config.vocabularySize {
+            throw ModelError.tokenOutOfRange(token: token, vocabularySize: config.vocabularySize)
+        }
+        let b = buffers
+        b.reserve(tokens: T, width: d, inner: config.innerWidth, context: config.contextLength, heads: config.heads, threads: context.pool.threads)
+        let x = b.x, h = b.h
+        for (t, token) in tokens.enumerated() {
+            tokenEmbedding.lookup(token, into: x + t * d)
+            addPosition(start + t, to: x + t * d)
+        }
+        let eps = Float(config.layerNormEpsilon)
+        for (layer, block) in blocks.enumerated() {
+            for t in 0..<T { VectorOps.layerNorm(x + t * d, h + t * d, d, weight: block.ln1.weight, bias: block.ln1.bias, eps: eps) }
+            block.attention(h, tokens: T, into: b.qkv, scratch: scratch, context: context)
+            attend(layer: layer, tokens: T, start: start, cache: cache)
+            block.attentionOut(b.attended, tokens: T, into: h, scratch: scratch, context: context)
+            for i in 0..<(T * d) { x[i] += h[i] }
+            for t in 0..<T { VectorOps.layerNorm(x + t * d, h + t * d, d, weight: block.ln2.weight, bias: block.ln2.bias, eps: eps) }
+            block.up(h, tokens: T, into: b.inner, scratch: scratch, context: context)
+            activate(b.inner, T * config.innerWidth)
+            block.down(b.inner, tokens: T, into: h, scratch: scratch, context: context)
+            for i in 0..<(T * d) { x[i] += h[i] }
+        }
+        cache.advance(by: T)
+        let first = allLogits ? 0 : T - 1
+        let count = T - first
+        for t in first..<T {
+            VectorOps.layerNorm(x + t * d, h + (t - first) * d, d, weight: finalNorm.weight, bias: finalNorm.bias, eps: eps)
+        }
+        var logits = [Float](repeating: 0, count: count * config.vocabularySize)
+        logits.withUnsafeMutableBufferPointer { out in
+            tokenEmbedding.logits(h, tokens: count, into: out.baseAddress!, scratch: scratch, context: context)
+        }
+        return logits
+    }
+
+    private func addPosition(_ position: Int, to x: UnsafeMutablePointer<Float>) {
+        let d = config.width
+        if positionIsHalf {
+            let p = positionEmbedding.assumingMemoryBound(to: Float16.self) + position * d
+            for i in 0..<d { x[i] += Float(p[i]) }
+        } else {
+            let p = positionEmbedding.assumingMemoryBound(to: Float.self) + position * d
+            for i in 0..<d { x[i] += p[i] }
+        }
+    }
+
+    private func activate(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        switch config.activation {
+        case "gelu": VectorOps.geluErf(x, n)
+        case "relu": VectorOps.relu(x, n)
+        default: VectorOps.geluTanh(x, n)
+        }
+    }
+
+    /// Causal self-attention of the new tokens over the cache; writes `buffers.attended` (T, width).
+    private func attend(layer: Int, tokens T: Int, start: Int, cache: KVCache) {
+        let d = config.width, hs = config.headSize, heads = config.heads
+        let keys = cache.keys(layer: layer), values = cache.values(layer: layer)
+        let qkv = buffers.qkv, out = buffers.attended, scores = buffers.scores, ctx = config.contextLength
+        for t in 0..<T {
+            let row = qkv + t * 3 * d
+            (keys + (start + t) * d).update(from: row + d, count: d)
+            (values + (start + t) * d).update(from: row + 2 * d, count: d)
+        }
+        let scale = 1 / Float(hs).squareRoot()
+        context.pool.runIndexed(T * heads) { range, worker in
+            let p = scores + worker * ctx
+            for item in range {
+                let t = item / heads, head = item % heads
+                let q = qkv + t * 3 * d + head * hs
+                let visible = start + t + 1
+                for j in 0..<visible { p[j] = VectorOps.dot(q, keys + j * d + head * hs, hs) * scale }
+                VectorOps.softmax(p, visible)
+                let o = out + t * d + head * hs
+                o.update(repeating: 0, count: hs)
+                for j in 0..<visible { VectorOps.axpy(p[j], values + j * d + head * hs, o, hs) }
+            }
+        }
+    }
+}
+
+/// Activations of one forward call; grown to the largest call seen.
+final class ForwardBuffers {
+    private(set) var x = UnsafeMutablePointer<Float>.allocate(capacity: 1)         // (T, width) residual stream
+    private(set) var h = UnsafeMutablePointer<Float>.allocate(capacity: 1)         // (T, width)
+    private(set) var qkv = UnsafeMutablePointer<Float>.allocate(capacity: 1)       // (T, 3·width)
+    private(set) var attended = UnsafeMutablePointer<Float>.allocate(capacity: 1)  // (T, width)
+    private(set) var inner = UnsafeMutablePointer<Float>.allocate(capacity: 1)     // (T, inner)
+    private(set) var scores = UnsafeMutablePointer<Float>.allocate(capacity: 1)    // (threads, context)
+    private var tokens = 0, scoreCapacity = 0
+
+    func reserve(tokens T: Int, width d: Int, inner: Int, context: Int, heads: Int, threads: Int) {
+        if T > tokens {
+            for p in [x, h, qkv, attended, self.inner] { p.deallocate() }
+            x = .allocate(capacity: T * d); h = .allocate(capacity: T * d); qkv = .allocate(capacity: T * 3 * d)
+            attended = .allocate(capacity: T * d); self.inner = .allocate(capacity: T * inner)
+            tokens = T
+        }
+        if threads * context > scoreCapacity {
+            scores.deallocate()
+            scoreCapacity = threads * context
+            scores = .allocate(capacity: scoreCapacity)
+        }
+    }
+
+    deinit { for p in [x, h, qkv, attended, inner, scores] { p.deallocate() } }
+}

@@ -1,0 +1,120 @@
+import TernaryFormat
+import TernaryKernels
+
+/// Reusable buffers for one BitLinear call; grown, never shrunk, so decode allocates nothing.
+final class LinearScratch {
+    var quantized = UnsafeMutablePointer<Int8>.allocate(capacity: 1)   // (tokens, paddedK)
+    var scales = UnsafeMutablePointer<Float>.allocate(capacity: 1)     // (tokens)
+    var sums = UnsafeMutablePointer<Int32>.allocate(capacity: 1)       // (tokens)
+    var accumulators = UnsafeMutablePointer<Int32>.allocate(capacity: 1) // (tokens, rows)
+    var normed = UnsafeMutablePointer<Float>.allocate(capacity: 1)     // (k) for the optional RMSNorm
+    private var quantizedCapacity = 1, tokenCapacity = 1, accumulatorCapacity = 1, normedCapacity = 1
+
+    func reserve(tokens: Int, paddedK: Int, rows: Int) {
+        if tokens * paddedK > quantizedCapacity {
+            quantized.deallocate(); quantizedCapacity = tokens * paddedK
+            quantized = .allocate(capacity: quantizedCapacity)
+        }
+        if tokens > tokenCapacity {
+            scales.deallocate(); sums.deallocate(); tokenCapacity = tokens
+            scales = .allocate(capacity: tokens); sums = .allocate(capacity: tokens)
+        }
+        if tokens * rows > accumulatorCapacity {
+            accumulators.deallocate(); accumulatorCapacity = tokens * rows
+            accumulators = .allocate(capacity: accumulatorCapacity)
+        }
+        if paddedK > normedCapacity {
+            normed.deallocate(); normedCapacity = paddedK
+            normed = .allocate(capacity: paddedK)
+        }
+    }
+
+    deinit {
+        quantized.deallocate(); scales.deallocate(); sums.deallocate(); accumulators.deallocate(); normed.deallocate()
+    }
+}
+
+/// A BitLinear layer at inference: y = (W_q · x_q) · β / s + bias, with W_q ternary (packed),
+/// x_q the per-token int8 activations; the weight loop is integer-only.
+struct TernaryLinear {
+    let weights: UnsafeRawPointer  // (rows, rowBytes) packed codes
+    let rows: Int
+    let k: Int
+    let paddedK: Int
+    let rowBytes: Int
+    let beta: Float
+    let bias: UnsafePointer<Float>?        // (rows)
+    let normWeight: UnsafePointer<Float>?  // (k), the optional RMSNorm before quantization
+    let normEpsilon: Float
+
+    var weightBytes: Int { rows * rowBytes }
+
+    /// Loads `<prefix>.weight` (U32, (rows, paddedK/16)), `<prefix>.weight_scale` (F32, (1)),
+    /// `<prefix>.bias` (F32, (rows)) if `hasBias`, and `<prefix>.norm.weight` if the file says so.
+    init(file: PackedModelFile, prefix: String, rows: Int, k: Int, hasBias: Bool, rmsNorm: Bool? = nil) throws {
+        let padded = TernaryLayout.paddedLength(k)
+        let w = try file.file.tensor("\(prefix).weight", dtypes: [.u32], shape: [rows, padded / TernaryLayout.weightsPerWord])
+        let scale = try file.file.tensor("\(prefix).weight_scale", dtypes: [.f32], shape: [1])
+        self.weights = w.data.baseAddress!
+        self.rows = rows
+        self.k = k
+        self.paddedK = padded
+        self.rowBytes = padded / 4
+        self.beta = scale.data.loadUnaligned(as: Float.self)
+        guard beta.isFinite, beta > 0 else {
+            throw FormatError.badMetadata(path: file.path, key: "\(prefix).weight_scale", reason: "β must be a positive finite number, found \(beta)")
+        }
+        if hasBias {
+            bias = try file.file.tensor("\(prefix).bias", dtypes: [.f32], shape: [rows]).data.baseAddress!.assumingMemoryBound(to: Float.self)
+        } else {
+            bias = nil
+        }
+        if rmsNorm ?? file.quantization.rmsNormBeforeQuant {
+            normWeight = try file.file.tensor("\(prefix).norm.weight", dtypes: [.f32], shape: [k]).data.baseAddress!.assumingMemoryBound(to: Float.self)
+        } else {
+            normWeight = nil
+        }
+        normEpsilon = Float(file.quantization.rmsNormEpsilon)
+    }
+
+    /// y(tokens, rows) = BitLinear(x(tokens, k)).
+    func callAsFunction(
+        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
+        scratch: LinearScratch, context: InferenceContext
+    ) {
+        scratch.reserve(tokens: tokens, paddedK: paddedK, rows: rows)
+        let kernels = context.kernels
+        for t in 0..<tokens {
+            var source = x + t * k
+            if let normWeight {
+                VectorOps.rmsNorm(source, scratch.normed, k, weight: normWeight, eps: normEpsilon)
+                source = UnsafePointer(scratch.normed)
+            }
+            let (s, sum) = kernels.quantize(source, count: k, into: scratch.quantized + t * paddedK, padded: paddedK)
+            scratch.scales[t] = s
+            scratch.sums[t] = sum
+        }
+        let q = UnsafePointer(scratch.quantized), sums = UnsafePointer(scratch.sums), scales = scratch.scales
+        let acc = scratch.accumulators
+        let rows = rows, rowBytes = rowBytes, paddedK = paddedK, beta = beta, bias = bias, weights = weights
+        context.pool.run(rows, grain: 8) { range in
+            let w = weights + range.lowerBound * rowBytes
+            if tokens == 1 {
+                kernels.ternaryGEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: q, xSum: sums[0], out: acc + range.lowerBound)
+            } else {
+                kernels.ternaryGEMM(
+                    weights: w, rowBytes: rowBytes, rows: range.count, x: q, xStride: paddedK, xSums: sums,
+                    tokens: tokens, out: acc + range.lowerBound, outStride: rows)
+            }
+            for t in 0..<tokens {
+                let factor = beta / scales[t]
+                let a = acc + t * rows, out = y + t * rows
+                if let bias {
+                    for r in range { out[r] = Float(a[r]) * factor + bias[r] }
+                } else {
+                    for r in range { out[r] = Float(a[r]) * factor }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/// Turns a stream of token ids into text pieces, holding back a multi-byte UTF-8 character split
+/// across tokens until it is complete, so each character is printed once and whole.
+public struct StreamingDecoder {
+    private let tokenizer: BPETokenizer
+    private var pending: [UInt8] = []
+
+    public init(tokenizer: BPETokenizer) { self.tokenizer = tokenizer }
+
+    /// The text that became complete with this token (possibly empty).
+    public mutating func append(_ id: Int) throws -> String {
+        pending += try tokenizer.bytes(of: [id])
+        let complete = Self.completePrefixLength(pending)
+        let text = String(decoding: pending[0..<complete], as: UTF8.self)
+        pending.removeFirst(complete)
+        return text
+    }
+
+    /// Whatever is still held back (an incomplete character is emitted as U+FFFD).
+    public mutating func flush() -> String {
+        defer { pending.removeAll() }
+        return String(decoding: pending, as: UTF8.self)
+    }
+
+    /// Length of the longest prefix that does not end inside an incomplete UTF-8 sequence.
+    static func completePrefixLength(_ bytes: [UInt8]) -> Int {
+        let n = bytes.count
+        var start = n - 1
+        // Walk back over at most 3 continuation bytes to the lead byte of the last sequence.
+        while start >= 0, n - start <= 4, bytes[start] & 0xC0 == 0x80 { start -= 1 }
+        guard start >= 0 else { return n }
+        let lead = bytes[start]
+        let needed: Int
+        if lead < 0x80 { needed = 1 } else if lead & 0xE0 == 0xC0 { needed = 2 } else if lead & 0xF0 == 0xE0 { needed = 3 } else if lead & 0xF8 == 0xF0 { needed = 4 } else { return n }
+        return n - start < needed ? start : n
+    }
+}

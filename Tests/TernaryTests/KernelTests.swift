@@ -1,0 +1,210 @@
+import Testing
+@testable import TernaryKernels
+
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+let kernelLengths = Array(1...257) + [1600, 6400]
+
+func randomTernaryMatrix(rows: Int, k: Int, rng: inout SeededGenerator) -> (values: [Int8], packed: [UInt8]) {
+    let values = (0..<(rows * k)).map { _ in Int8.random(in: -1...1, using: &rng) }
+    let rowBytes = TernaryLayout.rowBytes(k)
+    var packed = [UInt8](repeating: 0, count: rows * rowBytes)
+    values.withUnsafeBufferPointer { v in
+        packed.withUnsafeMutableBytes { p in
+            for r in 0..<rows {
+                TernaryLayout.packRow(
+                    UnsafeBufferPointer(rebasing: v[(r * k)..<((r + 1) * k)]),
+                    into: UnsafeMutableRawBufferPointer(rebasing: p[(r * rowBytes)..<((r + 1) * rowBytes)]))
+            }
+        }
+    }
+    return (values, packed)
+}
+
+func randomActivations(_ k: Int, rng: inout SeededGenerator) -> [Int8] {
+    var x = (0..<TernaryLayout.paddedLength(k)).map { _ in Int8.random(in: -128...127, using: &rng) }
+    for i in k..<x.count { x[i] = 0 }
+    return x
+}
+
+@Suite("Ternary kernels")
+struct KernelTests {
+    @Test("pack then unpack returns the ternary values, for widths that are not multiples of 16 or 64")
+    func packRoundTrip() {
+        var rng = SeededGenerator(seed: 1)
+        for k in [1, 5, 15, 16, 17, 63, 64, 65, 100, 127, 128, 129, 257, 1600] {
+            let (values, packed) = randomTernaryMatrix(rows: 3, k: k, rng: &rng)
+            let rowBytes = TernaryLayout.rowBytes(k)
+            for r in 0..<3 {
+                let row = packed[(r * rowBytes)..<((r + 1) * rowBytes)].withUnsafeBytes {
+                    TernaryLayout.unpackRow($0, count: k)
+                }
+                #expect(row == Array(values[(r * k)..<((r + 1) * k)]), "k=\(k) row=\(r)")
+            }
+        }
+    }
+
+    @Test("the packed layout puts position 16k+j in bits 2k of byte j, code = w + 1, zero padding")
+    func layoutIsDocumented() {
+        var w = [Int8](repeating: 0, count: 70)
+        w[0] = 1; w[16] = -1; w[33] = 1; w[63] = -1; w[64] = 1
+        var out = [UInt8](repeating: 0, count: TernaryLayout.rowBytes(70))
+        w.withUnsafeBufferPointer { b in out.withUnsafeMutableBytes { TernaryLayout.packRow(b, into: $0) } }
+        #expect(out.count == 32)
+        // byte 0: pos 0 (+1 → 2) bits 0-1, pos 16 (−1 → 0) bits 2-3, pos 32 (0 → 1) bits 4-5, pos 48 (0 → 1) bits 6-7
+        #expect(out[0] == 0b01_01_00_10)
+        #expect(out[1] == 0b01_10_01_01)  // pos 33 = +1 in bits 4-5
+        #expect(out[15] == 0b00_01_01_01)  // pos 63 = −1 in bits 6-7
+        #expect(out[16] == 0b01_01_01_10)  // pos 64 = +1; 80, 96, 112 are padding (0)
+        #expect(out[31] == 0b01_01_01_01)  // all padding: code 1
+    }
+
+    @Test("every SIMD ternary GEMV equals the scalar reference, lengths 1...257, 1600, 6400")
+    func ternaryGEMVParity() {
+        var rng = SeededGenerator(seed: 2)
+        let kernels = KernelISA.available.map { TernaryKernels(isa: $0) }
+        for k in kernelLengths {
+            let rows = k >= 1600 ? 7 : 3
+            let (_, packed) = randomTernaryMatrix(rows: rows, k: k, rng: &rng)
+            let x = randomActivations(k, rng: &rng)
+            let xSum = x.reduce(Int32(0)) { $0 + Int32($1) }
+            var reference = [Int32](repeating: 0, count: rows)
+            ScalarKernels.ternaryGEMV(weights: packed, rowBytes: TernaryLayout.rowBytes(k), rows: rows, x: x, out: &reference)
+            for kernel in kernels {
+                var out = [Int32](repeating: -1, count: rows)
+                kernel.ternaryGEMV(weights: packed, rowBytes: TernaryLayout.rowBytes(k), rows: rows, x: x, xSum: xSum, out: &out)
+                #expect(out == reference, "\(kernel.isa) k=\(k)")
+            }
+        }
+    }
+
+    @Test("the scalar ternary GEMV agrees with an unpacked dot product at the extremes (-128, 127)")
+    func scalarAgainstUnpacked() {
+        var rng = SeededGenerator(seed: 3)
+        for k in [1, 64, 65, 6400] {
+            let (values, packed) = randomTernaryMatrix(rows: 2, k: k, rng: &rng)
+            var x = [Int8](repeating: 0, count: TernaryLayout.paddedLength(k))
+            for i in 0..<k { x[i] = Bool.random(using: &rng) ? -128 : 127 }
+            var out = [Int32](repeating: 0, count: 2)
+            ScalarKernels.ternaryGEMV(weights: packed, rowBytes: TernaryLayout.rowBytes(k), rows: 2, x: x, out: &out)
+            for r in 0..<2 {
+                let expected = (0..<k).reduce(Int32(0)) { $0 + Int32(values[r * k + $1]) * Int32(x[$1]) }
+                #expect(out[r] == expected)
+            }
+            let xSum = x.reduce(Int32(0)) { $0 + Int32($1) }
+            for isa in KernelISA.available {
+                var simd = [Int32](repeating: 0, count: 2)
+                TernaryKernels(isa: isa).ternaryGEMV(weights: packed, rowBytes: TernaryLayout.rowBytes(k), rows: 2, x: x, xSum: xSum, out: &simd)
+                #expect(simd == out, "\(isa) k=\(k)")
+            }
+        }
+    }
+
+    @Test("every SIMD ternary GEMM equals the scalar GEMV per token, for 1...9 tokens")
+    func ternaryGEMMParity() {
+        var rng = SeededGenerator(seed: 4)
+        for k in [1, 63, 64, 65, 200, 257, 1600] {
+            let rows = 5
+            let (_, packed) = randomTernaryMatrix(rows: rows, k: k, rng: &rng)
+            let stride = TernaryLayout.paddedLength(k)
+            for tokens in 1...9 {
+                var x = [Int8]()
+                var sums = [Int32]()
+                for _ in 0..<tokens {
+                    let t = randomActivations(k, rng: &rng)
+                    x += t
+                    sums.append(t.reduce(Int32(0)) { $0 + Int32($1) })
+                }
+                var reference = [Int32](repeating: 0, count: tokens * rows)
+                for t in 0..<tokens {
+                    var column = [Int32](repeating: 0, count: rows)
+                    Array(x[(t * stride)..<((t + 1) * stride)]).withUnsafeBufferPointer {
+                        ScalarKernels.ternaryGEMV(weights: packed, rowBytes: stride / 4, rows: rows, x: $0.baseAddress!, out: &column)
+                    }
+                    for r in 0..<rows { reference[t * rows + r] = column[r] }
+                }
+                for isa in KernelISA.available {
+                    var out = [Int32](repeating: 0, count: tokens * rows)
+                    TernaryKernels(isa: isa).ternaryGEMM(
+                        weights: packed, rowBytes: stride / 4, rows: rows, x: x, xStride: stride,
+                        xSums: sums, tokens: tokens, out: &out, outStride: rows)
+                    #expect(out == reference, "\(isa) k=\(k) tokens=\(tokens)")
+                }
+            }
+        }
+    }
+
+    @Test("every SIMD int8 GEMV equals the scalar reference")
+    func int8GEMVParity() {
+        var rng = SeededGenerator(seed: 5)
+        for k in kernelLengths {
+            let padded = TernaryLayout.paddedLength(k)
+            let rows = 3
+            var w = [Int8](repeating: 0, count: rows * padded)
+            for r in 0..<rows { for i in 0..<k { w[r * padded + i] = Int8.random(in: -127...127, using: &rng) } }
+            var x = randomActivations(k, rng: &rng)
+            for i in 0..<k where x[i] == -128 { x[i] = -127 }
+            let xSum = x.reduce(Int32(0)) { $0 + Int32($1) }
+            var reference = [Int32](repeating: 0, count: rows)
+            ScalarKernels.int8GEMV(weights: w, rowLength: padded, rows: rows, x: x, out: &reference)
+            for isa in KernelISA.available {
+                var out = [Int32](repeating: 0, count: rows)
+                TernaryKernels(isa: isa).int8GEMV(weights: w, rowLength: padded, rows: rows, x: x, xSum: xSum, out: &out)
+                #expect(out == reference, "\(isa) k=\(k)")
+            }
+        }
+    }
+
+    @Test("activation quantization rounds ties to even and every path gives the same bytes")
+    func quantizationTiesAndParity() {
+        // max |x| = 127 makes s = 1, so x*s are the exact ties below.
+        let x: [Float] = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 126.5, -127, 3.49999, 10]
+        var q = [Int8](repeating: 99, count: 64)
+        let (s, sum) = ScalarKernels.quantizeActivations(x, count: x.count, into: &q, padded: 64)
+        #expect(s == 1)
+        #expect(Array(q[0..<10]) == [0, 2, 2, 0, -2, -2, 126, -127, 3, 10])
+        #expect(q[10..<64].allSatisfy { $0 == 0 })
+        #expect(sum == q.reduce(0) { $0 + Int32($1) })
+
+        var rng = SeededGenerator(seed: 6)
+        for n in kernelLengths {
+            let xs = (0..<n).map { _ in Float.random(in: -3...3, using: &rng) }
+            let padded = TernaryLayout.paddedLength(n)
+            var reference = [Int8](repeating: 1, count: padded)
+            let expected = ScalarKernels.quantizeActivations(xs, count: n, into: &reference, padded: padded)
+            for isa in KernelISA.available {
+                var out = [Int8](repeating: 1, count: padded)
+                let got = TernaryKernels(isa: isa).quantize(xs, count: n, into: &out, padded: padded)
+                #expect(out == reference && got.scale == expected.scale && got.sum == expected.sum, "\(isa) n=\(n)")
+            }
+        }
+        var zeros = [Int8](repeating: 1, count: 64)
+        let allZero = ScalarKernels.quantizeActivations([0, 0, 0], count: 3, into: &zeros, padded: 64)
+        #expect(allZero.scale == 127 / 1e-5 && zeros.allSatisfy { $0 == 0 })
+    }
+
+    @Test("the worker pool covers a range exactly once with any thread count")
+    func workerPoolCoversRange() {
+        for threads in 1...4 {
+            let pool = WorkerPool(threads: threads)
+            for total in [1, 2, 7, 64, 1000] {
+                var hits = [Int](repeating: 0, count: total)
+                hits.withUnsafeMutableBufferPointer { h in
+                    let base = h.baseAddress!
+                    pool.run(total, grain: 4) { range in for i in range { base[i] += 1 } }
+                }
+                #expect(hits.allSatisfy { $0 == 1 }, "threads=\(threads) total=\(total)")
+            }
+        }
+    }
+}
