@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import TernaryGeneration
+import TernaryModels
+
+struct Perplexity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perplexity",
+        abstract: "Perplexity of a text file over non-overlapping chunks of --ctx tokens.")
+
+    @OptionGroup var model: ModelOptions
+    @Option(help: "Text file to score.") var file: String
+    @Option(help: "Chunk length in tokens (default 512, at most the model's context).") var ctx: Int?
+    @Option(name: .customLong("max-tokens"), help: "Use only the first M tokens of the file.") var maxTokens: Int?
+    @Flag(help: "Print {\"ppl\":…,\"tokens_scored\":…} only.") var json = false
+
+    func validate() throws {
+        if let ctx, ctx < 2 { throw ValidationError("--ctx \(ctx) is invalid: expected at least 2") }
+        if let maxTokens, maxTokens < 2 { throw ValidationError("--max-tokens \(maxTokens) is invalid: expected at least 2") }
+    }
+
+    func run() throws {
+        let text = try readTextFile(file)
+        let lm = try model.load()
+        guard let tokenizer = lm.tokenizer else { throw ModelError.noTokenizer(path: try model.resolvedPath()) }
+        var tokens = tokenizer.encode(text, allowSpecial: false)
+        if let maxTokens, tokens.count > maxTokens { tokens.removeLast(tokens.count - maxTokens) }
+        let chunk = ctx ?? min(512, lm.contextLength)
+        var bar = ProgressBar(label: "perplexity")
+        let result = try PerplexityEvaluator.evaluate(model: lm, tokens: tokens, contextSize: chunk) { done, total in
+            if !json { bar.update(done, total, "chunks") }
+        }
+        if json {
+            print("{\"ppl\":\(result.perplexity),\"tokens_scored\":\(result.tokensScored)}")
+        } else {
+            print("\(result.chunks) chunks of \(chunk) tokens, \(result.tokensScored) predictions")
+            print(String(format: "PPL = %.4f +/- %.4f", result.perplexity, result.standardError))
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import TernaryKernels
+import TernaryModels
+
+/// Options every model-running command shares.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Packed model file (.safetensors from `ternary pack`).")
+    var model: String?
+
+    @Option(name: .shortAndLong, help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Kernel path: \(KernelISA.allCases.map(\.rawValue).joined(separator: ", ")) (default: the fastest this CPU has).")
+    var kernel: String?
+
+    func validate() throws {
+        if let threads, threads < 1 || threads > 1024 {
+            throw ValidationError("--threads \(threads) is invalid: expected 1...1024")
+        }
+        if let kernel {
+            guard let isa = KernelISA(rawValue: kernel) else {
+                throw ValidationError("--kernel \(kernel) is unknown: expected one of \(KernelISA.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard KernelISA.available.contains(isa) else {
+                throw ValidationError("--kernel \(kernel) is not supported by this CPU (available: \(KernelISA.available.map(\.rawValue).joined(separator: ", ")))")
+            }
+        }
+    }
+
+    func context() -> InferenceContext {
+        InferenceContext(threads: threads ?? WorkerPool.coreCount, isa: kernel.flatMap(KernelISA.init(rawValue:)) ?? .best)
+    }
+
+    /// The model path: -m, else $TERNARY_MODEL, else the small model shipped in the repository.
+    func resolvedPath() throws -> String {
+        if let model { return model }
+        if let env = ProcessInfo.processInfo.environment["TERNARY_MODEL"], !env.isEmpty { return env }
+        if let shipped = DefaultModel.locate() { return shipped }
+        throw ValidationError("no model given: pass -m FILE (a file made by `ternary pack`), or set TERNARY_MODEL")
+    }
+
+    func load() throws -> any LanguageModel {
+        try ModelRegistry.load(path: try resolvedPath(), context: context())
+    }
+}
+
+/// The model that ships in the repository (models/), found from the working directory or from
+/// the executable's location inside .build/.
+enum DefaultModel {
+    static let relativePath = "models/shakespeare-ternary.safetensors"
+
+    static func locate() -> String? {
+        var candidates = [FileManager.default.currentDirectoryPath]
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 {
+            candidates.append(dir.path)
+            dir = dir.deletingLastPathComponent()
+        }
+        for base in candidates {
+            let path = (base as NSString).appendingPathComponent(relativePath)
+            if FileManager.default.fileExists(atPath: path) { return path }
+        }
+        return nil
+    }
+}
+
+/// A one-line progress bar on standard error.
+struct ProgressBar {
+    let label: String
+    private var lastDrawn = -1
+
+    init(label: String) { self.label = label }
+
+    mutating func update(_ done: Int, _ total: Int, _ note: String = "") {
+        let width = 30
+        let filled = total > 0 ? done * width / total : width
+        guard filled != lastDrawn || done == total else { return }
+        lastDrawn = filled
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(label) \(bar) \(done)/\(total) \(note)\u{1B}[K".utf8))
+        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+func readTextFile(_ path: String) throws -> String {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw ValidationError("--file \(path) does not exist") }
+    guard !isDirectory.boolValue else { throw ValidationError("--file \(path) is a directory; pass a text file") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+    return String(decoding: data, as: UTF8.self)
+}
+
+func formatBytes(_ bytes: Int) -> String {
+    let units = ["B", "KB", "MB", "GB"]
+    var value = Double(bytes), unit = 0
+    while value >= 1000, unit < units.count - 1 { value /= 1000; unit += 1 }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}
