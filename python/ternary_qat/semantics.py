@@ -1,0 +1,86 @@
+"""The quantization semantics of docs/FORMAT.md, in NumPy, bit-exact with the Swift packer.
+
+These functions are the single Python definition of how weights and activations are quantized;
+the exporter, the NumPy reference engine and the test references all call them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK_WEIGHTS = 64  # weights per packed block (16 bytes)
+WEIGHTS_PER_WORD = 16
+BETA_FLOOR = np.float32(1e-5)
+ACT_FLOOR = np.float32(1e-5)
+
+
+def padded_length(k: int) -> int:
+    return (k + BLOCK_WEIGHTS - 1) // BLOCK_WEIGHTS * BLOCK_WEIGHTS
+
+
+def absmean_beta(w: np.ndarray) -> np.float32:
+    """β = max(float32(Σ|w| / n), 1e-5) with the sum taken in float64, sequentially, row-major.
+
+    np.cumsum is sequential (np.sum is pairwise), which makes this bit-identical to the Swift loop.
+    """
+    flat = np.abs(np.ascontiguousarray(w, dtype=np.float32).ravel()).astype(np.float64)
+    total = np.cumsum(flat)[-1] if flat.size else 0.0
+    return np.maximum(np.float32(total / flat.size), BETA_FLOOR)
+
+
+def ternarize(w: np.ndarray, beta: np.float32 | None = None) -> tuple[np.ndarray, np.float32]:
+    """W_q = clamp(round_half_even(W / β), −1, 1) as int8, and β."""
+    w = np.asarray(w, dtype=np.float32)
+    if beta is None:
+        beta = absmean_beta(w)
+    q = np.clip(np.rint(w / np.float32(beta)), -1, 1).astype(np.int8)
+    return q, np.float32(beta)
+
+
+def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per token (last axis): s = 127 / max(max|x|, 1e-5); q = clamp(round_half_even(x·s), −128, 127)."""
+    x = np.asarray(x, dtype=np.float32)
+    m = np.maximum(np.max(np.abs(x), axis=-1, keepdims=True), ACT_FLOOR)
+    s = (np.float32(127) / m).astype(np.float32)
+    q = np.clip(np.rint(x * s), -128, 127).astype(np.int8)
+    return q, s
+
+
+def int8_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row int8: scale = max(max|row|, 1e-5) / 127; q = clamp(round(w / scale), −127, 127)."""
+    w = np.asarray(w, dtype=np.float32)
+    scale = (np.maximum(np.max(np.abs(w), axis=1), BETA_FLOOR) / np.float32(127)).astype(np.float32)
+    q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def pack_ternary(q: np.ndarray) -> np.ndarray:
+    """Packs int8 ternary rows (rows, k) into uint32 words (rows, padded_k / 16).
+
+    Block of 64 weights = 16 bytes; byte j holds in bits 2t..2t+1 the code (w + 1) of position
+    16t + j; padding positions hold code 1 (weight 0).
+    """
+    rows, k = q.shape
+    kp = padded_length(k)
+    codes = np.ones((rows, kp), dtype=np.uint8)
+    codes[:, :k] = (q.astype(np.int16) + 1).astype(np.uint8)
+    blocks = codes.reshape(rows, kp // 64, 4, 16)  # (rows, block, t, j)
+    packed = (blocks[:, :, 0, :] | (blocks[:, :, 1, :] << 2) | (blocks[:, :, 2, :] << 4) | (blocks[:, :, 3, :] << 6))
+    return np.ascontiguousarray(packed.reshape(rows, kp // 4)).view("<u4")
+
+
+def unpack_ternary(words: np.ndarray, k: int) -> np.ndarray:
+    """Inverse of pack_ternary: (rows, padded_k / 16) uint32 → (rows, k) int8."""
+    rows = words.shape[0]
+    b = np.ascontiguousarray(words).view(np.uint8).reshape(rows, -1, 16)
+    codes = np.stack([(b >> (2 * t)) & 3 for t in range(4)], axis=2)  # (rows, block, t, j)
+    return (codes.reshape(rows, -1)[:, :k].astype(np.int8) - 1)
+
+
+def bitlinear(x: np.ndarray, q: np.ndarray, beta: np.float32, bias: np.ndarray | None) -> np.ndarray:
+    """y = (W_q · x_q) · β / s + bias with an exact integer matmul, x: (tokens, k), q: (rows, k)."""
+    xq, s = quantize_activations(x)
+    acc = xq.astype(np.int64) @ q.astype(np.int64).T  # exact
+    y = acc.astype(np.float32) * (np.float32(beta) / s)
+    if bias is not None:
+        y = y + bias.astype(np.float32)
+    return y.astype(np.float32)
