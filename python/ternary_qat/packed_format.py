@@ -1,0 +1,111 @@
+"""Writes packed ternary files byte-identical to the Swift packer (docs/FORMAT.md)."""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from . import semantics as S
+
+FORMAT_NAME = "ternary"
+FORMAT_VERSION = "1"
+_DTYPES = {np.dtype("float32"): "F32", np.dtype("float16"): "F16", np.dtype("int8"): "I8",
+           np.dtype("uint32"): "U32", np.dtype("int32"): "I32", np.dtype("uint8"): "U8"}
+
+
+def canonical_json(value) -> str:
+    """Sorted keys, no spaces, UTF-8 kept: the form the Swift `JSONValue.serialized()` writes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def quantization_metadata(embeddings: str, rms_norm: bool, rms_norm_eps: float) -> str:
+    return canonical_json({"activations": "int8-absmax-per-token", "block": S.BLOCK_WEIGHTS, "embeddings": embeddings,
+                           "rms_norm": bool(rms_norm), "rms_norm_eps": float(rms_norm_eps),
+                           "weights": "ternary-absmean-per-tensor"})
+
+
+def tokenizer_metadata(vocab: dict[str, int], merges: list[str]) -> dict[str, str]:
+    return {"tokenizer.model": "gpt2-bpe", "tokenizer.vocab": canonical_json(vocab), "tokenizer.merges": "\n".join(merges)}
+
+
+class PackedBuilder:
+    """Collects tensors like the Swift PackedModelBuilder."""
+
+    def __init__(self, architecture: str, config: dict, embeddings: str, rms_norm: bool = False,
+                 rms_norm_eps: float = 1e-6, tokenizer: tuple[dict, list] | None = None):
+        self.embeddings = embeddings
+        self.metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "architecture": architecture,
+                         "config": canonical_json(config),
+                         "quantization": quantization_metadata(embeddings, rms_norm, rms_norm_eps)}
+        if tokenizer is not None:
+            self.metadata.update(tokenizer_metadata(*tokenizer))
+        self.tensors: dict[str, np.ndarray] = {}
+
+    def add(self, name: str, array: np.ndarray) -> None:
+        self.tensors[name] = np.ascontiguousarray(array)
+
+    def add_bitlinear(self, prefix: str, w: np.ndarray, bias: np.ndarray | None, norm: np.ndarray | None) -> None:
+        q, beta = S.ternarize(w)
+        self.add(f"{prefix}.weight", S.pack_ternary(q))
+        self.add(f"{prefix}.weight_scale", np.array([beta], dtype=np.float32))
+        if bias is not None:
+            self.add(f"{prefix}.bias", bias.astype(np.float32))
+        if norm is not None:
+            self.add(f"{prefix}.norm.weight", norm.astype(np.float32))
+
+    def add_embedding(self, name: str, w: np.ndarray) -> None:
+        w = w.astype(np.float32)
+        if self.embeddings == "f32":
+            self.add(f"{name}.weight", w)
+        elif self.embeddings == "f16":
+            self.add(f"{name}.weight", w.astype(np.float16))
+        elif self.embeddings == "int8":
+            q, scale = S.int8_rows(w)
+            padded = np.zeros((w.shape[0], S.padded_length(w.shape[1])), dtype=np.int8)
+            padded[:, :w.shape[1]] = q
+            self.add(f"{name}.weight", padded)
+            self.add(f"{name}.scale", scale)
+        elif self.embeddings == "ternary":
+            q, beta = S.ternarize(w)
+            self.add(f"{name}.weight", S.pack_ternary(q))
+            self.add(f"{name}.weight_scale", np.array([beta], dtype=np.float32))
+        else:
+            raise ValueError(f"embeddings must be f32, f16, int8 or ternary, not {self.embeddings!r}")
+
+    def add_float_table(self, name: str, w: np.ndarray) -> None:
+        self.add(name, w.astype(np.float32 if self.embeddings == "f32" else np.float16))
+
+    def write(self, path: str | os.PathLike) -> None:
+        write_safetensors(path, self.metadata, self.tensors)
+
+
+def write_safetensors(path, metadata: dict[str, str], tensors: dict[str, np.ndarray]) -> None:
+    """Canonical safetensors: __metadata__ (sorted) first, tensors by element size (desc) then name,
+    header padded with spaces to a multiple of 8; written to a temp file and renamed."""
+    order = sorted(tensors, key=lambda n: (-tensors[n].dtype.itemsize, n))
+    parts, offset = [], 0
+    if metadata:
+        parts.append('"__metadata__":' + canonical_json(metadata))
+    for name in order:
+        a = tensors[name]
+        end = offset + a.nbytes
+        entry = {"dtype": _DTYPES[a.dtype], "shape": list(a.shape), "data_offsets": [offset, end]}
+        parts.append(json.dumps(name, ensure_ascii=False) + ":" + json.dumps(entry, separators=(",", ":")))
+        offset = end
+    header = ("{" + ",".join(parts) + "}").encode("utf-8")
+    header += b" " * (-len(header) % 8)
+    path = Path(path)
+    tmp = path.with_name(path.name + f".partial-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(struct.pack("<Q", len(header)))
+            f.write(header)
+            for name in order:
+                f.write(tensors[name].astype(tensors[name].dtype.newbyteorder("<"), copy=False).tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

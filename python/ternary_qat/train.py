@@ -1,0 +1,285 @@
+"""Quantization-aware training (and plain FP training) of Hugging Face causal LMs on local text.
+
+    python -m ternary_qat.train --data input.txt --tokenizer ../shared/data/gpt2 \
+        --init fp_model/ --teacher fp_model/ --out qat_kd/ --steps 500
+
+Single process on CPU or CUDA, or several with torchrun (DDP: gloo on CPU, nccl on GPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
+
+from .export import export_hf
+from .patch import patch_model, set_quant_lambda
+from .tokenizer_files import load_tokenizer
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, nargs="+", help="local text file(s)")
+    p.add_argument("--tokenizer", required=True, help="GPT-2 tokenizer directory (vocab.json+merges.txt or encoder.json+vocab.bpe)")
+    p.add_argument("--out", required=True, help="output directory (checkpoint, metrics, plot, export)")
+    p.add_argument("--init", help="start from this HF model directory (default: random init from --model-config)")
+    p.add_argument("--model-config", help="JSON of GPT2Config fields for a random init, e.g. '{\"n_layer\":4,\"n_embd\":256}'")
+    p.add_argument("--mode", choices=["qat", "fp"], default="qat", help="qat: patch with BitLinear; fp: plain float training")
+    p.add_argument("--rms-norm", action="store_true", help="RMSNorm before each BitLinear's activation quantization")
+    p.add_argument("--teacher", help="FP teacher HF directory for distillation")
+    p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the KL term")
+    p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the cross-entropy term")
+    p.add_argument("--kd-temperature", type=float, default=2.0)
+    p.add_argument("--lambda-warmup", type=int, default=0, help="steps to ramp quantization λ from 0 to 1 (0: full from the start)")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per process per step")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--min-lr", type=float, default=1e-4)
+    p.add_argument("--warmup-steps", type=int, default=20)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="autocast dtype for the forward")
+    p.add_argument("--holdout-fraction", type=float, default=0.1, help="the last fraction of the tokens is held out")
+    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--eval-batches", type=int, default=8)
+    p.add_argument("--save-every", type=int, default=100)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--stop-at", type=int, help="save and stop at this step (resume later with --resume); the schedule stays that of --steps")
+    p.add_argument("--save-all-ranks", action="store_true", help="every rank writes its final weights to OUT/rank<N>.pt (to check DDP sync)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    for name in ("steps", "batch_size", "seq_len", "eval_every", "eval_batches", "save_every"):
+        if getattr(a, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    if not 0 < a.holdout_fraction < 1:
+        p.error("--holdout-fraction must be in (0, 1)")
+    if a.lr <= 0 or a.min_lr < 0 or a.min_lr > a.lr:
+        p.error("need 0 <= --min-lr <= --lr and --lr > 0")
+    if a.teacher and a.mode == "fp":
+        p.error("--teacher distils into a ternary student; use it with --mode qat")
+    return a
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed() -> Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        dist.init_process_group("nccl")
+        device = torch.device("cuda", local)
+    else:
+        dist.init_process_group("gloo")
+        device = torch.device("cpu")
+    return Dist(dist.get_rank(), world, device)
+
+
+def load_tokens(files: list[str], tokenizer_dir: str) -> torch.Tensor:
+    tok = load_tokenizer(tokenizer_dir)
+    ids: list[int] = []
+    for f in files:
+        text = Path(f).read_text(encoding="utf-8")
+        ids.extend(tok(text, add_special_tokens=False)["input_ids"])
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def build_model(a: argparse.Namespace, vocab_size: int):
+    if a.init:
+        model = AutoModelForCausalLM.from_pretrained(a.init, torch_dtype=torch.float32, attn_implementation="eager")
+    else:
+        fields = json.loads(a.model_config) if a.model_config else {}
+        fields.setdefault("vocab_size", vocab_size)
+        fields.setdefault("n_positions", max(a.seq_len, 128))
+        fields.setdefault("bos_token_id", vocab_size - 1)
+        fields.setdefault("eos_token_id", vocab_size - 1)
+        torch.manual_seed(a.seed)
+        model = GPT2LMHeadModel(GPT2Config(**fields))
+    if a.mode == "qat":
+        patch_model(model, rms_norm=a.rms_norm)
+    return model
+
+
+def learning_rate(a: argparse.Namespace, step: int) -> float:
+    if step < a.warmup_steps:
+        return a.lr * (step + 1) / a.warmup_steps
+    progress = (step - a.warmup_steps) / max(1, a.steps - a.warmup_steps)
+    return a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def quant_lambda(a: argparse.Namespace, step: int) -> float:
+    return 1.0 if a.lambda_warmup <= 0 else min(1.0, step / a.lambda_warmup)
+
+
+def batch(tokens: torch.Tensor, a: argparse.Namespace, step: int, d: Dist) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch of (step, rank) is a pure function of the seed, so a resumed run sees the same data."""
+    g = torch.Generator().manual_seed(a.seed * 1_000_003 + step * d.world + d.rank)
+    starts = torch.randint(0, len(tokens) - a.seq_len - 1, (a.batch_size,), generator=g)
+    rows = torch.stack([tokens[s:s + a.seq_len + 1] for s in starts.tolist()])
+    return rows[:, :-1].to(d.device), rows[:, 1:].to(d.device)
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T² · KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over tokens; 0 when they agree."""
+    t = temperature
+    s = F.log_softmax(student_logits.float() / t, dim=-1).flatten(0, -2)
+    p = F.log_softmax(teacher_logits.float() / t, dim=-1).flatten(0, -2)
+    return F.kl_div(s, p, log_target=True, reduction="batchmean") * t * t
+
+
+@torch.no_grad()
+def evaluate(model, tokens: torch.Tensor, a: argparse.Namespace, d: Dist) -> float:
+    """Mean cross-entropy over the first eval_batches × batch_size non-overlapping held-out windows."""
+    model.eval()
+    n = min(a.eval_batches * a.batch_size, (len(tokens) - 1) // a.seq_len)
+    total, count = 0.0, 0
+    for i in range(0, n, a.batch_size):
+        rows = torch.stack([tokens[j * a.seq_len: j * a.seq_len + a.seq_len + 1] for j in range(i, min(n, i + a.batch_size))])
+        logits = model(rows[:, :-1].to(d.device)).logits
+        total += F.cross_entropy(logits.float().flatten(0, 1), rows[:, 1:].flatten().to(d.device), reduction="sum").item()
+        count += rows[:, 1:].numel()
+    model.train()
+    return total / max(count, 1)
+
+
+def plot(history: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    held = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train), label="training loss", alpha=0.6)
+    if held:
+        ax.plot(*zip(*held), "o-", label="held-out loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save_checkpoint(path: Path, model, optimizer, step: int, history: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "history": history,
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}, tmp)
+    os.replace(tmp, path)
+
+
+def train(argv=None) -> Path:
+    a = parse_args(argv)
+    d = setup_distributed()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    out = Path(a.out)
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
+    tokens = load_tokens(a.data, a.tokenizer)
+    split = int(len(tokens) * (1 - a.holdout_fraction))
+    train_tokens, held_tokens = tokens[:split], tokens[split:]
+    if len(train_tokens) <= a.seq_len + 1 or len(held_tokens) <= a.seq_len + 1:
+        raise SystemExit(f"not enough text: {len(tokens)} tokens for --seq-len {a.seq_len}")
+    model = build_model(a, vocab_size=50257).to(d.device)
+    teacher = None
+    if a.teacher:
+        teacher = AutoModelForCausalLM.from_pretrained(a.teacher, torch_dtype=torch.float32, attn_implementation="eager").to(d.device).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.95))
+    start, history = 0, []
+    checkpoint = out / "checkpoint.pt"
+    if a.resume and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=d.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, history = state["step"], state["history"]
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+    else:
+        torch.manual_seed(a.seed + d.rank)
+    wrapped = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
+    autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=a.dtype == "bf16")
+    bar = tqdm(total=a.steps, initial=start, disable=not d.main or a.no_progress, desc=f"train ({a.mode})")
+    model.train()
+    metrics = open(out / "metrics.jsonl", "a") if d.main else None
+    end = min(a.steps, a.stop_at) if a.stop_at else a.steps
+    for step in range(start, end):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(a, step)
+        if a.mode == "qat":
+            set_quant_lambda(model, quant_lambda(a, step))
+        x, y = batch(train_tokens, a, step, d)
+        with autocast:
+            logits = wrapped(x).logits
+            ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+            loss = a.ce_weight * ce if teacher is not None else ce
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = teacher(x).logits
+                loss = loss + a.kd_weight * distillation_loss(logits, teacher_logits, a.kd_temperature)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if a.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
+        optimizer.step()
+        record = {"step": step + 1, "loss": ce.item(), "total_loss": loss.item(), "lr": learning_rate(a, step)}
+        if (step + 1) % a.eval_every == 0 or step + 1 == a.steps:
+            record["eval_loss"] = evaluate(model, held_tokens, a, d)
+            record["eval_ppl"] = math.exp(record["eval_loss"])
+            bar.set_postfix(loss=f"{ce.item():.3f}", held_out_ppl=f"{record['eval_ppl']:.2f}")
+        history.append(record)
+        if metrics:
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+        bar.update(1)
+        if d.main and ((step + 1) % a.save_every == 0 or step + 1 == end):
+            save_checkpoint(checkpoint, model, optimizer, step + 1, history)
+            plot(history, out / "loss.png", f"{a.mode}{' + distillation' if teacher is not None else ''}")
+    bar.close()
+    if a.save_all_ranks:
+        torch.save(model.state_dict(), out / f"rank{d.rank}.pt")
+    if d.main and end == a.steps:
+        export_hf(model, out / "export", a.tokenizer)
+    if d.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out
+
+
+if __name__ == "__main__":
+    train()
