@@ -1,0 +1,92 @@
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tie_free_ids, tiny_gpt2
+from ternary_qat import export_hf, export_packed, patch_model
+from ternary_qat.export import load_exported
+from ternary_qat.numpy_ref import NumpyGPT2
+from ternary_qat.tokenizer_files import load_tokenizer
+
+
+def patched(seed=0, rms_norm=False, **kw):
+    model = tiny_gpt2(seed=seed, initializer_range=0.1, **kw)
+    patch_model(model, rms_norm=rms_norm)
+    if rms_norm:  # non-trivial norm weights, so a lost norm would show
+        torch.manual_seed(seed + 1)
+        for m in model.modules():
+            if getattr(m, "norm", None) is not None:
+                m.norm.weight.data.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("rms_norm", [False, True])
+def test_export_then_numpy_reference_equals_the_patched_models_logits(tmp_path, rms_norm):
+    model = patched(rms_norm=rms_norm, vocab_size=300, n_embd=64)
+    path = export_packed(model, tmp_path / "m.safetensors", embeddings="f32")
+    engine = NumpyGPT2(str(path))
+    ids = tie_free_ids(engine.forward, vocab=300, length=40)
+    with torch.no_grad():
+        want = model(torch.tensor([ids])).logits[0].numpy()
+    got = engine.forward(ids)
+    assert np.abs(got - want).max() < 1e-4 * max(1.0, np.abs(want).max())
+
+
+def test_export_hf_round_trips_to_an_identical_patched_model(tmp_path):
+    model = patched(rms_norm=True, vocab_size=300)
+    export_hf(model, tmp_path / "hf")
+    again = load_exported(tmp_path / "hf")
+    a, b = model.state_dict(), again.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert [m.from_conv1d for m in again.modules() if hasattr(m, "from_conv1d")].count(True) == 8
+
+
+@pytest.mark.parametrize("embeddings", ["f16", "int8", "ternary"])
+@pytest.mark.parametrize("rms_norm", [False, True])
+def test_export_packed_is_byte_identical_to_the_swift_packer(tmp_path, ternary_bin, tokenizer_dir, embeddings, rms_norm):
+    model = patched(rms_norm=rms_norm, n_embd=40, n_head=4)
+    export_hf(model, tmp_path / "hf", tokenizer_dir)
+    swift = tmp_path / "swift.safetensors"
+    subprocess.run([ternary_bin, "pack", str(tmp_path / "hf"), "-o", str(swift), "--embeddings", embeddings],
+                   check=True, capture_output=True)
+    python = export_packed(model, tmp_path / "python.safetensors", embeddings=embeddings, tokenizer_dir=tokenizer_dir)
+    a, b = swift.read_bytes(), python.read_bytes()
+    assert len(a) == len(b)
+    assert a == b, f"first difference at byte {next(i for i in range(len(a)) if a[i] != b[i])}"
+
+
+def chunked_ppl(model, ids, ctx):
+    nll = []
+    with torch.no_grad():
+        for c in range(len(ids) // ctx):
+            chunk = torch.tensor([ids[c * ctx:(c + 1) * ctx]])
+            logp = torch.log_softmax(model(chunk).logits[0].double(), -1)
+            nll.append(-logp[torch.arange(ctx - 1), chunk[0, 1:]])
+    nll = torch.cat(nll)
+    return math.exp(nll.mean().item()), nll.numel()
+
+
+def test_export_pack_and_swift_perplexity_agree_with_the_patched_model(tmp_path, ternary_bin, tokenizer_dir, shakespeare):
+    model = patched(seed=7, rms_norm=True, n_embd=64, n_head=4)
+    export_hf(model, tmp_path / "hf", tokenizer_dir)
+    packed = tmp_path / "m.safetensors"
+    subprocess.run([ternary_bin, "pack", str(tmp_path / "hf"), "-o", str(packed)], check=True, capture_output=True)
+    text = tmp_path / "t.txt"
+    text.write_text(shakespeare.read_text()[:4000])
+    result = subprocess.run([ternary_bin, "perplexity", "-m", str(packed), "--file", str(text), "--ctx", "64",
+                             "--max-tokens", "300", "--json"], check=True, capture_output=True, text=True)
+    got = json.loads(result.stdout)
+    ids = load_tokenizer(tokenizer_dir)(text.read_text(), add_special_tokens=False)["input_ids"][:300]
+    want, scored = chunked_ppl(model, ids, 64)
+    assert got["tokens_scored"] == scored == 4 * 63
+    assert abs(got["ppl"] - want) / want < 1e-3, (got, want)
+    human = subprocess.run([ternary_bin, "perplexity", "-m", str(packed), "--file", str(text), "--ctx", "64",
+                            "--max-tokens", "300"], check=True, capture_output=True, text=True)
+    assert human.stdout.strip().splitlines()[-1].startswith("PPL = ")
