@@ -52,6 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="autocast dtype for the forward")
     p.add_argument("--holdout-fraction", type=float, default=0.1, help="the last fraction of the tokens is held out")
+    p.add_argument("--eval-data", nargs="+", help="held-out text file(s); then all of --data is for training")
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--eval-batches", type=int, default=8)
     p.add_argument("--save-every", type=int, default=100)
@@ -206,8 +207,11 @@ def train(argv=None) -> Path:
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
     tokens = load_tokens(a.data, a.tokenizer)
-    split = int(len(tokens) * (1 - a.holdout_fraction))
-    train_tokens, held_tokens = tokens[:split], tokens[split:]
+    if a.eval_data:
+        train_tokens, held_tokens = tokens, load_tokens(a.eval_data, a.tokenizer)
+    else:
+        split = int(len(tokens) * (1 - a.holdout_fraction))
+        train_tokens, held_tokens = tokens[:split], tokens[split:]
     if len(train_tokens) <= a.seq_len + 1 or len(held_tokens) <= a.seq_len + 1:
         raise SystemExit(f"not enough text: {len(tokens)} tokens for --seq-len {a.seq_len}")
     model = build_model(a, vocab_size=50257).to(d.device)

@@ -1,0 +1,173 @@
+"""The shipped model, end to end: FP pretraining on tinyshakespeare, then three ternary versions —
+naive PTQ, QAT, and QAT + distillation from the FP teacher — packed and scored by the Swift engine.
+
+    python python/examples/shakespeare.py            # from the repository root, ~1 hour on 2 cores
+
+Writes runs/shakespeare/ (checkpoints, metrics, packed files, results.json), the plots in docs/,
+and the QAT+KD model to models/shakespeare-ternary.safetensors. Fixed seeds throughout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "python"))
+
+import torch  # noqa: E402
+
+from ternary_qat import reference  # noqa: E402
+from ternary_qat.train import train  # noqa: E402
+from ternary_qat.tokenizer_files import load_tokenizer  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+MODEL = {"n_layer": 6, "n_embd": 192, "n_head": 6, "n_positions": 256}
+CTX = 256  # perplexity chunk length (the model's context)
+
+
+def split_text(out: Path) -> tuple[Path, Path]:
+    """The last 10 % of tinyshakespeare (from a line start) is held out."""
+    text = (SHARED / "text" / "tinyshakespeare" / "input.txt").read_text()
+    cut = text.index("\n", int(len(text) * 0.9)) + 1
+    (out / "train.txt").write_text(text[:cut])
+    (out / "heldout.txt").write_text(text[cut:])
+    return out / "train.txt", out / "heldout.txt"
+
+
+def common(train_txt: Path, held_txt: Path, out: Path, steps: int, extra: list[str]) -> list[str]:
+    return ["--data", str(train_txt), "--eval-data", str(held_txt), "--tokenizer", str(SHARED / "gpt2"),
+            "--out", str(out), "--steps", str(steps), "--batch-size", "16", "--seq-len", "128",
+            "--eval-every", "50", "--eval-batches", "8", "--save-every", "50", "--seed", "0", "--threads", "2", *extra]
+
+
+def run_stage(name: str, argv: list[str], out: Path) -> None:
+    if (out / "export" / "model.safetensors").exists():
+        print(f"[{name}] done already, skipping")
+        return
+    resume = ["--resume"] if (out / "checkpoint.pt").exists() else []
+    start = time.time()
+    train(argv + resume)
+    print(f"[{name}] {time.time() - start:.0f} s")
+
+
+def swift(ternary: str, *args: str) -> str:
+    return subprocess.run([ternary, *args], check=True, capture_output=True, text=True).stdout
+
+
+def torch_ppl(model_dir: Path, ids: list[int], patched: bool) -> float:
+    """Chunked perplexity (the engine's protocol) of the FP model, in PyTorch."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32, attn_implementation="eager").eval()
+    nll = []
+    with torch.no_grad():
+        for c in range(len(ids) // CTX):
+            chunk = torch.tensor([ids[c * CTX:(c + 1) * CTX]])
+            logp = torch.log_softmax(model(chunk).logits[0].double(), -1)
+            nll.append(-logp[torch.arange(CTX - 1), chunk[0, 1:]])
+    return math.exp(torch.cat(nll).mean().item())
+
+
+def reference_ppl(model_dir: Path, ids: list[int], embeddings: str) -> float:
+    """The independent PyTorch reference of the ternary semantics on the same weights."""
+    from safetensors.torch import load_file
+
+    config = json.loads((model_dir / "config.json").read_text())
+    state = load_file(str(model_dir / "model.safetensors"))
+    flags = config.get("ternary_qat", {})
+    w = reference.quantize_gpt2_state(state, config, embeddings, flags.get("rms_norm", False), flags.get("rms_norm_eps", 1e-6))
+    return reference.perplexity(w, ids, CTX)[0]
+
+
+def plots(runs: Path, results: dict, docs: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, label in (("fp", "FP pretraining"), ("qat", "QAT"), ("qat_kd", "QAT + distillation")):
+        h = [json.loads(l) for l in (runs / name / "metrics.jsonl").read_text().splitlines()]
+        ax.plot([r["step"] for r in h], [r["loss"] for r in h], alpha=0.35, label=f"{label}: training")
+        ev = [r for r in h if "eval_loss" in r]
+        ax.plot([r["step"] for r in ev], [r["eval_loss"] for r in ev], "o-", ms=3, label=f"{label}: held-out")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.set_title("tinyshakespeare, GPT-2 tokenizer, 6×192 GPT-2")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(docs / "shakespeare-training.png", dpi=110)
+    plt.close(fig)
+
+    names = ["FP (PyTorch)", "PTQ", "QAT", "QAT+KD"]
+    values = [results["fp"]["ppl_torch"], results["ptq"]["ppl_swift"], results["qat"]["ppl_swift"], results["qat_kd"]["ppl_swift"]]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bars = ax.bar(names, values, color=["#888", "#d62728", "#1f77b4", "#2ca02c"])
+    ax.set_yscale("log")
+    ax.set_ylabel("held-out perplexity (log scale)")
+    ax.set_title("Naive ternarization vs quantization-aware healing")
+    for b, v in zip(bars, values):
+        ax.text(b.get_x() + b.get_width() / 2, v * 1.05, f"{v:.1f}", ha="center", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(docs / "shakespeare-perplexity.png", dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", default=str(ROOT / "runs" / "shakespeare"))
+    p.add_argument("--ternary", default=str(ROOT / ".build" / "release" / "ternary"), help="the Swift CLI (swift build -c release)")
+    p.add_argument("--fp-steps", type=int, default=450)
+    p.add_argument("--qat-steps", type=int, default=300)
+    a = p.parse_args()
+    runs = Path(a.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    train_txt, held_txt = split_text(runs)
+    torch.manual_seed(0)
+
+    run_stage("fp", common(train_txt, held_txt, runs / "fp", a.fp_steps,
+                           ["--mode", "fp", "--model-config", json.dumps(MODEL), "--lr", "1e-3", "--warmup-steps", "30"]), runs / "fp")
+    fp = runs / "fp" / "export"
+    qat_args = ["--mode", "qat", "--init", str(fp), "--lr", "1e-3", "--warmup-steps", "30", "--lambda-warmup", "100"]
+    run_stage("qat", common(train_txt, held_txt, runs / "qat", a.qat_steps, qat_args), runs / "qat")
+    run_stage("qat_kd", common(train_txt, held_txt, runs / "qat_kd", a.qat_steps,
+                               qat_args + ["--teacher", str(fp), "--kd-weight", "1.0", "--kd-temperature", "2.0"]), runs / "qat_kd")
+
+    ids = load_tokenizer(SHARED / "gpt2")(held_txt.read_text(), add_special_tokens=False)["input_ids"]
+    results = {"model": MODEL, "ctx": CTX, "heldout_tokens": len(ids)}
+    results["fp"] = {"ppl_torch": torch_ppl(fp, ids, patched=False)}
+    for name, src in (("ptq", fp), ("qat", runs / "qat" / "export"), ("qat_kd", runs / "qat_kd" / "export")):
+        packed = runs / f"{name}.safetensors"
+        swift(a.ternary, "pack", str(src), "-o", str(packed), "--embeddings", "int8")
+        out = json.loads(swift(a.ternary, "perplexity", "-m", str(packed), "--file", str(held_txt), "--ctx", str(CTX), "--json"))
+        results[name] = {"ppl_swift": out["ppl"], "tokens_scored": out["tokens_scored"],
+                         "ppl_reference": reference_ppl(src, ids, "int8"), "bytes": packed.stat().st_size}
+        print(name, results[name])
+    fp_bytes = (fp / "model.safetensors").stat().st_size
+    results["fp"]["bytes"] = fp_bytes
+    gap = math.log(results["ptq"]["ppl_swift"]) - math.log(results["fp"]["ppl_torch"])
+    results["gap_closed"] = (math.log(results["ptq"]["ppl_swift"]) - math.log(results["qat_kd"]["ppl_swift"])) / gap
+    results["gap_closed_qat"] = (math.log(results["ptq"]["ppl_swift"]) - math.log(results["qat"]["ppl_swift"])) / gap
+    samples = []
+    shipped = ROOT / "models" / "shakespeare-ternary.safetensors"
+    shipped.parent.mkdir(exist_ok=True)
+    shutil.copyfile(runs / "qat_kd.safetensors", shipped)
+    for prompt, seed in (("ROMEO:", 1), ("JULIET:\nO Romeo,", 2), ("KING HENRY:\nWhat", 3)):
+        text = swift(a.ternary, "generate", "-m", str(shipped), prompt, "-n", "60", "--seed", str(seed), "--quiet")
+        samples.append({"prompt": prompt, "seed": seed, "text": text})
+    results["samples"] = samples
+    (runs / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (ROOT / "docs" / "shakespeare-results.json").write_text(json.dumps(results, indent=2) + "\n")
+    plots(runs, results, ROOT / "docs")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
