@@ -2,6 +2,7 @@
 // variable, so a decode step with ~200 parallel matmuls pays no thread creation and few syscalls.
 #include "CTernaryKernels.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #if defined(__x86_64__)
@@ -45,7 +46,7 @@ static void *worker_main(void *raw) {
     for (;;) {
         int spins = 0;
         while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && spins < 200000) {
-            CPU_RELAX();
+            if (spins < 20000) CPU_RELAX(); else sched_yield();
             spins++;
         }
         if (atomic_load_explicit(&p->generation, memory_order_acquire) == seen) {
@@ -97,7 +98,11 @@ void tk_pool_run(tk_pool *p, tk_task_fn fn, void *ctx, int64_t total, int64_t gr
     if (p->sleepers > 0) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mutex);
     run_chunk(p, 0);
-    while (atomic_load_explicit(&p->remaining, memory_order_acquire) != 0) CPU_RELAX();
+    // Spin briefly, then yield: with more threads than free cores, a descheduled worker must get
+    // the core back rather than watch this thread spin through its time slice.
+    for (int spins = 0; atomic_load_explicit(&p->remaining, memory_order_acquire) != 0; spins++) {
+        if (spins < 4096) CPU_RELAX(); else sched_yield();
+    }
 }
 
 void tk_pool_destroy(tk_pool *p) {

@@ -7,6 +7,8 @@
 #include <immintrin.h>
 
 int tk_cpu_features(void) {
+    static int cached = -1;
+    if (cached >= 0) return cached;
     __builtin_cpu_init();
     int f = 0;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) f |= TK_ISA_AVX2;
@@ -14,6 +16,7 @@ int tk_cpu_features(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) f |= TK_ISA_AVX512VNNI;
     if ((f & TK_ISA_AVX2) && __builtin_cpu_supports("f16c")) f |= TK_ISA_F16C_FMA;
+    cached = f;
     return f;
 }
 

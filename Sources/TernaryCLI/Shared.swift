@@ -14,9 +14,15 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Kernel path: \(KernelISA.allCases.map(\.rawValue).joined(separator: ", ")) (default: the fastest this CPU has).")
     var kernel: String?
 
+    @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 (half the memory) or f32 (exact float32 attention).")
+    var kvCache: String = "f16"
+
     func validate() throws {
         if let threads, threads < 1 || threads > 1024 {
             throw ValidationError("--threads \(threads) is invalid: expected 1...1024")
+        }
+        guard KVPrecision(rawValue: kvCache) != nil else {
+            throw ValidationError("--kv-cache \(kvCache) is unknown: expected f16 or f32")
         }
         if let kernel {
             guard let isa = KernelISA(rawValue: kernel) else {
@@ -29,7 +35,8 @@ struct ModelOptions: ParsableArguments {
     }
 
     func context() -> InferenceContext {
-        InferenceContext(threads: threads ?? WorkerPool.coreCount, isa: kernel.flatMap(KernelISA.init(rawValue:)) ?? .best)
+        InferenceContext(threads: threads ?? WorkerPool.coreCount, isa: kernel.flatMap(KernelISA.init(rawValue:)) ?? .best,
+                         kvPrecision: KVPrecision(rawValue: kvCache) ?? .f16)
     }
 
     /// The model path: -m, else $TERNARY_MODEL, else the small model shipped in the repository.

@@ -20,6 +20,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     public let tensorNames: [String]
     public let fileSize: Int
     private let mapping: MappedFile
+    /// The whole mapped file.
+    public var bytes: UnsafeRawBufferPointer { mapping.bytes }
 
     public init(path: String) throws {
         mapping = try MappedFile(path: path)

@@ -131,7 +131,7 @@ public final class GPT2Model: LanguageModel {
     }
 
     public func makeMemory() -> SequenceMemory {
-        KVCache(layers: config.layers, capacity: config.contextLength, width: config.width)
+        KVCache(layers: config.layers, capacity: config.contextLength, width: config.width, precision: context.kvPrecision)
     }
 
     public func forward(_ tokens: [Int], memory: SequenceMemory, allLogits: Bool) throws -> [Float] {
@@ -197,14 +197,14 @@ public final class GPT2Model: LanguageModel {
     }
 
     /// Causal self-attention of the new tokens over the cache; writes `buffers.attended` (T, width).
+    /// Earlier positions come from the cache; the batch's own keys and values are read in float32
+    /// straight from `qkv`, so a prefill is exact whatever the cache precision.
     private func attend(layer: Int, tokens T: Int, start: Int, cache: KVCache) {
         let d = config.width, hs = config.headSize, heads = config.heads
-        let keys = cache.keys(layer: layer), values = cache.values(layer: layer)
         let qkv = buffers.qkv, out = buffers.attended, scores = buffers.scores, ctx = config.contextLength
         for t in 0..<T {
             let row = qkv + t * 3 * d
-            (keys + (start + t) * d).update(from: row + d, count: d)
-            (values + (start + t) * d).update(from: row + 2 * d, count: d)
+            cache.store(layer: layer, position: start + t, keys: row + d, values: row + 2 * d)
         }
         let scale = 1 / Float(hs).squareRoot()
         context.pool.runIndexed(T * heads) { range, worker in
@@ -212,12 +212,14 @@ public final class GPT2Model: LanguageModel {
             for item in range {
                 let t = item / heads, head = item % heads
                 let q = qkv + t * 3 * d + head * hs
+                for j in 0..<start { p[j] = cache.dotKey(layer: layer, position: j, offset: head * hs, q, hs) * scale }
+                for j in 0...t { p[start + j] = VectorOps.dot(q, qkv + j * 3 * d + d + head * hs, hs) * scale }
                 let visible = start + t + 1
-                for j in 0..<visible { p[j] = VectorOps.dot(q, keys + j * d + head * hs, hs) * scale }
                 VectorOps.softmax(p, visible)
                 let o = out + t * d + head * hs
                 o.update(repeating: 0, count: hs)
-                for j in 0..<visible { VectorOps.axpy(p[j], values + j * d + head * hs, o, hs) }
+                for j in 0..<start { cache.addValue(layer: layer, position: j, offset: head * hs, p[j], into: o, hs) }
+                for j in 0...t { VectorOps.axpy(p[start + j], qkv + j * 3 * d + 2 * d + head * hs, o, hs) }
             }
         }
     }

@@ -1,3 +1,4 @@
+import TernaryFormat
 import TernaryTokenizer
 
 /// A loaded model that turns token ids into next-token logits.
@@ -6,6 +7,8 @@ public protocol LanguageModel: AnyObject {
     var vocabularySize: Int { get }
     var contextLength: Int { get }
     var tokenizer: BPETokenizer? { get }
+    /// The packed file the weights are mapped from.
+    var file: PackedModelFile { get }
     /// Bytes of weights read to produce one token (for bandwidth figures).
     var weightBytesPerToken: Int { get }
 

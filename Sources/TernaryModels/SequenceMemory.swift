@@ -1,3 +1,5 @@
+import TernaryKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -13,21 +15,26 @@ public protocol SequenceMemory: AnyObject {
     func reset()
 }
 
-/// Float storage from an anonymous mapping: pages cost memory only once written, so a cache sized
-/// for the full context costs only what the sequence has used.
-final class LazyFloatBuffer {
-    let pointer: UnsafeMutablePointer<Float>
-    let count: Int
+/// Storage from an anonymous mapping: pages cost memory only once written, so a cache sized for
+/// the full context costs only what the sequence has used.
+final class LazyBuffer {
+    let pointer: UnsafeMutableRawPointer
+    let bytes: Int
 
-    init(count: Int) {
-        self.count = max(count, 1)
-        let bytes = self.count * MemoryLayout<Float>.stride
-        let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        precondition(raw != nil && raw != MAP_FAILED, "cannot reserve \(bytes) bytes for the model's memory")
-        pointer = raw!.bindMemory(to: Float.self, capacity: self.count)
+    init(bytes: Int) {
+        self.bytes = max(bytes, 1)
+        let raw = mmap(nil, self.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        precondition(raw != nil && raw != MAP_FAILED, "cannot reserve \(self.bytes) bytes for the model's memory")
+        pointer = raw!
     }
 
-    deinit { munmap(pointer, count * MemoryLayout<Float>.stride) }
+    deinit { munmap(pointer, bytes) }
+}
+
+/// How keys and values are stored. f16 halves the cache (as llama.cpp does by default); f32 keeps
+/// the engine bit-comparable with the float32 PyTorch reference.
+public enum KVPrecision: String, Sendable, CaseIterable {
+    case f32, f16
 }
 
 /// Per-layer keys and values for attention models.
@@ -36,22 +43,53 @@ public final class KVCache: SequenceMemory {
     public let capacity: Int
     /// Width of one position's keys (heads × head size).
     public let width: Int
-    private let keys: [LazyFloatBuffer]    // per layer: (capacity, width)
-    private let values: [LazyFloatBuffer]  // per layer: (capacity, width)
+    public let precision: KVPrecision
+    private let keys: [LazyBuffer]    // per layer: (capacity, width) of f32 or f16
+    private let values: [LazyBuffer]  // per layer: (capacity, width) of f32 or f16
     public private(set) var length = 0
 
-    public init(layers: Int, capacity: Int, width: Int) {
+    public init(layers: Int, capacity: Int, width: Int, precision: KVPrecision = .f32) {
         self.layers = layers
         self.capacity = capacity
         self.width = width
-        keys = (0..<layers).map { _ in LazyFloatBuffer(count: capacity * width) }
-        values = (0..<layers).map { _ in LazyFloatBuffer(count: capacity * width) }
+        self.precision = precision
+        let bytes = capacity * width * (precision == .f32 ? 4 : 2)
+        keys = (0..<layers).map { _ in LazyBuffer(bytes: bytes) }
+        values = (0..<layers).map { _ in LazyBuffer(bytes: bytes) }
     }
 
     public func reset() { length = 0 }
 
-    @inline(__always) func keys(layer: Int) -> UnsafeMutablePointer<Float> { keys[layer].pointer }
-    @inline(__always) func values(layer: Int) -> UnsafeMutablePointer<Float> { values[layer].pointer }
+    /// Stores one position's keys and values (each `width` floats).
+    @inline(__always)
+    func store(layer: Int, position: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
+        switch precision {
+        case .f32:
+            (keys[layer].pointer.assumingMemoryBound(to: Float.self) + position * width).update(from: k, count: width)
+            (values[layer].pointer.assumingMemoryBound(to: Float.self) + position * width).update(from: v, count: width)
+        case .f16:
+            HalfPrecision.convert(k, to: keys[layer].pointer.assumingMemoryBound(to: Float16.self) + position * width, width)
+            HalfPrecision.convert(v, to: values[layer].pointer.assumingMemoryBound(to: Float16.self) + position * width, width)
+        }
+    }
+
+    /// q · key[position][offset..<offset+n]
+    @inline(__always)
+    func dotKey(layer: Int, position: Int, offset: Int, _ q: UnsafePointer<Float>, _ n: Int) -> Float {
+        switch precision {
+        case .f32: VectorOps.dot(q, keys[layer].pointer.assumingMemoryBound(to: Float.self) + position * width + offset, n)
+        case .f16: HalfPrecision.dot(q, keys[layer].pointer.assumingMemoryBound(to: Float16.self) + position * width + offset, n)
+        }
+    }
+
+    /// y += a · value[position][offset..<offset+n]
+    @inline(__always)
+    func addValue(layer: Int, position: Int, offset: Int, _ a: Float, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        switch precision {
+        case .f32: VectorOps.axpy(a, values[layer].pointer.assumingMemoryBound(to: Float.self) + position * width + offset, y, n)
+        case .f16: HalfPrecision.axpy(a, values[layer].pointer.assumingMemoryBound(to: Float16.self) + position * width + offset, y, n)
+        }
+    }
 
     /// Called by the model once all layers have stored `count` new positions.
     func advance(by count: Int) { length += count }

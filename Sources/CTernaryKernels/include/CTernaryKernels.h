@@ -60,6 +60,15 @@ void tk_f32_gemv_fma(const float *w, size_t k, size_t rows, const float *x, floa
 /// `padded`. Returns s; writes the sum of q to *sum.
 float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t padded, int32_t *sum);
 
+// ---- Half precision (f16 KV cache) ---------------------------------------------------------------
+float tk_dot_f16(const float *q, const uint16_t *k, size_t n);
+void tk_axpy_f16(float a, const uint16_t *v, float *y, size_t n);
+void tk_f32_to_f16(const float *x, uint16_t *out, size_t n);
+
+// ---- Memory bandwidth probe ----------------------------------------------------------------
+/// Reads `bytes` bytes and returns their sum (as 64-bit words where possible).
+uint64_t tk_read_sum(const void *data, size_t bytes);
+
 // ---- Worker pool --------------------------------------------------------------------------------
 typedef void (*tk_task_fn)(void *ctx, int64_t begin, int64_t end, int worker);
 typedef struct tk_pool tk_pool;

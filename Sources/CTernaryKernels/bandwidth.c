@@ -1,0 +1,31 @@
+// A STREAM-like read kernel: sums 64-bit words so the loads cannot be optimised away.
+#include "CTernaryKernels.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2"))) static uint64_t read_sum_avx2(const uint8_t *p, size_t bytes) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 128 <= bytes; i += 128) {
+        a0 = _mm256_add_epi64(a0, _mm256_loadu_si256((const __m256i *)(p + i)));
+        a1 = _mm256_add_epi64(a1, _mm256_loadu_si256((const __m256i *)(p + i + 32)));
+        a2 = _mm256_add_epi64(a2, _mm256_loadu_si256((const __m256i *)(p + i + 64)));
+        a3 = _mm256_add_epi64(a3, _mm256_loadu_si256((const __m256i *)(p + i + 96)));
+    }
+    __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    uint64_t out[4];
+    _mm256_storeu_si256((__m256i *)out, s);
+    uint64_t total = out[0] + out[1] + out[2] + out[3];
+    for (; i < bytes; i++) total += p[i];
+    return total;
+}
+#endif
+
+uint64_t tk_read_sum(const void *data, size_t bytes) {
+    const uint8_t *p = (const uint8_t *)data;
+#if defined(__x86_64__)
+    if (tk_cpu_features() & TK_ISA_AVX2) return read_sum_avx2(p, bytes);
+#endif
+    uint64_t total = 0;
+    for (size_t i = 0; i < bytes; i++) total += p[i];
+    return total;
+}

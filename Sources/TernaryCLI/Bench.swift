@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import TernaryGeneration
+import TernaryKernels
+import TernaryModels
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure prompt processing and generation speed (llama-bench style).")
+
+    @Option(name: .shortAndLong, help: "Packed model file (default: the shipped model).") var model: String?
+    @Option(name: .short, help: "Prompt tokens for the pp test (0 = skip).") var p: Int = 128
+    @Option(name: .short, help: "Generated tokens for the tg test (0 = skip).") var n: Int = 64
+    @Option(name: .short, help: "Thread counts, comma-separated.") var t: String = "\(WorkerPool.coreCount)"
+    @Option(name: .short, help: "Repetitions per test.") var r: Int = 5
+    @Option(help: "Kernel path (default: the fastest this CPU has).") var kernel: String?
+    @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 or f32.") var kvCache: String = "f16"
+    @Flag(help: "Print a JSON array instead of the table.") var json = false
+
+    var threadCounts: [Int] { t.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func validate() throws {
+        guard p >= 0, n >= 0, p + n > 0 else { throw ValidationError("-p and -n must be >= 0 and not both 0") }
+        guard r >= 1, r <= 1000 else { throw ValidationError("-r \(r) is invalid: expected 1...1000") }
+        let counts = threadCounts
+        guard !counts.isEmpty, counts.count == t.split(separator: ",").count, counts.allSatisfy({ $0 >= 1 && $0 <= 1024 }) else {
+            throw ValidationError("-t \(t) is invalid: expected comma-separated thread counts such as 1,2")
+        }
+        _ = try ModelOptions.parse((kernel.map { ["--kernel", $0] } ?? []) + ["--kv-cache", kvCache])
+    }
+
+    func run() throws {
+        var rows: [BenchmarkResult] = []
+        var tests: [BenchmarkTest] = []
+        if p > 0 { tests.append(.prefill(p)) }
+        if n > 0 { tests.append(.decode(n)) }
+        var name = "", size = 0
+        for threads in threadCounts {
+            var args = ["--threads", "\(threads)", "--kv-cache", kvCache]
+            if let model { args += ["-m", model] }
+            if let kernel { args += ["--kernel", kernel] }
+            let options = try ModelOptions.parse(args)
+            let context = options.context()
+            let lm = try ModelRegistry.load(path: try options.resolvedPath(), context: context)
+            name = lm.file.file.metadata["synthetic"].map { "\(lm.architecture) \($0) (synthetic)" } ?? "\(lm.architecture) \(URL(fileURLWithPath: lm.file.path).lastPathComponent)"
+            size = lm.file.file.fileSize
+            if !json { FileHandle.standardError.write(Data("benchmarking \(threads) thread(s), kernel \(context.kernels.isa)…\n".utf8)) }
+            rows += try Benchmark.run(model: lm, pool: context.pool, tests: tests, repetitions: r)
+        }
+        let rss = Benchmark.peakResidentBytes()
+        if json {
+            let objects: [String] = rows.map { row in
+                var fields = ["\"test\":\"\(row.test)\"", "\"threads\":\(row.threads)", "\"tokens_per_second\":\(row.tokensPerSecond)",
+                              "\"stddev\":\(row.standardDeviation)", "\"probe_bandwidth_bytes_per_second\":\(row.probeBandwidth)"]
+                if let f = row.rooflineFraction { fields.append("\"roofline_fraction\":\(f)") }
+                fields.append("\"peak_rss_bytes\":\(rss)")
+                return "{" + fields.joined(separator: ",") + "}"
+            }
+            print("[" + objects.joined(separator: ",") + "]")
+            return
+        }
+        print("| model | size | threads | test | t/s | weights GB/s | probe GB/s | roofline |")
+        print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+        for row in rows {
+            let weights = row.weightBandwidth.map { String(format: "%.1f", $0 / 1e9) } ?? "–"
+            let fraction = row.rooflineFraction.map { String(format: "%.0f %%", $0 * 100) } ?? "–"
+            print("| \(name) | \(formatBytes(size)) | \(row.threads) | \(row.test) | "
+                  + String(format: "%.2f ± %.2f", row.tokensPerSecond, row.standardDeviation)
+                  + " | \(weights) | " + String(format: "%.1f", row.probeBandwidth / 1e9) + " | \(fraction) |")
+        }
+        print("\npeak RSS: \(formatBytes(rss))")
+    }
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+import TernaryConvert
+import TernaryFormat
+import TernaryTokenizer
+
+struct Synth: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a packed file with a real architecture's shapes and random weights (for benchmarks).")
+
+    @Option(help: "Shape preset: \(Synthesizer.presets.map(\.name).joined(separator: ", ")).") var preset: String
+    @Option(name: .shortAndLong, help: "Output file.") var output: String
+    @Option(help: "Embedding storage: f32, f16, int8 or ternary.") var embeddings: String = "ternary"
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Embed this tokenizer (a GPT-2 tokenizer directory), so the file can run on text.") var tokenizer: String?
+
+    func validate() throws {
+        guard EmbeddingStorage(rawValue: embeddings) != nil else {
+            throw ValidationError("--embeddings \(embeddings) is unknown: expected f32, f16, int8 or ternary")
+        }
+    }
+
+    func run() throws {
+        let p = try Synthesizer.preset(named: preset)
+        var bar = ProgressBar(label: "synth \(p.name)")
+        let bpe = try tokenizer.map { try BPETokenizer.load(directory: $0) }
+        try Synthesizer.write(preset: p, embeddings: EmbeddingStorage(rawValue: embeddings)!, seed: seed, output: output, tokenizer: bpe) { done, total, note in
+            bar.update(done, total, note)
+        }
+        print("wrote \(output)")
+    }
+}

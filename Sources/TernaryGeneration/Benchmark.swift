@@ -1,0 +1,82 @@
+import Foundation
+import TernaryKernels
+import TernaryModels
+
+/// llama-bench-style measurements: prompt processing (one batched forward of `tokens`) and
+/// token generation (`tokens` single-token forwards from an empty context).
+public enum BenchmarkTest: Sendable, CustomStringConvertible {
+    case prefill(Int)
+    case decode(Int)
+
+    public var description: String {
+        switch self {
+        case let .prefill(n): "pp\(n)"
+        case let .decode(n): "tg\(n)"
+        }
+    }
+
+    var tokens: Int {
+        switch self {
+        case let .prefill(n), let .decode(n): n
+        }
+    }
+}
+
+public struct BenchmarkResult: Sendable {
+    public let test: BenchmarkTest
+    public let threads: Int
+    public let tokensPerSecond: Double
+    public let standardDeviation: Double
+    /// Bytes of weights read per second (decode: weight bytes per token × tok/s).
+    public let weightBandwidth: Double?
+    /// This machine's read bandwidth with the same threads (STREAM-like probe over the weights).
+    public let probeBandwidth: Double
+    public var rooflineFraction: Double? { weightBandwidth.map { $0 / probeBandwidth } }
+}
+
+public enum Benchmark {
+    /// Runs `test` `repetitions` times after one warm-up run; returns tokens per second per run.
+    public static func measure(model: any LanguageModel, test: BenchmarkTest, repetitions: Int, seed: UInt64 = 1) throws -> [Double] {
+        var random = SeededRandom(seed: seed)
+        let ids = (0..<test.tokens).map { _ in Int.random(in: 0..<model.vocabularySize, using: &random) }
+        var samples: [Double] = []
+        for rep in 0...repetitions {
+            let memory = model.makeMemory()
+            let start = DispatchTime.now().uptimeNanoseconds
+            switch test {
+            case .prefill: _ = try model.forward(ids, memory: memory, allLogits: false)
+            case .decode: for id in ids { _ = try model.forward([id], memory: memory, allLogits: false) }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if rep > 0 { samples.append(Double(test.tokens) / seconds) }
+        }
+        return samples
+    }
+
+    public static func run(model: any LanguageModel, pool: WorkerPool, tests: [BenchmarkTest], repetitions: Int) throws -> [BenchmarkResult] {
+        let probe = MemoryBandwidth.measure(region: model.file.file.bytes, pool: pool)
+        return try tests.map { test in
+            let samples = try measure(model: model, test: test, repetitions: repetitions)
+            let mean = samples.reduce(0, +) / Double(samples.count)
+            let sd = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
+            var bandwidth: Double?
+            if case .decode = test { bandwidth = Double(model.weightBytesPerToken) * mean }
+            return BenchmarkResult(test: test, threads: pool.threads, tokensPerSecond: mean, standardDeviation: sd,
+                                   weightBandwidth: bandwidth, probeBandwidth: probe)
+        }
+    }
+
+    /// Peak resident set size of this process (VmHWM), in bytes.
+    public static func peakResidentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return Int(usage.ru_maxrss) * 1024
+        }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+            return kb * 1024
+        }
+        return 0
+    }
+}

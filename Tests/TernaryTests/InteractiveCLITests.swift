@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+/// `generate`, `chat`, `synth` and `bench` on a tiny synthetic model carrying the real GPT-2 tokenizer.
+@Suite("ternary CLI: generation, chat, synth, bench")
+struct InteractiveCLITests {
+    static let model: String = {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("tiny.safetensors").path
+        let result = try! CLITests.run(["synth", "--preset", "tiny", "--embeddings", "f16", "--tokenizer", TestPaths.gpt2Tokenizer, "-o", path])
+        precondition(result.status == 0, result.err)
+        return path
+    }()
+
+    @Test("generate streams the prompt and new text, then a stats line; the same seed gives the same text")
+    func generateIsSeeded() throws {
+        let a = try CLITests.run(["generate", "-m", Self.model, "Hello", "-n", "12", "--seed", "7"])
+        let b = try CLITests.run(["generate", "-m", Self.model, "Hello", "-n", "12", "--seed", "7"])
+        let c = try CLITests.run(["generate", "-m", Self.model, "Hello", "-n", "12", "--seed", "8", "--repeat-penalty", "1"])
+        #expect(a.status == 0, "\(a.err)")
+        #expect(a.out.hasPrefix("Hello") && a.out.count > "Hello".count)
+        #expect(a.out == b.out)
+        #expect(a.out != c.out)
+        #expect(a.err.contains("prompt: 1 tokens") && a.err.contains("generated: 12 tokens") && a.err.contains("tok/s"))
+    }
+
+    @Test("greedy generation is deterministic and -n 0 generates nothing")
+    func greedy() throws {
+        let a = try CLITests.run(["generate", "-m", Self.model, "The", "-n", "8", "--temperature", "0", "--quiet"])
+        let b = try CLITests.run(["generate", "-m", Self.model, "The", "-n", "8", "--temperature", "0", "--quiet", "--seed", "99"])
+        #expect(a.out == b.out)
+        let none = try CLITests.run(["generate", "-m", Self.model, "The", "-n", "0"])
+        #expect(none.out == "The\n")
+    }
+
+    @Test("chat answers each line, keeps going after Ctrl-C ends a reply, and leaves on end of input")
+    func chatSurvivesInterrupt() throws {
+        let bin = try #require(CLITests.binary)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: bin)
+        process.arguments = ["chat", "-m", Self.model, "-n", "120", "--temperature", "1", "--min-p", "0"]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        input.fileHandleForWriting.write(Data("tell me a story\n".utf8))
+        // Wait for the reply to start streaming, then interrupt it.
+        var seen = Data()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !String(decoding: seen, as: UTF8.self).contains("ROMEO: ") || seen.count < 12 {
+            seen += output.fileHandleForReading.availableData
+        }
+        kill(process.processIdentifier, SIGINT)
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(process.isRunning, "Ctrl-C must end the reply, not the program")
+        input.fileHandleForWriting.write(Data("and another\n".utf8))
+        try input.fileHandleForWriting.close()
+        let rest = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: seen + rest, as: UTF8.self)
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        #expect(text.contains("[interrupted]"))
+        #expect(text.components(separatedBy: "ROMEO: ").count == 3, "two replies: \(text.suffix(300))")
+        #expect(text.split(separator: "\n").first { $0.hasPrefix("ROMEO: ") }?.hasSuffix("[interrupted]") == true)
+    }
+
+    @Test("synth writes a file with the preset's shapes; unknown presets are a clear error")
+    func synthShapes() throws {
+        let inspect = try CLITests.run(["inspect", Self.model])
+        #expect(inspect.out.contains("\"n_embd\":64") && inspect.out.contains("\"n_layer\":2") && inspect.out.contains("50257 tokens"))
+        let bad = try CLITests.run(["synth", "--preset", "gpt5", "-o", "/tmp/never.safetensors"])
+        #expect(bad.status != 0 && bad.err.contains("--preset gpt5"))
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/never.safetensors"))
+    }
+
+    @Test("bench prints a llama-bench table and the JSON keys tools rely on")
+    func benchOutput() throws {
+        let table = try CLITests.run(["bench", "-m", Self.model, "-p", "8", "-n", "4", "-t", "1,2", "-r", "1"])
+        #expect(table.status == 0, "\(table.err)")
+        #expect(table.out.contains("| model | size | threads | test | t/s |"))
+        #expect(table.out.contains("| pp8 |") && table.out.contains("| tg4 |") && table.out.contains("peak RSS"))
+        let json = try CLITests.run(["bench", "-m", Self.model, "-p", "8", "-n", "4", "-t", "1", "-r", "2", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
+        #expect(rows.count == 2)
+        for row in rows {
+            for key in ["test", "threads", "tokens_per_second", "stddev", "peak_rss_bytes"] { #expect(row[key] != nil, "\(key)") }
+        }
+        #expect(rows[1]["roofline_fraction"] != nil && rows[0]["roofline_fraction"] == nil)
+        let bad = try CLITests.run(["bench", "-m", Self.model, "-t", "0"])
+        #expect(bad.status != 0 && bad.err.contains("-t 0"))
+    }
+}
