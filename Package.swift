@@ -19,7 +19,7 @@ let package = Package(
         .target(name: "TernaryKernels", dependencies: ["CTernaryKernels"]),
         .target(name: "TernaryFormat", dependencies: ["TernaryKernels"]),
         .target(name: "TernaryTokenizer"),
-        .target(name: "TernaryModels", dependencies: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer"]),
+        .target(name: "TernaryModels", dependencies: ["CTernaryKernels", "TernaryFormat", "TernaryKernels", "TernaryTokenizer"]),
         .target(name: "TernaryGeneration", dependencies: ["TernaryModels", "TernaryTokenizer"]),
         .target(name: "TernaryConvert", dependencies: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels"]),
         .executableTarget(

@@ -189,31 +189,51 @@ AVX512 void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_
     for (; r < rows; r++) out[r] = dot_row_avx512(w + r * row_bytes, blocks, x) - xsum;
 }
 
+// Prefill: tiles of 16 tokens (their activations stay in L1 while the thread's rows stream from
+// L2), two rows × four tokens per inner step, so each unpacked block feeds four dot products and
+// each activation load feeds two.
 AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows,
                                        const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
                                        int32_t *out, size_t out_stride) {
     SHIFTS_512;
     size_t blocks = row_bytes / 16;
-    for (size_t r = 0; r < rows; r++) {
-        const uint8_t *wr = w + r * row_bytes;
-        size_t t = 0;
-        for (; t + 4 <= ntok; t += 4) {
-            const int8_t *p0 = x + t * x_stride, *p1 = p0 + x_stride, *p2 = p1 + x_stride, *p3 = p2 + x_stride;
-            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t b = 0; b < blocks; b++) {
-                __m512i c = UNPACK_BLOCK_512(wr + 16 * b);
-                size_t o = 64 * b;
-                a0 = _mm512_dpbusd_epi32(a0, c, _mm512_loadu_si512(p0 + o));
-                a1 = _mm512_dpbusd_epi32(a1, c, _mm512_loadu_si512(p1 + o));
-                a2 = _mm512_dpbusd_epi32(a2, c, _mm512_loadu_si512(p2 + o));
-                a3 = _mm512_dpbusd_epi32(a3, c, _mm512_loadu_si512(p3 + o));
+    for (size_t t0 = 0; t0 < ntok; t0 += 16) {
+        size_t t1 = t0 + 16 < ntok ? t0 + 16 : ntok;
+        size_t r = 0;
+        for (; r + 2 <= rows; r += 2) {
+            const uint8_t *w0 = w + r * row_bytes, *w1 = w0 + row_bytes;
+            size_t t = t0;
+            for (; t + 4 <= t1; t += 4) {
+                const int8_t *p0 = x + t * x_stride, *p1 = p0 + x_stride, *p2 = p1 + x_stride, *p3 = p2 + x_stride;
+                __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
+                __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+                for (size_t b = 0; b < blocks; b++) {
+                    __m512i c0 = UNPACK_BLOCK_512(w0 + 16 * b), c1 = UNPACK_BLOCK_512(w1 + 16 * b);
+                    size_t o = 64 * b;
+                    __m512i x0 = _mm512_loadu_si512(p0 + o), x1 = _mm512_loadu_si512(p1 + o);
+                    __m512i x2 = _mm512_loadu_si512(p2 + o), x3 = _mm512_loadu_si512(p3 + o);
+                    a00 = _mm512_dpbusd_epi32(a00, c0, x0); a10 = _mm512_dpbusd_epi32(a10, c1, x0);
+                    a01 = _mm512_dpbusd_epi32(a01, c0, x1); a11 = _mm512_dpbusd_epi32(a11, c1, x1);
+                    a02 = _mm512_dpbusd_epi32(a02, c0, x2); a12 = _mm512_dpbusd_epi32(a12, c1, x2);
+                    a03 = _mm512_dpbusd_epi32(a03, c0, x3); a13 = _mm512_dpbusd_epi32(a13, c1, x3);
+                }
+                int32_t *o0 = out + t * out_stride + r;
+                o0[0] = _mm512_reduce_add_epi32(a00) - xsum[t];     o0[1] = _mm512_reduce_add_epi32(a10) - xsum[t];
+                o0 += out_stride;
+                o0[0] = _mm512_reduce_add_epi32(a01) - xsum[t + 1]; o0[1] = _mm512_reduce_add_epi32(a11) - xsum[t + 1];
+                o0 += out_stride;
+                o0[0] = _mm512_reduce_add_epi32(a02) - xsum[t + 2]; o0[1] = _mm512_reduce_add_epi32(a12) - xsum[t + 2];
+                o0 += out_stride;
+                o0[0] = _mm512_reduce_add_epi32(a03) - xsum[t + 3]; o0[1] = _mm512_reduce_add_epi32(a13) - xsum[t + 3];
             }
-            out[(t + 0) * out_stride + r] = _mm512_reduce_add_epi32(a0) - xsum[t + 0];
-            out[(t + 1) * out_stride + r] = _mm512_reduce_add_epi32(a1) - xsum[t + 1];
-            out[(t + 2) * out_stride + r] = _mm512_reduce_add_epi32(a2) - xsum[t + 2];
-            out[(t + 3) * out_stride + r] = _mm512_reduce_add_epi32(a3) - xsum[t + 3];
+            for (; t < t1; t++) {
+                out[t * out_stride + r] = dot_row_avx512(w0, blocks, x + t * x_stride) - xsum[t];
+                out[t * out_stride + r + 1] = dot_row_avx512(w1, blocks, x + t * x_stride) - xsum[t];
+            }
         }
-        for (; t < ntok; t++) out[t * out_stride + r] = dot_row_avx512(wr, blocks, x + t * x_stride) - xsum[t];
+        for (; r < rows; r++)
+            for (size_t t = t0; t < t1; t++)
+                out[t * out_stride + r] = dot_row_avx512(w + r * row_bytes, blocks, x + t * x_stride) - xsum[t];
     }
 }
 

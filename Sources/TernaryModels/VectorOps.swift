@@ -1,3 +1,4 @@
+import CTernaryKernels
 import Foundation
 
 /// Small float routines around the matmuls, written with SIMD so they stay cheap.
@@ -32,17 +33,42 @@ enum VectorOps {
         while i < n { y[i] += a * x[i]; i += 1 }
     }
 
+    /// Σ x[i] with eight lanes.
+    @inline(__always)
+    static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        var i = 0
+        let r = UnsafeRawPointer(x)
+        while i + 8 <= n { acc += r.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self); i += 8 }
+        var s = acc.sum()
+        while i < n { s += x[i]; i += 1 }
+        return s
+    }
+
+    /// Σ (x[i] − c)² with eight lanes.
+    @inline(__always)
+    static func squaredDeviation(_ x: UnsafePointer<Float>, _ n: Int, from c: Float) -> Float {
+        var acc = SIMD8<Float>()
+        let cv = SIMD8<Float>(repeating: c)
+        var i = 0
+        let r = UnsafeRawPointer(x)
+        while i + 8 <= n {
+            let d = r.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - cv
+            acc += d * d
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n { let d = x[i] - c; s += d * d; i += 1 }
+        return s
+    }
+
     /// LayerNorm over `n` values: (x - mean) / sqrt(var + eps) * weight + bias.
     static func layerNorm(
         _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, eps: Float
     ) {
-        var mean: Float = 0
-        for i in 0..<n { mean += x[i] }
-        mean /= Float(n)
-        var variance: Float = 0
-        for i in 0..<n { let d = x[i] - mean; variance += d * d }
-        variance /= Float(n)
+        let mean = sum(x, n) / Float(n)
+        let variance = squaredDeviation(x, n, from: mean) / Float(n)
         let inv = 1 / (variance + eps).squareRoot()
         for i in 0..<n { out[i] = (x[i] - mean) * inv * weight[i] + bias[i] }
     }
@@ -55,14 +81,8 @@ enum VectorOps {
         for i in 0..<n { out[i] = x[i] * inv * weight[i] }
     }
 
-    /// GELU, tanh form (GPT-2's "gelu_new").
-    static func geluTanh(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        let c: Float = 0.7978845608028654  // sqrt(2/pi)
-        for i in 0..<n {
-            let v = x[i]
-            x[i] = 0.5 * v * (1 + tanhf(c * (v + 0.044715 * v * v * v)))
-        }
-    }
+    /// GELU, tanh form (GPT-2's "gelu_new"), vectorised.
+    static func geluTanh(_ x: UnsafeMutablePointer<Float>, _ n: Int) { tk_gelu_tanh(x, n) }
 
     /// GELU, erf form.
     static func geluErf(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
@@ -73,13 +93,6 @@ enum VectorOps {
         for i in 0..<n { x[i] = max(x[i], 0) }
     }
 
-    /// In-place softmax.
-    static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, x[i]) }
-        var s: Float = 0
-        for i in 0..<n { x[i] = expf(x[i] - m); s += x[i] }
-        let inv = 1 / s
-        for i in 0..<n { x[i] *= inv }
-    }
+    /// In-place softmax, vectorised.
+    static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) { tk_softmax(x, n) }
 }

@@ -60,6 +60,12 @@ void tk_f32_gemv_fma(const float *w, size_t k, size_t rows, const float *x, floa
 /// `padded`. Returns s; writes the sum of q to *sum.
 float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t padded, int32_t *sum);
 
+// ---- Float activations -------------------------------------------------------------------------
+/// In place: GELU, tanh form (GPT-2's gelu_new).
+void tk_gelu_tanh(float *x, size_t n);
+/// In place: softmax.
+void tk_softmax(float *x, size_t n);
+
 // ---- Half precision (f16 KV cache) ---------------------------------------------------------------
 float tk_dot_f16(const float *q, const uint16_t *k, size_t n);
 void tk_axpy_f16(float a, const uint16_t *v, float *y, size_t n);
