@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "TernaryFormat", dependencies: ["TernaryKernels"]),
         .target(name: "TernaryTokenizer"),
         .target(name: "TernaryModels", dependencies: ["CTernaryKernels", "TernaryFormat", "TernaryKernels", "TernaryTokenizer"]),
-        .target(name: "TernaryGeneration", dependencies: ["TernaryModels", "TernaryTokenizer"]),
+        .target(name: "TernaryGeneration", dependencies: ["TernaryKernels", "TernaryModels", "TernaryTokenizer"]),
         .target(name: "TernaryConvert", dependencies: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels"]),
         .executableTarget(
             name: "TernaryCLI",

@@ -36,7 +36,7 @@ public enum Synthesizer {
     ) throws {
         let config = GPT2Config(vocabularySize: preset.vocabulary, contextLength: preset.context, width: preset.width,
                                 heads: preset.heads, layers: preset.layers)
-        var random = SplitMix(seed: seed)
+        var random = SplitMix64(seed: seed)
         var builder = PackedModelBuilder(architecture: preset.architecture, config: config.json,
                                          quantization: QuantizationInfo(embeddings: embeddings), tokenizer: tokenizer)
         let d = preset.width, inner = config.innerWidth
@@ -64,7 +64,7 @@ public enum Synthesizer {
         try builder.write(to: output)
     }
 
-    static func randomTernary(rows: Int, k: Int, random: inout SplitMix) -> [UInt8] {
+    static func randomTernary(rows: Int, k: Int, random: inout SplitMix64) -> [UInt8] {
         let rowBytes = TernaryLayout.rowBytes(k)
         var bytes = [UInt8](repeating: 0x55, count: rows * rowBytes)  // code 1 (zero) everywhere
         bytes.withUnsafeMutableBytes { raw in
@@ -90,17 +90,7 @@ public enum Synthesizer {
     }
 }
 
-struct SplitMix: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// A standard normal (Box–Muller).
     mutating func normal() -> Float {
         let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300), u2 = Double(next() >> 11) / Double(1 << 53)

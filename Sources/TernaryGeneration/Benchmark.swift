@@ -37,7 +37,7 @@ public struct BenchmarkResult: Sendable {
 public enum Benchmark {
     /// Runs `test` `repetitions` times after one warm-up run; returns tokens per second per run.
     public static func measure(model: any LanguageModel, test: BenchmarkTest, repetitions: Int, seed: UInt64 = 1) throws -> [Double] {
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let ids = (0..<test.tokens).map { _ in Int.random(in: 0..<model.vocabularySize, using: &random) }
         var samples: [Double] = []
         for rep in 0...repetitions {

@@ -80,3 +80,21 @@ def test_torchrun_with_two_cpu_processes_trains_to_the_end_with_identical_weight
         assert torch.equal(r0[name], r1[name]), name
     assert len(history(out)) == 8
     assert (out / "export" / "model.safetensors").exists()
+
+
+def test_bf16_autocast_and_lambda_warmup_run(tmp_path, shakespeare, tokenizer_dir):
+    out = tmp_path / "bf16"
+    T.train(args(tmp_path, shakespeare, tokenizer_dir, out, "--steps", "4", "--dtype", "bf16", "--lambda-warmup", "4",
+                 "--rms-norm"))
+    h = history(out)
+    assert len(h) == 4 and all(torch.isfinite(torch.tensor(r["loss"])) for r in h)
+    assert T.quant_lambda(T.parse_args(["--data", "x", "--tokenizer", "y", "--out", "z", "--lambda-warmup", "10"]), 5) == 0.5
+
+
+def test_bad_options_are_rejected_with_a_message(capsys):
+    import pytest
+
+    for bad in (["--steps", "0"], ["--holdout-fraction", "1.5"], ["--lr", "0"], ["--mode", "fp", "--teacher", "t"]):
+        with pytest.raises(SystemExit):
+            T.parse_args(["--data", "x", "--tokenizer", "y", "--out", "z", *bad])
+    assert "error" in capsys.readouterr().err
