@@ -8,6 +8,7 @@ let package = Package(
             name: "Ternary",
             targets: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryConvert"]),
         .executable(name: "ternary", targets: ["TernaryCLI"]),
+        .executable(name: "ternary-kernel-bench", targets: ["KernelBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,6 +29,7 @@ let package = Package(
                 "TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryConvert",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "KernelBench", dependencies: ["TernaryKernels"]),
         .testTarget(
             name: "TernaryTests",
             dependencies: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryConvert"],

@@ -1,24 +1,34 @@
 /// Portable Swift SIMD kernels for CPUs without a hand-written path (ARM among them).
 enum PortableKernels {
+    /// Each block is unpacked into 64 codes, then a plain integer dot product that LLVM
+    /// vectorises for the target (NEON, SSE, …); Swift's generic SIMD conversions are not used
+    /// because they compile to per-lane code.
     static func ternaryGEMV(
         weights: UnsafeRawPointer, rowBytes: Int, rows: Int,
         x: UnsafePointer<Int8>, xSum: Int32, out: UnsafeMutablePointer<Int32>
     ) {
         let blocks = rowBytes / TernaryLayout.blockBytes
-        let xr = UnsafeRawPointer(x)
-        for r in 0..<rows {
-            let row = weights + r * rowBytes
-            var acc = SIMD16<Int32>()
-            for block in 0..<blocks {
-                let packed = row.loadUnaligned(fromByteOffset: block * 16, as: SIMD16<UInt8>.self)
-                for k in 0..<4 {
-                    let codes = SIMD16<Int32>(truncatingIfNeeded: (packed &>> UInt8(2 * k)) & 3)
-                    let xs = SIMD16<Int32>(
-                        truncatingIfNeeded: xr.loadUnaligned(fromByteOffset: block * 64 + 16 * k, as: SIMD16<Int8>.self))
-                    acc &+= codes &* xs
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { codes in
+            let c = codes.baseAddress!
+            for r in 0..<rows {
+                let row = (weights + r * rowBytes).assumingMemoryBound(to: UInt8.self)
+                var acc: Int32 = 0
+                for block in 0..<blocks {
+                    let packed = row + block * 16
+                    for j in 0..<16 {
+                        let byte = packed[j]
+                        c[j] = byte & 3
+                        c[16 + j] = (byte >> 2) & 3
+                        c[32 + j] = (byte >> 4) & 3
+                        c[48 + j] = byte >> 6
+                    }
+                    let xs = x + block * 64
+                    var blockSum: Int32 = 0
+                    for i in 0..<64 { blockSum &+= Int32(c[i]) &* Int32(xs[i]) }
+                    acc &+= blockSum
                 }
+                out[r] = acc &- xSum
             }
-            out[r] = acc.wrappedSum() &- xSum
         }
     }
 
@@ -26,16 +36,11 @@ enum PortableKernels {
         weights: UnsafePointer<Int8>, rowLength: Int, rows: Int,
         x: UnsafePointer<Int8>, out: UnsafeMutablePointer<Int32>
     ) {
-        let xr = UnsafeRawPointer(x)
         for r in 0..<rows {
-            let row = UnsafeRawPointer(weights + r * rowLength)
-            var acc = SIMD16<Int32>()
-            for k in stride(from: 0, to: rowLength, by: 16) {
-                let w = SIMD16<Int32>(truncatingIfNeeded: row.loadUnaligned(fromByteOffset: k, as: SIMD16<Int8>.self))
-                let v = SIMD16<Int32>(truncatingIfNeeded: xr.loadUnaligned(fromByteOffset: k, as: SIMD16<Int8>.self))
-                acc &+= w &* v
-            }
-            out[r] = acc.wrappedSum()
+            let row = weights + r * rowLength
+            var acc: Int32 = 0
+            for k in 0..<rowLength { acc &+= Int32(row[k]) &* Int32(x[k]) }
+            out[r] = acc
         }
     }
 }

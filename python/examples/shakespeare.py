@@ -28,7 +28,7 @@ from ternary_qat.tokenizer_files import load_tokenizer  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 MODEL = {"n_layer": 6, "n_embd": 192, "n_head": 6, "n_positions": 256}
-CTX = 256  # perplexity chunk length (the model's context)
+CTX = 128  # perplexity chunk length = the training sequence length (positions past it were never trained)
 
 
 def split_text(out: Path) -> tuple[Path, Path]:

@@ -115,7 +115,7 @@ def forward(weights: TernaryGPT2Weights, ids: list[int]) -> np.ndarray:
     if kind == "int8":
         _, q, scale = weights.head
         xq, s = S.quantize_activations(h)
-        acc = xq.astype(np.int64) @ q.astype(np.int64).T
+        acc = S.exact_int_matmul(xq, q)
         return (acc.astype(np.float32) * scale[None, :] / s).astype(np.float32)
     _, q, beta = weights.head
     return S.bitlinear(h, q, beta, None)

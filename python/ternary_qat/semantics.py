@@ -76,10 +76,16 @@ def unpack_ternary(words: np.ndarray, k: int) -> np.ndarray:
     return (codes.reshape(rows, -1)[:, :k].astype(np.int8) - 1)
 
 
+def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (n, k) int8 @ b (m, k).T as exact integers, via float64 BLAS: every product and partial
+    sum is an integer below 2^53 for k < 2^38, so the float64 result is exact."""
+    return a.astype(np.float64) @ b.astype(np.float64).T
+
+
 def bitlinear(x: np.ndarray, q: np.ndarray, beta: np.float32, bias: np.ndarray | None) -> np.ndarray:
     """y = (W_q · x_q) · β / s + bias with an exact integer matmul, x: (tokens, k), q: (rows, k)."""
     xq, s = quantize_activations(x)
-    acc = xq.astype(np.int64) @ q.astype(np.int64).T  # exact
+    acc = exact_int_matmul(xq, q)
     y = acc.astype(np.float32) * (np.float32(beta) / s)
     if bias is not None:
         y = y + bias.astype(np.float32)

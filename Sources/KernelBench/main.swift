@@ -1,0 +1,50 @@
+// Kernel microbenchmark: decode GEMV and prefill GEMM throughput of every kernel path on
+// GPT-2 XL's largest shapes, single thread. Run: swift run -c release ternary-kernel-bench
+import Foundation
+import TernaryKernels
+
+func seconds(_ body: () -> Void) -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+
+var random = SplitMix64(seed: 7)
+let shapes = [(rows: 6400, k: 1600), (rows: 1600, k: 6400)]
+print("| kernel | shape (rows × k) | GEMV GB/s of weights | GEMM pp16 GMAC/s |")
+print("| --- | --- | ---: | ---: |")
+for (rows, k) in shapes {
+    let rowBytes = TernaryLayout.rowBytes(k)
+    // Several copies so the GEMV streams from memory, not cache.
+    let copies = Int(ProcessInfo.processInfo.environment["COPIES"] ?? "16")!
+    let weights = (0..<(rows * rowBytes * copies)).map { _ in UInt8.random(in: 0...255, using: &random) & 0x55 }
+    let tokens = 16
+    let x = (0..<(TernaryLayout.paddedLength(k) * tokens)).map { _ in Int8.random(in: -127...127, using: &random) }
+    let sums = [Int32](repeating: 0, count: tokens)
+    var out = [Int32](repeating: 0, count: rows * tokens)
+    for isa in KernelISA.available where isa != .scalar {
+        let kernels = TernaryKernels(isa: isa)
+        let gemv = median((0..<5).map { _ in
+            seconds {
+                for c in 0..<copies {
+                    weights.withUnsafeBytes { w in
+                        kernels.ternaryGEMV(weights: w.baseAddress! + c * rows * rowBytes, rowBytes: rowBytes, rows: rows,
+                                            x: x, xSum: 0, out: &out)
+                    }
+                }
+            }
+        })
+        let gemm = median((0..<3).map { _ in
+            seconds {
+                weights.withUnsafeBytes { w in
+                    kernels.ternaryGEMM(weights: w.baseAddress!, rowBytes: rowBytes, rows: rows, x: x,
+                                        xStride: TernaryLayout.paddedLength(k), xSums: sums, tokens: tokens, out: &out, outStride: rows)
+                }
+            }
+        })
+        print("| \(isa) | \(rows) × \(k) | " + String(format: "%.1f", Double(rows * rowBytes * copies) / gemv / 1e9)
+              + " | " + String(format: "%.1f", Double(rows * k * tokens) / gemm / 1e9) + " |")
+    }
+}
