@@ -18,9 +18,7 @@ public struct Sampler {
             }
         }
         if options.temperature == 0 { return Self.argmax(logits) }
-        var candidates = logits.indices.map { (id: $0, logit: logits[$0] / options.temperature) }
-        candidates.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
-        if options.topK > 0, candidates.count > options.topK { candidates.removeLast(candidates.count - options.topK) }
+        var candidates = Self.ranked(logits, keep: options.topK).map { (id: $0.id, logit: $0.logit / options.temperature) }
         let maxLogit = candidates[0].logit
         var probabilities = candidates.map { Double(expf($0.logit - maxLogit)) }
         var total = probabilities.reduce(0, +)
@@ -42,6 +40,27 @@ public struct Sampler {
             if target < 0 { return candidates[i].id }
         }
         return candidates[probabilities.count - 1].id
+    }
+
+    /// Candidates by descending logit (ties: lower id first); only the best `keep` when keep > 0,
+    /// found in one pass instead of sorting the whole vocabulary.
+    static func ranked(_ logits: [Float], keep: Int) -> [(id: Int, logit: Float)] {
+        let before: ((id: Int, logit: Float), (id: Int, logit: Float)) -> Bool = {
+            $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id)
+        }
+        guard keep > 0, keep < logits.count else {
+            return logits.indices.map { (id: $0, logit: logits[$0]) }.sorted(by: before)
+        }
+        var top: [(id: Int, logit: Float)] = []
+        top.reserveCapacity(keep + 1)
+        for (id, logit) in logits.enumerated() {
+            if top.count == keep, logit <= top[keep - 1].logit { continue }
+            var i = top.count
+            while i > 0, before((id, logit), top[i - 1]) { i -= 1 }
+            top.insert((id, logit), at: i)
+            if top.count > keep { top.removeLast() }
+        }
+        return top
     }
 
     public static func argmax(_ values: [Float]) -> Int {

@@ -1,5 +1,6 @@
 import Testing
 @testable import TernaryKernels
+@testable import TernaryGeneration
 
 typealias SeededGenerator = SplitMix64
 
@@ -196,5 +197,30 @@ struct KernelTests {
                 #expect(hits.allSatisfy { $0 == 1 }, "threads=\(threads) total=\(total)")
             }
         }
+    }
+}
+
+@Suite("Sampling")
+struct SamplingTests {
+    @Test("top-k selection equals sorting the whole vocabulary, ties broken by id")
+    func topKMatchesFullSort() {
+        var rng = SplitMix64(seed: 11)
+        let logits = (0..<5000).map { _ in Float(Int.random(in: -50...50, using: &rng)) / 4 }  // many ties
+        let full = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        for k in [1, 2, 40, 999] {
+            #expect(Sampler.ranked(logits, keep: k).map(\.id) == Array(full.prefix(k)), "k=\(k)")
+        }
+        #expect(Sampler.ranked(logits, keep: 0).map(\.id) == full)
+    }
+
+    @Test("the same seed gives the same tokens; greedy ignores the seed")
+    func seeded() {
+        let logits: [Float] = (0..<100).map { Float($0 % 7) }
+        var a = Sampler(options: { var o = SamplingOptions(); o.seed = 5; return o }())
+        var b = Sampler(options: { var o = SamplingOptions(); o.seed = 5; return o }())
+        let x = (0..<20).map { _ in a.sample(logits, history: []) }
+        #expect(x == (0..<20).map { _ in b.sample(logits, history: []) })
+        var g = Sampler(options: .greedy)
+        #expect(g.sample(logits, history: []) == 6)
     }
 }
