@@ -165,13 +165,22 @@ AVXVNNI void tk_ternary_gemm_avxvnni(const uint8_t *w, size_t row_bytes, size_t 
     }
 }
 
-// AVX-512 VNNI: the 16-byte block broadcast to four lanes, shifted by 0/2/4/6, gives all 64 codes
-// of the block in position order in one register.
-#define SHIFTS_512                                                                          \
-    const __m512i sh = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6);   \
-    const __m512i m3z = _mm512_set1_epi8(3)
+// AVX-512 VNNI: the 16-byte block is broadcast to the four 128-bit lanes and lane group t keeps
+// only bits 2t..2t+1 of each byte (a mask, no shift): lane group t then holds code · 4^t for
+// positions 16t..16t+15, in position order, so vpdpbusd can use the activations as they are.
+// Each accumulator lane of group t is a multiple of 4^t; an exact arithmetic shift right by 2t
+// per row removes the scale. This costs one vpandd (ports 0/5) and one vpdpbusd per block
+// instead of a variable shift as well, halving port-0 pressure. code · 4^t ≤ 128 fits the
+// unsigned byte operand; |lane| ≤ 64 · 2 · 128 · K stays in int32 for K < 131072.
+#define SHIFTS_512                                                                                   \
+    const __m512i lane_masks = _mm512_setr_epi32(0x03030303, 0x03030303, 0x03030303, 0x03030303,     \
+                                                 0x0C0C0C0C, 0x0C0C0C0C, 0x0C0C0C0C, 0x0C0C0C0C,     \
+                                                 0x30303030, 0x30303030, 0x30303030, 0x30303030,     \
+                                                 (int)0xC0C0C0C0, (int)0xC0C0C0C0, (int)0xC0C0C0C0, (int)0xC0C0C0C0); \
+    const __m512i lane_shifts = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6)
 #define UNPACK_BLOCK_512(ptr) \
-    _mm512_and_si512(_mm512_srlv_epi32(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(ptr))), sh), m3z)
+    _mm512_and_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(ptr))), lane_masks)
+#define FINISH_512(acc) _mm512_reduce_add_epi32(_mm512_srav_epi32((acc), lane_shifts))
 
 AVX512 static inline int32_t dot_row_avx512(const uint8_t *w, size_t blocks, const int8_t *x) {
     SHIFTS_512;
@@ -182,7 +191,7 @@ AVX512 static inline int32_t dot_row_avx512(const uint8_t *w, size_t blocks, con
         acc1 = _mm512_dpbusd_epi32(acc1, UNPACK_BLOCK_512(w + 16 * b + 16), _mm512_loadu_si512(x + 64 * b + 64));
     }
     if (b < blocks) acc0 = _mm512_dpbusd_epi32(acc0, UNPACK_BLOCK_512(w + 16 * b), _mm512_loadu_si512(x + 64 * b));
-    return _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+    return FINISH_512(_mm512_add_epi32(acc0, acc1));
 }
 
 // Decode: two rows at a time, two blocks per step, four independent accumulator chains, so the
@@ -211,8 +220,8 @@ AVX512 void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_
             a0 = _mm512_dpbusd_epi32(a0, UNPACK_BLOCK_512(w0 + 16 * b), x0);
             b0 = _mm512_dpbusd_epi32(b0, UNPACK_BLOCK_512(w1 + 16 * b), x0);
         }
-        out[r] = _mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1)) - xsum;
-        out[r + 1] = _mm512_reduce_add_epi32(_mm512_add_epi32(b0, b1)) - xsum;
+        out[r] = FINISH_512(_mm512_add_epi32(a0, a1)) - xsum;
+        out[r + 1] = FINISH_512(_mm512_add_epi32(b0, b1)) - xsum;
     }
     for (; r < rows; r++) out[r] = dot_row_avx512(w + r * row_bytes, blocks, x) - xsum;
 }
@@ -249,13 +258,13 @@ AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_
                     a03 = _mm512_dpbusd_epi32(a03, c0, x3); a13 = _mm512_dpbusd_epi32(a13, c1, x3);
                 }
                 int32_t *o0 = out + t * out_stride + r;
-                o0[0] = _mm512_reduce_add_epi32(a00) - xsum[t];     o0[1] = _mm512_reduce_add_epi32(a10) - xsum[t];
+                o0[0] = FINISH_512(a00) - xsum[t];     o0[1] = FINISH_512(a10) - xsum[t];
                 o0 += out_stride;
-                o0[0] = _mm512_reduce_add_epi32(a01) - xsum[t + 1]; o0[1] = _mm512_reduce_add_epi32(a11) - xsum[t + 1];
+                o0[0] = FINISH_512(a01) - xsum[t + 1]; o0[1] = FINISH_512(a11) - xsum[t + 1];
                 o0 += out_stride;
-                o0[0] = _mm512_reduce_add_epi32(a02) - xsum[t + 2]; o0[1] = _mm512_reduce_add_epi32(a12) - xsum[t + 2];
+                o0[0] = FINISH_512(a02) - xsum[t + 2]; o0[1] = FINISH_512(a12) - xsum[t + 2];
                 o0 += out_stride;
-                o0[0] = _mm512_reduce_add_epi32(a03) - xsum[t + 3]; o0[1] = _mm512_reduce_add_epi32(a13) - xsum[t + 3];
+                o0[0] = FINISH_512(a03) - xsum[t + 3]; o0[1] = FINISH_512(a13) - xsum[t + 3];
             }
             for (; t < t1; t++) {
                 out[t * out_stride + r] = dot_row_avx512(w0, blocks, x + t * x_stride) - xsum[t];
