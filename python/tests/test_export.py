@@ -90,3 +90,28 @@ def test_export_pack_and_swift_perplexity_agree_with_the_patched_model(tmp_path,
     human = subprocess.run([ternary_bin, "perplexity", "-m", str(packed), "--file", str(text), "--ctx", "64",
                             "--max-tokens", "300"], check=True, capture_output=True, text=True)
     assert human.stdout.strip().splitlines()[-1].startswith("PPL = ")
+
+
+def test_pack_reads_sharded_bf16_checkpoints_and_tokenizer_json(tmp_path, ternary_bin, tokenizer_dir):
+    """A sharded BF16 checkpoint with a tokenizer.json packs to the same file as the F32 single-file
+    checkpoint of the same (bf16-rounded) weights with vocab.json + merges.txt."""
+    from ternary_qat.tokenizer_files import load_tokenizer
+
+    model = tiny_gpt2(seed=3, n_embd=64, n_head=4, initializer_range=0.1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(torch.bfloat16).float())
+    sharded, single = tmp_path / "sharded", tmp_path / "single"
+    model.to(torch.bfloat16).save_pretrained(sharded, max_shard_size="2MB")
+    assert (sharded / "model.safetensors.index.json").exists() and not (sharded / "model.safetensors").exists()
+    load_tokenizer(tokenizer_dir).backend_tokenizer.save(str(sharded / "tokenizer.json"))
+    model.float().save_pretrained(single)
+    export_dir = tmp_path / "tok"
+    export_dir.mkdir()
+    from ternary_qat.tokenizer_files import copy_tokenizer
+
+    copy_tokenizer(tokenizer_dir, single)
+    for name, src in (("a", sharded), ("b", single)):
+        subprocess.run([ternary_bin, "pack", str(src), "-o", str(tmp_path / f"{name}.safetensors")], check=True,
+                       capture_output=True)
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()

@@ -26,6 +26,18 @@ def test_llama_patch_replaces_seven_projections_per_layer():
     assert not isinstance(model.lm_head, BitLinear)
 
 
+def test_transformers_bitnet_patch_replaces_seven_projections_per_layer():
+    from transformers import BitNetConfig, BitNetForCausalLM
+
+    config = BitNetConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                          num_key_value_heads=2, bos_token_id=0, eos_token_id=1)
+    model = BitNetForCausalLM(config)
+    names = patch_model(model)
+    assert len(names) == 7 * 2
+    out = model(torch.randint(0, 100, (1, 6))).logits
+    assert out.shape == (1, 6, 100) and torch.isfinite(out).all()
+
+
 def test_mamba_patch_replaces_in_and_out_projections_and_runs_the_slow_path():
     config = MambaConfig(vocab_size=100, hidden_size=32, state_size=8, num_hidden_layers=2, expand=2)
     model = MambaForCausalLM(config)
