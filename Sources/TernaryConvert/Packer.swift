@@ -58,13 +58,13 @@ public enum Packer {
                 tokenizer = try BPETokenizer.load(directory: other)
             }
         }
-        let builder = try packer(checkpoint, try quantization(of: checkpoint, embeddings: options.embeddings), tokenizer, progress)
-        if let tokenizer, let vocab = Int(exactly: (checkpoint.config["vocab_size"] as? Int) ?? 0), tokenizer.vocabularySize > vocab {
+        if let tokenizer, let vocab = checkpoint.config["vocab_size"] as? Int, tokenizer.vocabularySize > vocab {
             throw ConvertError.badConfig(path: checkpoint.configPath, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but vocab_size is \(vocab)")
         }
+        let builder = try packer(checkpoint, try quantization(of: checkpoint, embeddings: options.embeddings), tokenizer, progress)
         try builder.write(to: output)
         let inputBytes = checkpoint.tensorNames.reduce(0) { $0 + ((try? checkpoint.view($1).data.count) ?? 0) }
         let outputBytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
-        return PackReport(inputBytes: inputBytes, outputBytes: outputBytes ?? 0)
+        return PackReport(inputBytes: inputBytes, outputBytes: outputBytes)
     }
 }

@@ -18,7 +18,7 @@ public struct Sampler {
             }
         }
         if options.temperature == 0 { return Self.argmax(logits) }
-        var candidates = Self.ranked(logits, keep: options.topK).map { (id: $0.id, logit: $0.logit / options.temperature) }
+        let candidates = Self.ranked(logits, keep: options.topK).map { (id: $0.id, logit: $0.logit / options.temperature) }
         let maxLogit = candidates[0].logit
         var probabilities = candidates.map { Double(expf($0.logit - maxLogit)) }
         var total = probabilities.reduce(0, +)
