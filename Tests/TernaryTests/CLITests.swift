@@ -65,6 +65,8 @@ struct CLITests {
         (["generate", "-m", "/dev/null", "--threads", "0", "hi"], "--threads"),
         (["perplexity", "-m", "/dev/null", "--file", "/nonexistent.txt"], "does not exist"),
         (["tokenize", "--tokenizer", "/tmp", "hi"], "no tokenizer"),
+        (["pack", TestPaths.fixtures.appendingPathComponent("gpt2-tiny").path, "-o", "/tmp/never.safetensors",
+          "--tokenizer", TestPaths.gpt2Tokenizer], "the tokenizer has 50257 tokens but vocab_size is 300"),
     ])
     func failuresAreClean(arguments: [String], fragment: String) throws {
         let result = try Self.run(arguments)
