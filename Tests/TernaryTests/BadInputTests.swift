@@ -38,6 +38,15 @@ struct BadInputTests {
         return write(withUnsafeBytes(of: UInt64(h.count).littleEndian) { Array($0) } + h + goodBytes[(8 + length)...])
     }
 
+    /// The good file with its `__metadata__` transformed.
+    static func editedMetadata(_ edit: (inout [String: String]) -> Void) -> String {
+        editedHeader { h in
+            var m = h["__metadata__"] as! [String: String]
+            edit(&m)
+            h["__metadata__"] = m
+        }
+    }
+
     static func loadError(_ path: String) -> String? {
         do {
             _ = try ModelRegistry.load(path: path, context: InferenceContext(threads: 1))
@@ -82,11 +91,7 @@ struct BadInputTests {
     }
 
     @Test("malformed metadata JSON (config)") func malformedMetadata() {
-        let path = Self.editedHeader { h in
-            var m = h["__metadata__"] as! [String: String]
-            m["config"] = "{not json"
-            h["__metadata__"] = m
-        }
+        let path = Self.editedMetadata { m in m["config"] = "{not json" }
         Self.expectError(path, contains: "metadata 'config' is invalid")
     }
 
@@ -121,11 +126,7 @@ struct BadInputTests {
     }
 
     @Test("a shape that disagrees with the config") func shapeVersusConfig() {
-        let path = Self.editedHeader { h in
-            var m = h["__metadata__"] as! [String: String]
-            m["config"] = m["config"]!.replacingOccurrences(of: "\"n_inner\":320", with: "\"n_inner\":384")
-            h["__metadata__"] = m
-        }
+        let path = Self.editedMetadata { m in m["config"] = m["config"]!.replacingOccurrences(of: "\"n_inner\":320", with: "\"n_inner\":384") }
         Self.expectError(path, contains: "the config implies")
     }
 
@@ -135,29 +136,17 @@ struct BadInputTests {
     }
 
     @Test("an unknown architecture") func unknownArchitecture() {
-        let path = Self.editedHeader { h in
-            var m = h["__metadata__"] as! [String: String]
-            m["architecture"] = "transformer-xl"
-            h["__metadata__"] = m
-        }
+        let path = Self.editedMetadata { m in m["architecture"] = "transformer-xl" }
         Self.expectError(path, contains: "architecture 'transformer-xl'")
     }
 
     @Test("a format version from the future") func futureVersion() {
-        let path = Self.editedHeader { h in
-            var m = h["__metadata__"] as! [String: String]
-            m["format_version"] = "99"
-            h["__metadata__"] = m
-        }
+        let path = Self.editedMetadata { m in m["format_version"] = "99" }
         Self.expectError(path, contains: "format version 99")
     }
 
     @Test("n_embd not divisible by n_head") func badHeads() {
-        let path = Self.editedHeader { h in
-            var m = h["__metadata__"] as! [String: String]
-            m["config"] = m["config"]!.replacingOccurrences(of: "\"n_head\":4", with: "\"n_head\":3")
-            h["__metadata__"] = m
-        }
+        let path = Self.editedMetadata { m in m["config"] = m["config"]!.replacingOccurrences(of: "\"n_head\":4", with: "\"n_head\":3") }
         Self.expectError(path, contains: "divisible by n_head")
     }
 

@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT / "python"))
 import torch  # noqa: E402
 
 from ternary_qat import reference  # noqa: E402
+from ternary_qat.evaluation import chunked_perplexity, hf_logits  # noqa: E402
 from ternary_qat.train import train  # noqa: E402
 from ternary_qat.tokenizer_files import load_tokenizer  # noqa: E402
 
@@ -60,18 +61,12 @@ def swift(ternary: str, *args: str) -> str:
     return subprocess.run([ternary, *args], check=True, capture_output=True, text=True).stdout
 
 
-def torch_ppl(model_dir: Path, ids: list[int], patched: bool) -> float:
+def torch_ppl(model_dir: Path, ids: list[int]) -> float:
     """Chunked perplexity (the engine's protocol) of the FP model, in PyTorch."""
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32, attn_implementation="eager").eval()
-    nll = []
-    with torch.no_grad():
-        for c in range(len(ids) // CTX):
-            chunk = torch.tensor([ids[c * CTX:(c + 1) * CTX]])
-            logp = torch.log_softmax(model(chunk).logits[0].double(), -1)
-            nll.append(-logp[torch.arange(CTX - 1), chunk[0, 1:]])
-    return math.exp(torch.cat(nll).mean().item())
+    return chunked_perplexity(hf_logits(model), ids, CTX)[0]
 
 
 def reference_ppl(model_dir: Path, ids: list[int], embeddings: str) -> float:
@@ -142,7 +137,7 @@ def main() -> None:
 
     ids = load_tokenizer(SHARED / "gpt2")(held_txt.read_text(), add_special_tokens=False)["input_ids"]
     results = {"model": MODEL, "ctx": CTX, "heldout_tokens": len(ids)}
-    results["fp"] = {"ppl_torch": torch_ppl(fp, ids, patched=False)}
+    results["fp"] = {"ppl_torch": torch_ppl(fp, ids)}
     for name, src in (("ptq", fp), ("qat", runs / "qat" / "export"), ("qat_kd", runs / "qat_kd" / "export")):
         packed = runs / f"{name}.safetensors"
         swift(a.ternary, "pack", str(src), "-o", str(packed), "--embeddings", "int8")

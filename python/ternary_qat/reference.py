@@ -122,15 +122,10 @@ def forward(weights: TernaryGPT2Weights, ids: list[int]) -> np.ndarray:
 
 
 def perplexity(weights: TernaryGPT2Weights, ids: list[int], ctx: int) -> tuple[float, int]:
-    """The engine's protocol: non-overlapping chunks of ctx, score positions 1..ctx−1 of each."""
-    nlls = []
-    for c in range(len(ids) // ctx):
-        chunk = ids[c * ctx:(c + 1) * ctx]
-        logits = torch.from_numpy(forward(weights, chunk)).double()
-        logp = torch.log_softmax(logits[:-1], dim=-1)
-        nlls.append(-logp[torch.arange(ctx - 1), torch.tensor(chunk[1:])])
-    nll = torch.cat(nlls)
-    return float(torch.exp(nll.mean())), int(nll.numel())
+    """The engine's chunked protocol (see evaluation.chunked_perplexity)."""
+    from .evaluation import chunked_perplexity
+
+    return chunked_perplexity(lambda chunk: torch.from_numpy(forward(weights, chunk)), ids, ctx)
 
 
 def greedy(weights: TernaryGPT2Weights, prompt: list[int], steps: int) -> list[int]:

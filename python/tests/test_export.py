@@ -1,5 +1,4 @@
 import json
-import math
 import subprocess
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import torch
 
 from conftest import tie_free_ids, tiny_gpt2
 from ternary_qat import export_hf, export_packed, patch_model
+from ternary_qat.evaluation import chunked_perplexity, hf_logits
 from ternary_qat.export import load_exported
 from ternary_qat.numpy_ref import NumpyGPT2
 from ternary_qat.tokenizer_files import load_tokenizer
@@ -62,17 +62,6 @@ def test_export_packed_is_byte_identical_to_the_swift_packer(tmp_path, ternary_b
     assert a == b, f"first difference at byte {next(i for i in range(len(a)) if a[i] != b[i])}"
 
 
-def chunked_ppl(model, ids, ctx):
-    nll = []
-    with torch.no_grad():
-        for c in range(len(ids) // ctx):
-            chunk = torch.tensor([ids[c * ctx:(c + 1) * ctx]])
-            logp = torch.log_softmax(model(chunk).logits[0].double(), -1)
-            nll.append(-logp[torch.arange(ctx - 1), chunk[0, 1:]])
-    nll = torch.cat(nll)
-    return math.exp(nll.mean().item()), nll.numel()
-
-
 def test_export_pack_and_swift_perplexity_agree_with_the_patched_model(tmp_path, ternary_bin, tokenizer_dir, shakespeare):
     model = patched(seed=7, rms_norm=True, n_embd=64, n_head=4)
     export_hf(model, tmp_path / "hf", tokenizer_dir)
@@ -84,7 +73,7 @@ def test_export_pack_and_swift_perplexity_agree_with_the_patched_model(tmp_path,
                              "--max-tokens", "300", "--json"], check=True, capture_output=True, text=True)
     got = json.loads(result.stdout)
     ids = load_tokenizer(tokenizer_dir)(text.read_text(), add_special_tokens=False)["input_ids"][:300]
-    want, scored = chunked_ppl(model, ids, 64)
+    want, scored = chunked_perplexity(hf_logits(model), ids, 64)
     assert got["tokens_scored"] == scored == 4 * 63
     assert abs(got["ppl"] - want) / want < 1e-3, (got, want)
     human = subprocess.run([ternary_bin, "perplexity", "-m", str(packed), "--file", str(text), "--ctx", "64",
