@@ -198,28 +198,35 @@ public final class GPT2Model: LanguageModel {
 
     /// Causal self-attention of the new tokens over the cache; writes `buffers.attended` (T, width).
     /// Earlier positions come from the cache; the batch's own keys and values are read in float32
-    /// straight from `qkv`, so a prefill is exact whatever the cache precision.
+    /// from a per-head contiguous copy of `qkv` (a prefill is exact whatever the cache precision,
+    /// and its inner loops stream memory instead of striding 3 × width floats per position).
     private func attend(layer: Int, tokens T: Int, start: Int, cache: KVCache) {
         let d = config.width, hs = config.headSize, heads = config.heads
         let qkv = buffers.qkv, out = buffers.attended, scores = buffers.scores, ctx = config.contextLength
+        let batchKeys = buffers.batchKeys, batchValues = buffers.batchValues  // (heads, T, hs)
         for t in 0..<T {
             let row = qkv + t * 3 * d
             cache.store(layer: layer, position: start + t, keys: row + d, values: row + 2 * d)
+            for head in 0..<heads {
+                (batchKeys + (head * T + t) * hs).update(from: row + d + head * hs, count: hs)
+                (batchValues + (head * T + t) * hs).update(from: row + 2 * d + head * hs, count: hs)
+            }
         }
         let scale = 1 / Float(hs).squareRoot()
         context.pool.runIndexed(T * heads) { range, worker in
             let p = scores + worker * ctx
             for item in range {
-                let t = item / heads, head = item % heads
+                let head = item / T, t = item % T
                 let q = qkv + t * 3 * d + head * hs
+                let keys = batchKeys + head * T * hs, values = batchValues + head * T * hs
                 for j in 0..<start { p[j] = cache.dotKey(layer: layer, position: j, offset: head * hs, q, hs) * scale }
-                for j in 0...t { p[start + j] = VectorOps.dot(q, qkv + j * 3 * d + d + head * hs, hs) * scale }
+                for j in 0...t { p[start + j] = VectorOps.dot(q, keys + j * hs, hs) * scale }
                 let visible = start + t + 1
                 VectorOps.softmax(p, visible)
                 let o = out + t * d + head * hs
                 o.update(repeating: 0, count: hs)
                 for j in 0..<start { cache.addValue(layer: layer, position: j, offset: head * hs, p[j], into: o, hs) }
-                for j in 0...t { VectorOps.axpy(p[start + j], qkv + j * 3 * d + 2 * d + head * hs, o, hs) }
+                for j in 0...t { VectorOps.axpy(p[start + j], values + j * hs, o, hs) }
             }
         }
     }
@@ -233,13 +240,16 @@ final class ForwardBuffers {
     private(set) var attended = UnsafeMutablePointer<Float>.allocate(capacity: 1)  // (T, width)
     private(set) var inner = UnsafeMutablePointer<Float>.allocate(capacity: 1)     // (T, inner)
     private(set) var scores = UnsafeMutablePointer<Float>.allocate(capacity: 1)    // (threads, context)
+    private(set) var batchKeys = UnsafeMutablePointer<Float>.allocate(capacity: 1)   // (heads, T, head size)
+    private(set) var batchValues = UnsafeMutablePointer<Float>.allocate(capacity: 1) // (heads, T, head size)
     private var tokens = 0, scoreCapacity = 0
 
     func reserve(tokens T: Int, width d: Int, inner: Int, context: Int, heads: Int, threads: Int) {
         if T > tokens {
-            for p in [x, h, qkv, attended, self.inner] { p.deallocate() }
+            for p in [x, h, qkv, attended, self.inner, batchKeys, batchValues] { p.deallocate() }
             x = .allocate(capacity: T * d); h = .allocate(capacity: T * d); qkv = .allocate(capacity: T * 3 * d)
             attended = .allocate(capacity: T * d); self.inner = .allocate(capacity: T * inner)
+            batchKeys = .allocate(capacity: T * d); batchValues = .allocate(capacity: T * d)
             tokens = T
         }
         if threads * context > scoreCapacity {
@@ -249,5 +259,5 @@ final class ForwardBuffers {
         }
     }
 
-    deinit { for p in [x, h, qkv, attended, inner, scores] { p.deallocate() } }
+    deinit { for p in [x, h, qkv, attended, inner, scores, batchKeys, batchValues] { p.deallocate() } }
 }
