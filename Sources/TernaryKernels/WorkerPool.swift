@@ -1,7 +1,8 @@
 import CTernaryKernels
 
-/// A persistent pool of worker threads (the caller is one of them). `run` splits a range into one
-/// contiguous chunk per thread; no thread is created per call.
+/// A persistent pool of worker threads (the caller is one of them); no thread is created per call.
+/// `run` hands out contiguous runs of a range, long ones first (guided self-scheduling), so a
+/// thread slowed by other work on the machine does not hold up the rest.
 public final class WorkerPool: @unchecked Sendable {
     private let pool: OpaquePointer
     public let threads: Int
@@ -14,7 +15,8 @@ public final class WorkerPool: @unchecked Sendable {
 
     deinit { tk_pool_destroy(pool) }
 
-    /// Runs `body` over `[0, total)` split across the threads, chunk ends rounded to `grain`.
+    /// Runs `body` over `[0, total)` split into runs across the threads, run ends rounded to `grain`.
+    /// A thread may get several runs.
     public func run(_ total: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         runIndexed(total, grain: grain) { range, _ in body(range) }
     }

@@ -184,17 +184,27 @@ struct KernelTests {
         #expect(allZero.scale == 127 / 1e-5 && zeros.allSatisfy { $0 == 0 })
     }
 
-    @Test("the worker pool covers a range exactly once with any thread count")
+    @Test("the worker pool covers a range exactly once, in grain-aligned runs, with any thread count")
     func workerPoolCoversRange() {
         for threads in 1...4 {
             let pool = WorkerPool(threads: threads)
-            for total in [1, 2, 7, 64, 1000] {
+            for total in [1, 2, 7, 64, 1000, 4800] {
                 var hits = [Int](repeating: 0, count: total)
+                var runStart = [Int](repeating: -1, count: total)
+                var worker = [Int](repeating: -1, count: total)
                 hits.withUnsafeMutableBufferPointer { h in
-                    let base = h.baseAddress!
-                    pool.run(total, grain: 4) { range in for i in range { base[i] += 1 } }
+                    runStart.withUnsafeMutableBufferPointer { s in
+                        worker.withUnsafeMutableBufferPointer { w in
+                            let hits = h.baseAddress!, starts = s.baseAddress!, workers = w.baseAddress!
+                            pool.runIndexed(total, grain: 4) { range, index in
+                                for i in range { hits[i] += 1; starts[i] = range.lowerBound; workers[i] = index }
+                            }
+                        }
+                    }
                 }
                 #expect(hits.allSatisfy { $0 == 1 }, "threads=\(threads) total=\(total)")
+                #expect(runStart.allSatisfy { $0 % 4 == 0 }, "runs start on a grain boundary")
+                #expect(worker.allSatisfy { (0..<threads).contains($0) }, "worker indices lie in 0..<threads")
             }
         }
     }

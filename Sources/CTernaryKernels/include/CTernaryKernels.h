@@ -81,8 +81,9 @@ typedef struct tk_pool tk_pool;
 /// A pool of `threads` - 1 persistent workers; the calling thread is the last member.
 tk_pool *tk_pool_create(int threads);
 int tk_pool_threads(const tk_pool *pool);
-/// Splits [0, total) into one contiguous range per thread (range ends rounded to `grain`) and runs
-/// fn on each (with the thread's index, 0 = caller); returns when all are done. Not re-entrant.
+/// Runs fn over [0, total) split into contiguous ranges (ends rounded to `grain`) that the threads
+/// claim as they go, long ones first; fn gets the claiming thread's index (0 = caller) and may be
+/// called several times per thread. Returns when all are done. Not re-entrant.
 void tk_pool_run(tk_pool *pool, tk_task_fn fn, void *ctx, int64_t total, int64_t grain);
 void tk_pool_destroy(tk_pool *pool);
 
