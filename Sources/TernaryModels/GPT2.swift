@@ -131,11 +131,13 @@ public final class GPT2Model: LanguageModel {
     }
 
     public func makeMemory() -> SequenceMemory {
-        KVCache(layers: config.layers, capacity: config.contextLength, width: config.width, precision: context.kvPrecision)
+        KVCache(layers: config.layers, capacity: config.contextLength, heads: config.heads, headSize: config.headSize,
+                precision: context.kvPrecision)
     }
 
     public func forward(_ tokens: [Int], memory: SequenceMemory, allLogits: Bool) throws -> [Float] {
-        guard let cache = memory as? KVCache, cache.layers == config.layers, cache.width == config.width else {
+        guard let cache = memory as? KVCache, cache.layers == config.layers, cache.heads == config.heads,
+              cache.headSize == config.headSize else {
             preconditionFailure("GPT2Model.forward needs the KVCache from its own makeMemory()")
         }
         let T = tokens.count, d = config.width, start = cache.length
@@ -152,17 +154,15 @@ public final class GPT2Model: LanguageModel {
             addPosition(start + t, to: x + t * d)
         }
         let eps = Float(config.layerNormEpsilon)
+        let activation = LinearEpilogue.activation { [unowned self] p, n in self.activate(p, n) }
         for (layer, block) in blocks.enumerated() {
             for t in 0..<T { VectorOps.layerNorm(x + t * d, h + t * d, d, weight: block.ln1.weight, bias: block.ln1.bias, eps: eps) }
             block.attention(h, tokens: T, into: b.qkv, scratch: scratch, context: context)
             attend(layer: layer, tokens: T, start: start, cache: cache)
-            block.attentionOut(b.attended, tokens: T, into: h, scratch: scratch, context: context)
-            for i in 0..<(T * d) { x[i] += h[i] }
+            block.attentionOut(b.attended, tokens: T, into: x, scratch: scratch, context: context, epilogue: .addToOutput)
             for t in 0..<T { VectorOps.layerNorm(x + t * d, h + t * d, d, weight: block.ln2.weight, bias: block.ln2.bias, eps: eps) }
-            block.up(h, tokens: T, into: b.inner, scratch: scratch, context: context)
-            activate(b.inner, T * config.innerWidth)
-            block.down(b.inner, tokens: T, into: h, scratch: scratch, context: context)
-            for i in 0..<(T * d) { x[i] += h[i] }
+            block.up(h, tokens: T, into: b.inner, scratch: scratch, context: context, epilogue: activation)
+            block.down(b.inner, tokens: T, into: x, scratch: scratch, context: context, epilogue: .addToOutput)
         }
         cache.advance(by: T)
         let first = allLogits ? 0 : T - 1
@@ -219,14 +219,14 @@ public final class GPT2Model: LanguageModel {
                 let head = item / T, t = item % T
                 let q = qkv + t * 3 * d + head * hs
                 let keys = batchKeys + head * T * hs, values = batchValues + head * T * hs
-                for j in 0..<start { p[j] = cache.dotKey(layer: layer, position: j, offset: head * hs, q, hs) * scale }
-                for j in 0...t { p[start + j] = VectorOps.dot(q, keys + j * hs, hs) * scale }
+                cache.scores(layer: layer, head: head, query: q, count: start, scale: scale, into: p)
+                AttentionKernels.scores(query: q, keys: keys, stride: hs, count: t + 1, width: hs, scale: scale, into: p + start)
                 let visible = start + t + 1
                 VectorOps.softmax(p, visible)
                 let o = out + t * d + head * hs
                 o.update(repeating: 0, count: hs)
-                for j in 0..<start { cache.addValue(layer: layer, position: j, offset: head * hs, p[j], into: o, hs) }
-                for j in 0...t { VectorOps.axpy(p[start + j], values + j * hs, o, hs) }
+                cache.accumulateValues(layer: layer, head: head, weights: p, count: start, into: o)
+                AttentionKernels.accumulate(weights: p + start, values: values, stride: hs, count: t + 1, width: hs, into: o)
             }
         }
     }

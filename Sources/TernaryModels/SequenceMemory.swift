@@ -37,57 +37,86 @@ public enum KVPrecision: String, Sendable, CaseIterable {
     case f32, f16
 }
 
-/// Per-layer keys and values for attention models.
+/// Per-layer keys and values for attention models, stored head by head: each head's positions are
+/// contiguous, so attention over the cache streams memory instead of striding across all heads.
 public final class KVCache: SequenceMemory {
     public let layers: Int
     public let capacity: Int
+    public let heads: Int
+    public let headSize: Int
     /// Width of one position's keys (heads × head size).
-    public let width: Int
+    public var width: Int { heads * headSize }
     public let precision: KVPrecision
-    private let keys: [LazyBuffer]    // per layer: (capacity, width) of f32 or f16
-    private let values: [LazyBuffer]  // per layer: (capacity, width) of f32 or f16
+    private let keys: [LazyBuffer]    // per layer: (heads, capacity, head size) of f32 or f16
+    private let values: [LazyBuffer]  // per layer: (heads, capacity, head size) of f32 or f16
     public private(set) var length = 0
 
-    public init(layers: Int, capacity: Int, width: Int, precision: KVPrecision = .f32) {
+    public init(layers: Int, capacity: Int, heads: Int, headSize: Int, precision: KVPrecision = .f32) {
         self.layers = layers
         self.capacity = capacity
-        self.width = width
+        self.heads = heads
+        self.headSize = headSize
         self.precision = precision
-        let bytes = capacity * width * (precision == .f32 ? 4 : 2)
+        let bytes = capacity * heads * headSize * (precision == .f32 ? 4 : 2)
         keys = (0..<layers).map { _ in LazyBuffer(bytes: bytes) }
         values = (0..<layers).map { _ in LazyBuffer(bytes: bytes) }
     }
 
     public func reset() { length = 0 }
 
-    /// Stores one position's keys and values (each `width` floats).
+    /// Offset (in elements) of `head`'s row for `position`.
+    @inline(__always)
+    private func index(head: Int, position: Int) -> Int { (head * capacity + position) * headSize }
+
+    /// Stores one position's keys and values (each `width` floats, head after head).
     @inline(__always)
     func store(layer: Int, position: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
+        let hs = headSize
         switch precision {
         case .f32:
-            (keys[layer].pointer.assumingMemoryBound(to: Float.self) + position * width).update(from: k, count: width)
-            (values[layer].pointer.assumingMemoryBound(to: Float.self) + position * width).update(from: v, count: width)
+            let kd = keys[layer].pointer.assumingMemoryBound(to: Float.self), vd = values[layer].pointer.assumingMemoryBound(to: Float.self)
+            for head in 0..<heads {
+                (kd + index(head: head, position: position)).update(from: k + head * hs, count: hs)
+                (vd + index(head: head, position: position)).update(from: v + head * hs, count: hs)
+            }
         case .f16:
-            HalfPrecision.convert(k, to: keys[layer].pointer.assumingMemoryBound(to: Float16.self) + position * width, width)
-            HalfPrecision.convert(v, to: values[layer].pointer.assumingMemoryBound(to: Float16.self) + position * width, width)
+            let kd = keys[layer].pointer.assumingMemoryBound(to: Float16.self), vd = values[layer].pointer.assumingMemoryBound(to: Float16.self)
+            for head in 0..<heads {
+                HalfPrecision.convert(k + head * hs, to: kd + index(head: head, position: position), hs)
+                HalfPrecision.convert(v + head * hs, to: vd + index(head: head, position: position), hs)
+            }
         }
     }
 
-    /// q · key[position][offset..<offset+n]
+    /// scores[j] = scale · q · key[head][j] for the first `count` positions.
     @inline(__always)
-    func dotKey(layer: Int, position: Int, offset: Int, _ q: UnsafePointer<Float>, _ n: Int) -> Float {
+    func scores(layer: Int, head: Int, query q: UnsafePointer<Float>, count: Int, scale: Float,
+                into scores: UnsafeMutablePointer<Float>) {
+        guard count > 0 else { return }
+        let start = index(head: head, position: 0)
         switch precision {
-        case .f32: VectorOps.dot(q, keys[layer].pointer.assumingMemoryBound(to: Float.self) + position * width + offset, n)
-        case .f16: HalfPrecision.dot(q, keys[layer].pointer.assumingMemoryBound(to: Float16.self) + position * width + offset, n)
+        case .f32:
+            AttentionKernels.scores(query: q, keys: keys[layer].pointer.assumingMemoryBound(to: Float.self) + start,
+                                    stride: headSize, count: count, width: headSize, scale: scale, into: scores)
+        case .f16:
+            AttentionKernels.scores(query: q, keys: keys[layer].pointer.assumingMemoryBound(to: Float16.self) + start,
+                                    stride: headSize, count: count, width: headSize, scale: scale, into: scores)
         }
     }
 
-    /// y += a · value[position][offset..<offset+n]
+    /// y += Σ_j p[j] · value[head][j] over the first `count` positions.
     @inline(__always)
-    func addValue(layer: Int, position: Int, offset: Int, _ a: Float, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+    func accumulateValues(layer: Int, head: Int, weights p: UnsafePointer<Float>, count: Int,
+                          into y: UnsafeMutablePointer<Float>) {
+        guard count > 0 else { return }
+        let start = index(head: head, position: 0)
         switch precision {
-        case .f32: VectorOps.axpy(a, values[layer].pointer.assumingMemoryBound(to: Float.self) + position * width + offset, y, n)
-        case .f16: HalfPrecision.axpy(a, values[layer].pointer.assumingMemoryBound(to: Float16.self) + position * width + offset, y, n)
+        case .f32:
+            AttentionKernels.accumulate(weights: p, values: values[layer].pointer.assumingMemoryBound(to: Float.self) + start,
+                                        stride: headSize, count: count, width: headSize, into: y)
+        case .f16:
+            AttentionKernels.accumulate(weights: p, values: values[layer].pointer.assumingMemoryBound(to: Float16.self) + start,
+                                        stride: headSize, count: count, width: headSize, into: y)
         }
     }
 

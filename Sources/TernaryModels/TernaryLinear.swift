@@ -34,6 +34,17 @@ final class LinearScratch {
     }
 }
 
+/// What a linear layer does with each output y_r = (W_q · x_q)_r · β / s + bias_r, in the same
+/// parallel pass that dequantizes it (so there is no extra serial pass over the outputs).
+enum LinearEpilogue {
+    /// out = y
+    case store
+    /// out += y (a residual connection)
+    case addToOutput
+    /// out = f(y), f applied in place to each thread's run of outputs (an elementwise activation)
+    case activation((UnsafeMutablePointer<Float>, Int) -> Void)
+}
+
 /// A BitLinear layer at inference: y = (W_q · x_q) · β / s + bias, with W_q ternary (packed),
 /// x_q the per-token int8 activations; the weight loop is integer-only.
 struct TernaryLinear {
@@ -80,7 +91,7 @@ struct TernaryLinear {
     /// y(tokens, rows) = BitLinear(x(tokens, k)).
     func callAsFunction(
         _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
-        scratch: LinearScratch, context: InferenceContext
+        scratch: LinearScratch, context: InferenceContext, epilogue: LinearEpilogue = .store
     ) {
         scratch.reserve(tokens: tokens, paddedK: paddedK, rows: rows)
         let kernels = context.kernels
@@ -109,10 +120,20 @@ struct TernaryLinear {
             for t in 0..<tokens {
                 let factor = beta / scales[t]
                 let a = acc + t * rows, out = y + t * rows
-                if let bias {
-                    for r in range { out[r] = Float(a[r]) * factor + bias[r] }
-                } else {
-                    for r in range { out[r] = Float(a[r]) * factor }
+                switch epilogue {
+                case .store, .activation:
+                    if let bias {
+                        for r in range { out[r] = Float(a[r]) * factor + bias[r] }
+                    } else {
+                        for r in range { out[r] = Float(a[r]) * factor }
+                    }
+                    if case .activation(let f) = epilogue { f(out + range.lowerBound, range.count) }
+                case .addToOutput:
+                    if let bias {
+                        for r in range { out[r] += Float(a[r]) * factor + bias[r] }
+                    } else {
+                        for r in range { out[r] += Float(a[r]) * factor }
+                    }
                 }
             }
         }

@@ -67,9 +67,19 @@ void tk_gelu_tanh(float *x, size_t n);
 void tk_softmax(float *x, size_t n);
 
 // ---- Half precision (f16 KV cache) ---------------------------------------------------------------
-float tk_dot_f16(const float *q, const uint16_t *k, size_t n);
-void tk_axpy_f16(float a, const uint16_t *v, float *y, size_t n);
 void tk_f32_to_f16(const float *x, uint16_t *out, size_t n);
+
+// ---- Attention over strided rows (KV cache rows, or a head's contiguous batch copy) ---------------
+/// scores[j] = scale · Σ_{i<n} q[i] · keys[j·stride + i], for j in [0, count).
+void tk_attention_scores_f16(const float *q, const uint16_t *keys, size_t stride, size_t count, size_t n,
+                             float scale, float *scores);
+void tk_attention_scores_f32(const float *q, const float *keys, size_t stride, size_t count, size_t n,
+                             float scale, float *scores);
+/// out[i] += Σ_{j<count} p[j] · values[j·stride + i], for i in [0, n).
+void tk_attention_values_f16(const float *p, const uint16_t *values, size_t stride, size_t count, size_t n,
+                             float *out);
+void tk_attention_values_f32(const float *p, const float *values, size_t stride, size_t count, size_t n,
+                             float *out);
 
 // ---- Memory bandwidth probe ----------------------------------------------------------------
 /// Reads `bytes` bytes and returns their sum (as 64-bit words where possible).

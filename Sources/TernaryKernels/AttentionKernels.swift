@@ -1,0 +1,44 @@
+import CTernaryKernels
+
+/// Attention over a run of positions whose keys and values are rows `stride` elements apart: all the
+/// scores of one query, or the weighted sum of all values, in one call (AVX2 + F16C + FMA where the
+/// CPU has them, plain loops elsewhere).
+public enum AttentionKernels {
+    /// scores[j] = scale · q · keys[j·stride ..< j·stride + n], for j in 0..<count.
+    @inline(__always)
+    public static func scores(
+        query q: UnsafePointer<Float>, keys: UnsafePointer<Float>, stride: Int, count: Int, width n: Int,
+        scale: Float, into scores: UnsafeMutablePointer<Float>
+    ) {
+        tk_attention_scores_f32(q, keys, stride, count, n, scale, scores)
+    }
+
+    @inline(__always)
+    public static func scores(
+        query q: UnsafePointer<Float>, keys: UnsafePointer<Float16>, stride: Int, count: Int, width n: Int,
+        scale: Float, into scores: UnsafeMutablePointer<Float>
+    ) {
+        keys.withMemoryRebound(to: UInt16.self, capacity: max(1, (count - 1) * stride + n)) {
+            tk_attention_scores_f16(q, $0, stride, count, n, scale, scores)
+        }
+    }
+
+    /// out[0..<n] += Σ_j p[j] · values[j·stride ..< j·stride + n], for j in 0..<count.
+    @inline(__always)
+    public static func accumulate(
+        weights p: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, count: Int, width n: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        tk_attention_values_f32(p, values, stride, count, n, out)
+    }
+
+    @inline(__always)
+    public static func accumulate(
+        weights p: UnsafePointer<Float>, values: UnsafePointer<Float16>, stride: Int, count: Int, width n: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        values.withMemoryRebound(to: UInt16.self, capacity: max(1, (count - 1) * stride + n)) {
+            tk_attention_values_f16(p, $0, stride, count, n, out)
+        }
+    }
+}

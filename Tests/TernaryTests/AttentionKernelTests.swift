@@ -1,0 +1,66 @@
+import Testing
+@testable import TernaryKernels
+
+/// The attention kernels against plain loops in double precision, for head sizes that exercise
+/// every vector width (64-wide blocks, 8-wide, scalar tail) and keys/values rows with a stride.
+@Suite("Attention kernels")
+struct AttentionKernelTests {
+    static let widths = [1, 7, 8, 16, 24, 64, 72, 100, 128]
+
+    func randomFloats(_ n: Int, _ rng: inout SplitMix64) -> [Float] {
+        (0..<n).map { _ in Float(Int.random(in: -1000...1000, using: &rng)) / 500 }
+    }
+
+    @Test("scores equal q · key for f32 and f16 rows with a stride", arguments: widths)
+    func scores(width n: Int) {
+        var rng = SplitMix64(seed: UInt64(n))
+        let stride = n + 5, count = 37
+        let q = randomFloats(n, &rng)
+        let keys = randomFloats(stride * count, &rng)
+        let halfKeys = keys.map { Float16($0) }
+        var fromF32 = [Float](repeating: .nan, count: count), fromF16 = fromF32
+        AttentionKernels.scores(query: q, keys: keys, stride: stride, count: count, width: n, scale: 0.125, into: &fromF32)
+        AttentionKernels.scores(query: q, keys: halfKeys, stride: stride, count: count, width: n, scale: 0.125, into: &fromF16)
+        for j in 0..<count {
+            var exact = 0.0, exactHalf = 0.0
+            for i in 0..<n {
+                exact += Double(q[i]) * Double(keys[j * stride + i])
+                exactHalf += Double(q[i]) * Double(Float(halfKeys[j * stride + i]))
+            }
+            #expect(abs(Double(fromF32[j]) - exact * 0.125) <= 1e-5 * Double(n), "f32 n=\(n) j=\(j)")
+            #expect(abs(Double(fromF16[j]) - exactHalf * 0.125) <= 1e-5 * Double(n), "f16 n=\(n) j=\(j)")
+        }
+    }
+
+    @Test("value sums add Σ p_j · value_j to the output for f32 and f16 rows with a stride", arguments: widths)
+    func values(width n: Int) {
+        var rng = SplitMix64(seed: 100 + UInt64(n))
+        let stride = n + 3, count = 29
+        let p = randomFloats(count, &rng)
+        let values = randomFloats(stride * count, &rng)
+        let halfValues = values.map { Float16($0) }
+        let initial = randomFloats(n, &rng)
+        var fromF32 = initial, fromF16 = initial
+        AttentionKernels.accumulate(weights: p, values: values, stride: stride, count: count, width: n, into: &fromF32)
+        AttentionKernels.accumulate(weights: p, values: halfValues, stride: stride, count: count, width: n, into: &fromF16)
+        for i in 0..<n {
+            var exact = Double(initial[i]), exactHalf = Double(initial[i])
+            for j in 0..<count {
+                exact += Double(p[j]) * Double(values[j * stride + i])
+                exactHalf += Double(p[j]) * Double(Float(halfValues[j * stride + i]))
+            }
+            #expect(abs(Double(fromF32[i]) - exact) <= 1e-4, "f32 n=\(n) i=\(i)")
+            #expect(abs(Double(fromF16[i]) - exactHalf) <= 1e-4, "f16 n=\(n) i=\(i)")
+        }
+    }
+
+    @Test("zero positions leave scores and outputs untouched")
+    func emptyRun() {
+        let q = [Float](repeating: 1, count: 8), keys = [Float](repeating: 1, count: 8)
+        var scores: [Float] = [42], out = [Float](repeating: 3, count: 8)
+        AttentionKernels.scores(query: q, keys: keys, stride: 8, count: 0, width: 8, scale: 1, into: &scores)
+        AttentionKernels.accumulate(weights: q, values: keys, stride: 8, count: 0, width: 8, into: &out)
+        #expect(scores == [42])
+        #expect(out.allSatisfy { $0 == 3 })
+    }
+}
