@@ -21,7 +21,13 @@ for (rows, k) in shapes {
     let copies = Int(ProcessInfo.processInfo.environment["COPIES"] ?? "16")!
     let weights = (0..<(rows * rowBytes * copies)).map { _ in UInt8.random(in: 0...255, using: &random) & 0x55 }
     let tokens = 16
-    let x = (0..<(TernaryLayout.paddedLength(k) * tokens)).map { _ in Int8.random(in: -127...127, using: &random) }
+    // Activations 64-byte aligned, as the engine allocates them (XOFFSET=n shifts them by n bytes).
+    let xOffset = Int(ProcessInfo.processInfo.environment["XOFFSET"] ?? "0")!
+    let xCount = TernaryLayout.paddedLength(k) * tokens
+    let xStorage = UnsafeMutableRawPointer.allocate(byteCount: xCount + 64, alignment: 64)
+    defer { xStorage.deallocate() }
+    let x = UnsafeMutablePointer<Int8>((xStorage + xOffset).bindMemory(to: Int8.self, capacity: xCount))
+    for i in 0..<xCount { x[i] = Int8.random(in: -127...127, using: &random) }
     let sums = [Int32](repeating: 0, count: tokens)
     var out = [Int32](repeating: 0, count: rows * tokens)
     for isa in KernelISA.available where isa != .scalar {

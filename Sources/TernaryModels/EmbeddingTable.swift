@@ -80,7 +80,7 @@ struct EmbeddingTable {
                 }
             }
         case let .int8(q, scales, rowLength):
-            scratch.reserve(tokens: 1, paddedK: rowLength, rows: vocabulary)
+            scratch.reserve(tokens: 1, paddedK: rowLength, rows: vocabulary, threads: context.pool.threads)
             for t in 0..<tokens {
                 let (s, sum) = kernels.quantize(x + t * width, count: width, into: scratch.quantized, padded: rowLength)
                 let xq = UnsafePointer(scratch.quantized), acc = scratch.accumulators, o = out + t * vocabulary

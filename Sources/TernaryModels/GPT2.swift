@@ -156,11 +156,11 @@ public final class GPT2Model: LanguageModel {
         let eps = Float(config.layerNormEpsilon)
         let activation = LinearEpilogue.activation { [unowned self] p, n in self.activate(p, n) }
         for (layer, block) in blocks.enumerated() {
-            for t in 0..<T { VectorOps.layerNorm(x + t * d, h + t * d, d, weight: block.ln1.weight, bias: block.ln1.bias, eps: eps) }
+            layerNorm(x, into: h, tokens: T, block.ln1, eps: eps)
             block.attention(h, tokens: T, into: b.qkv, scratch: scratch, context: context)
             attend(layer: layer, tokens: T, start: start, cache: cache)
             block.attentionOut(b.attended, tokens: T, into: x, scratch: scratch, context: context, epilogue: .addToOutput)
-            for t in 0..<T { VectorOps.layerNorm(x + t * d, h + t * d, d, weight: block.ln2.weight, bias: block.ln2.bias, eps: eps) }
+            layerNorm(x, into: h, tokens: T, block.ln2, eps: eps)
             block.up(h, tokens: T, into: b.inner, scratch: scratch, context: context, epilogue: activation)
             block.down(b.inner, tokens: T, into: x, scratch: scratch, context: context, epilogue: .addToOutput)
         }
@@ -175,6 +175,15 @@ public final class GPT2Model: LanguageModel {
             tokenEmbedding.logits(h, tokens: count, into: out.baseAddress!, scratch: scratch, context: context)
         }
         return logits
+    }
+
+    /// LayerNorm of each of `T` rows of width d; a prefill spreads its rows over the threads.
+    private func layerNorm(_ x: UnsafeMutablePointer<Float>, into h: UnsafeMutablePointer<Float>, tokens T: Int,
+                           _ weights: LayerNormWeights, eps: Float) {
+        let d = config.width
+        context.pool.run(T) { range in
+            for t in range { VectorOps.layerNorm(x + t * d, h + t * d, d, weight: weights.weight, bias: weights.bias, eps: eps) }
+        }
     }
 
     private func addPosition(_ position: Int, to x: UnsafeMutablePointer<Float>) {

@@ -7,10 +7,10 @@ final class LinearScratch {
     var scales = UnsafeMutablePointer<Float>.allocate(capacity: 1)     // (tokens)
     var sums = UnsafeMutablePointer<Int32>.allocate(capacity: 1)       // (tokens)
     var accumulators = UnsafeMutablePointer<Int32>.allocate(capacity: 1) // (tokens, rows)
-    var normed = UnsafeMutablePointer<Float>.allocate(capacity: 1)     // (k) for the optional RMSNorm
+    var normed = UnsafeMutablePointer<Float>.allocate(capacity: 1)     // (threads, paddedK) for the optional RMSNorm
     private var quantizedCapacity = 1, tokenCapacity = 1, accumulatorCapacity = 1, normedCapacity = 1
 
-    func reserve(tokens: Int, paddedK: Int, rows: Int) {
+    func reserve(tokens: Int, paddedK: Int, rows: Int, threads: Int) {
         if tokens * paddedK > quantizedCapacity {
             quantized.deallocate(); quantizedCapacity = tokens * paddedK
             quantized = .allocate(capacity: quantizedCapacity)
@@ -23,9 +23,9 @@ final class LinearScratch {
             accumulators.deallocate(); accumulatorCapacity = tokens * rows
             accumulators = .allocate(capacity: accumulatorCapacity)
         }
-        if paddedK > normedCapacity {
-            normed.deallocate(); normedCapacity = paddedK
-            normed = .allocate(capacity: paddedK)
+        if threads * paddedK > normedCapacity {
+            normed.deallocate(); normedCapacity = threads * paddedK
+            normed = .allocate(capacity: normedCapacity)
         }
     }
 
@@ -93,28 +93,34 @@ struct TernaryLinear {
         _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
         scratch: LinearScratch, context: InferenceContext, epilogue: LinearEpilogue = .store
     ) {
-        scratch.reserve(tokens: tokens, paddedK: paddedK, rows: rows)
+        scratch.reserve(tokens: tokens, paddedK: paddedK, rows: rows, threads: context.pool.threads)
         let kernels = context.kernels
-        for t in 0..<tokens {
-            var source = x + t * k
-            if let normWeight {
-                VectorOps.rmsNorm(source, scratch.normed, k, weight: normWeight, eps: normEpsilon)
-                source = UnsafePointer(scratch.normed)
+        let k = k, paddedK = paddedK, normWeight = normWeight, normEpsilon = normEpsilon
+        let quantized = scratch.quantized, scales = scratch.scales, sums = scratch.sums, normed = scratch.normed
+        // One fused quantization pass per token; a prefill spreads its tokens over the threads.
+        context.pool.runIndexed(tokens, grain: 1) { range, worker in
+            for t in range {
+                var source = x + t * k
+                if let normWeight {
+                    let buffer = normed + worker * paddedK
+                    VectorOps.rmsNorm(source, buffer, k, weight: normWeight, eps: normEpsilon)
+                    source = UnsafePointer(buffer)
+                }
+                let (s, sum) = kernels.quantize(source, count: k, into: quantized + t * paddedK, padded: paddedK)
+                scales[t] = s
+                sums[t] = sum
             }
-            let (s, sum) = kernels.quantize(source, count: k, into: scratch.quantized + t * paddedK, padded: paddedK)
-            scratch.scales[t] = s
-            scratch.sums[t] = sum
         }
-        let q = UnsafePointer(scratch.quantized), sums = UnsafePointer(scratch.sums), scales = scratch.scales
+        let q = UnsafePointer(quantized), xSums = UnsafePointer(sums)
         let acc = scratch.accumulators
-        let rows = rows, rowBytes = rowBytes, paddedK = paddedK, beta = beta, bias = bias, weights = weights
+        let rows = rows, rowBytes = rowBytes, beta = beta, bias = bias, weights = weights
         context.pool.run(rows, grain: 8) { range in
             let w = weights + range.lowerBound * rowBytes
             if tokens == 1 {
-                kernels.ternaryGEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: q, xSum: sums[0], out: acc + range.lowerBound)
+                kernels.ternaryGEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: q, xSum: xSums[0], out: acc + range.lowerBound)
             } else {
                 kernels.ternaryGEMM(
-                    weights: w, rowBytes: rowBytes, rows: range.count, x: q, xStride: paddedK, xSums: sums,
+                    weights: w, rowBytes: rowBytes, rows: range.count, x: q, xStride: paddedK, xSums: xSums,
                     tokens: tokens, out: acc + range.lowerBound, outStride: rows)
             }
             for t in 0..<tokens {

@@ -101,14 +101,14 @@ struct KernelTests {
         }
     }
 
-    @Test("every SIMD ternary GEMM equals the scalar GEMV per token, for 1…21 tokens (across the 16-token tile)")
+    @Test("every SIMD ternary GEMM equals the scalar GEMV per token, for 1…45 tokens (across the 8-token steps and the 24- and 32-token tiles)")
     func ternaryGEMMParity() {
         var rng = SeededGenerator(seed: 4)
-        for k in [1, 63, 64, 65, 200, 257, 1600] {
+        for k in [1, 63, 64, 65, 200, 257, 1600, 6400] {
             let rows = 5
             let (_, packed) = randomTernaryMatrix(rows: rows, k: k, rng: &rng)
             let stride = TernaryLayout.paddedLength(k)
-            for tokens in [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 21] {
+            for tokens in [1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 21, 25, 33, 45] {
                 var x = [Int8]()
                 var sums = [Int32]()
                 for _ in 0..<tokens {
