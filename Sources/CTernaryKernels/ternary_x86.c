@@ -205,6 +205,28 @@ AVX512 static inline int32_t dot_row_avx512(const uint8_t *w, size_t blocks, con
     return FINISH_512(_mm512_add_epi32(acc0, acc1));
 }
 
+// Sixteen accumulators of the lane-mask unpack -> their sixteen row sums, in one vector, in order.
+// Unpack-and-add inside 128-bit lanes keeps each lane group's data in its own lane, so the 4^t
+// scale comes off with one shift per four accumulators; two transposing shuffles of 128-bit
+// lanes finish the sums. About 50 µops instead of about 150 for sixteen separate reductions.
+AVX512 static inline __m512i reduce16_512(__m512i v0, __m512i v1, __m512i v2, __m512i v3,
+                                          __m512i v4, __m512i v5, __m512i v6, __m512i v7,
+                                          __m512i v8, __m512i v9, __m512i v10, __m512i v11,
+                                          __m512i v12, __m512i v13, __m512i v14, __m512i v15,
+                                          __m512i lane_shifts) {
+#define PAIR32(x, y) _mm512_add_epi32(_mm512_unpacklo_epi32(x, y), _mm512_unpackhi_epi32(x, y))
+#define PAIR64(x, y) _mm512_add_epi32(_mm512_unpacklo_epi64(x, y), _mm512_unpackhi_epi64(x, y))
+    __m512i q0 = _mm512_srav_epi32(PAIR64(PAIR32(v0, v1), PAIR32(v2, v3)), lane_shifts);
+    __m512i q1 = _mm512_srav_epi32(PAIR64(PAIR32(v4, v5), PAIR32(v6, v7)), lane_shifts);
+    __m512i q2 = _mm512_srav_epi32(PAIR64(PAIR32(v8, v9), PAIR32(v10, v11)), lane_shifts);
+    __m512i q3 = _mm512_srav_epi32(PAIR64(PAIR32(v12, v13), PAIR32(v14, v15)), lane_shifts);
+#undef PAIR32
+#undef PAIR64
+    __m512i s01 = _mm512_add_epi32(_mm512_shuffle_i32x4(q0, q1, 0x44), _mm512_shuffle_i32x4(q0, q1, 0xEE));
+    __m512i s23 = _mm512_add_epi32(_mm512_shuffle_i32x4(q2, q3, 0x44), _mm512_shuffle_i32x4(q2, q3, 0xEE));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(s01, s23, 0x88), _mm512_shuffle_i32x4(s01, s23, 0xDD));
+}
+
 // Decode: two rows at a time, one 64-byte line (four blocks) of each per step, four independent
 // accumulator chains, so the 5-cycle vpdpbusd latency is hidden and each activation load serves
 // both rows. Each step also prefetches one line per row into L2 TK_PREFETCH_L2 bytes ahead and
@@ -270,15 +292,15 @@ AVX512 void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_
             v = _mm512_loadu_si512(q + 6 * xs); a6 = _mm512_dpbusd_epi32(a6, c0, v); b6 = _mm512_dpbusd_epi32(b6, c1, v); \
             v = _mm512_loadu_si512(q + 7 * xs); a7 = _mm512_dpbusd_epi32(a7, c0, v); b7 = _mm512_dpbusd_epi32(b7, c1, v); \
         }                                                                                           \
-        int32_t *o = out + t * out_stride + r;                                                      \
-        o[0] = FINISH_512(a0) - xsum[t];     o[1] = FINISH_512(b0) - xsum[t];     o += out_stride;  \
-        o[0] = FINISH_512(a1) - xsum[t + 1]; o[1] = FINISH_512(b1) - xsum[t + 1]; o += out_stride;  \
-        o[0] = FINISH_512(a2) - xsum[t + 2]; o[1] = FINISH_512(b2) - xsum[t + 2]; o += out_stride;  \
-        o[0] = FINISH_512(a3) - xsum[t + 3]; o[1] = FINISH_512(b3) - xsum[t + 3]; o += out_stride;  \
-        o[0] = FINISH_512(a4) - xsum[t + 4]; o[1] = FINISH_512(b4) - xsum[t + 4]; o += out_stride;  \
-        o[0] = FINISH_512(a5) - xsum[t + 5]; o[1] = FINISH_512(b5) - xsum[t + 5]; o += out_stride;  \
-        o[0] = FINISH_512(a6) - xsum[t + 6]; o[1] = FINISH_512(b6) - xsum[t + 6]; o += out_stride;  \
-        o[0] = FINISH_512(a7) - xsum[t + 7]; o[1] = FINISH_512(b7) - xsum[t + 7];                   \
+        /* lanes 2i, 2i+1: rows r, r+1 of token t+i */                                            \
+        __m512i sums = reduce16_512(a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, a6, b6, a7, b7, lane_shifts); \
+        __m512i pairs = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xsum + t)))); \
+        int32_t tmp[16];                                                                            \
+        _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs));                                    \
+        for (int i = 0; i < 8; i++) {                                                               \
+            out[(t + i) * out_stride + r] = tmp[2 * i];                                             \
+            out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];                                     \
+        }                                                                                           \
     } while (0)
 
 AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows,
@@ -287,6 +309,7 @@ AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_
     SHIFTS_512;
     size_t blocks = row_bytes / 16;
     // Eight tokens per step where eight rows of activations fit in L1 (K ≤ 5120), else four.
+    const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     size_t fit = 40960 / (blocks * 64), step = fit >= 8 ? 8 : 4;
     size_t tile = fit / step * step;
     if (tile < step) tile = step;
@@ -313,14 +336,15 @@ AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_
                     a02 = _mm512_dpbusd_epi32(a02, c0, x2); a12 = _mm512_dpbusd_epi32(a12, c1, x2);
                     a03 = _mm512_dpbusd_epi32(a03, c0, x3); a13 = _mm512_dpbusd_epi32(a13, c1, x3);
                 }
-                int32_t *o0 = out + t * out_stride + r;
-                o0[0] = FINISH_512(a00) - xsum[t];     o0[1] = FINISH_512(a10) - xsum[t];
-                o0 += out_stride;
-                o0[0] = FINISH_512(a01) - xsum[t + 1]; o0[1] = FINISH_512(a11) - xsum[t + 1];
-                o0 += out_stride;
-                o0[0] = FINISH_512(a02) - xsum[t + 2]; o0[1] = FINISH_512(a12) - xsum[t + 2];
-                o0 += out_stride;
-                o0[0] = FINISH_512(a03) - xsum[t + 3]; o0[1] = FINISH_512(a13) - xsum[t + 3];
+                const __m512i z = _mm512_setzero_si512();
+                __m512i sums = reduce16_512(a00, a10, a01, a11, a02, a12, a03, a13, z, z, z, z, z, z, z, z, lane_shifts);
+                __m512i pairs = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(xsum + t))));
+                int32_t tmp[16];
+                _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs));
+                for (int i = 0; i < 4; i++) {
+                    out[(t + i) * out_stride + r] = tmp[2 * i];
+                    out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];
+                }
             }
             for (; t < t1; t++) {
                 out[t * out_stride + r] = dot_row_avx512(w0, blocks, x + t * x_stride) - xsum[t];
