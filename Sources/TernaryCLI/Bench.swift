@@ -14,6 +14,8 @@ struct Bench: ParsableCommand {
     @Option(name: .short, help: "Repetitions per test.") var r: Int = 5
     @Option(help: "Kernel path (default: the fastest this CPU has).") var kernel: String?
     @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 or f32.") var kvCache: String = "f16"
+    @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes.")
+    var microBatch: Int = InferenceContext.defaultMicroBatch
     @Flag(help: "Print a JSON array instead of the table.") var json = false
 
     var threadCounts: [Int] { t.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -25,7 +27,7 @@ struct Bench: ParsableCommand {
         guard !counts.isEmpty, counts.count == t.split(separator: ",").count, counts.allSatisfy({ $0 >= 1 && $0 <= 1024 }) else {
             throw ValidationError("-t \(t) is invalid: expected comma-separated thread counts such as 1,2")
         }
-        _ = try ModelOptions.parse((kernel.map { ["--kernel", $0] } ?? []) + ["--kv-cache", kvCache])
+        _ = try ModelOptions.parse((kernel.map { ["--kernel", $0] } ?? []) + ["--kv-cache", kvCache, "--ubatch", "\(microBatch)"])
     }
 
     func run() throws {
@@ -35,7 +37,7 @@ struct Bench: ParsableCommand {
         if n > 0 { tests.append(.decode(n)) }
         var name = "", size = 0
         for threads in threadCounts {
-            var args = ["--threads", "\(threads)", "--kv-cache", kvCache]
+            var args = ["--threads", "\(threads)", "--kv-cache", kvCache, "--ubatch", "\(microBatch)"]
             if let model { args += ["-m", model] }
             if let kernel { args += ["--kernel", kernel] }
             let options = try ModelOptions.parse(args)

@@ -17,9 +17,15 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 (half the memory) or f32 (exact float32 attention).")
     var kvCache: String = "f16"
 
+    @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes; longer prompts run in steps of this size.")
+    var microBatch: Int = InferenceContext.defaultMicroBatch
+
     func validate() throws {
         if let threads, threads < 1 || threads > 1024 {
             throw ValidationError("--threads \(threads) is invalid: expected 1...1024")
+        }
+        if microBatch < 1 || microBatch > 4096 {
+            throw ValidationError("--ubatch \(microBatch) is invalid: expected 1...4096")
         }
         guard KVPrecision(rawValue: kvCache) != nil else {
             throw ValidationError("--kv-cache \(kvCache) is unknown: expected f16 or f32")
@@ -36,7 +42,7 @@ struct ModelOptions: ParsableArguments {
 
     func context() -> InferenceContext {
         InferenceContext(threads: threads ?? WorkerPool.coreCount, isa: kernel.flatMap(KernelISA.init(rawValue:)) ?? .best,
-                         kvPrecision: KVPrecision(rawValue: kvCache) ?? .f16)
+                         kvPrecision: KVPrecision(rawValue: kvCache) ?? .f16, microBatch: microBatch)
     }
 
     /// The model path: -m, else $TERNARY_MODEL, else the small model shipped in the repository.

@@ -54,9 +54,13 @@ public enum Benchmark {
     }
 
     public static func run(model: any LanguageModel, pool: WorkerPool, tests: [BenchmarkTest], repetitions: Int) throws -> [BenchmarkResult] {
-        let probe = MemoryBandwidth.measure(region: model.file.file.bytes, pool: pool)
-        return try tests.map { test in
-            let samples = try measure(model: model, test: test, repetitions: repetitions)
+        // The machine's bandwidth moves with its other tenants: probe before and after the tests and
+        // keep the better figure, so a probe that happened to run in a slow moment cannot flatter
+        // the roofline fraction.
+        let before = MemoryBandwidth.measure(regions: model.weightRegions, pool: pool)
+        let measured = try tests.map { test in try (test, measure(model: model, test: test, repetitions: repetitions)) }
+        let probe = max(before, MemoryBandwidth.measure(regions: model.weightRegions, pool: pool))
+        return measured.map { test, samples in
             let mean = samples.reduce(0, +) / Double(samples.count)
             let sd = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
             var bandwidth: Double?

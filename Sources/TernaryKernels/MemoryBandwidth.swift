@@ -1,29 +1,39 @@
 import CTernaryKernels
 import Foundation
 
-/// A STREAM-like read-bandwidth probe: every thread of `pool` sums its share of `region`
-/// (which should be far larger than the caches, e.g. a model's weights); the best of `repeats`.
+/// A STREAM-like read-bandwidth probe: for each region in turn, every thread of `pool` sums a share
+/// of it, as the matmuls share a weight matrix; the best of `repeats` passes over all regions.
+/// Given a model's weight matrices it reads exactly what a decode step reads, in the same order.
 public enum MemoryBandwidth {
-    public static func measure(region: UnsafeRawBufferPointer, pool: WorkerPool, repeats: Int = 5) -> Double {
-        guard let base = region.baseAddress, region.count > 0 else { return 0 }
+    public static func measure(regions: [UnsafeRawBufferPointer], pool: WorkerPool, repeats: Int = 5) -> Double {
+        let regions = regions.filter { $0.baseAddress != nil && $0.count > 0 }
+        let total = regions.reduce(0) { $0 + $1.count }
+        guard total > 0 else { return 0 }
         var best = 0.0
         var sink: UInt64 = 0
-        let grain = 1 << 16
+        let grain = 1 << 14
+        var sums = [UInt64](repeating: 0, count: pool.threads)
         for _ in 0..<repeats {
-            var sums = [UInt64](repeating: 0, count: pool.threads)
             let start = DispatchTime.now().uptimeNanoseconds
             sums.withUnsafeMutableBufferPointer { s in
                 let out = s.baseAddress!
-                pool.runIndexed((region.count + grain - 1) / grain) { range, worker in
-                    let begin = range.lowerBound * grain, end = min(region.count, range.upperBound * grain)
-                    out[worker] &+= tk_read_sum(base + begin, end - begin)
+                for region in regions {
+                    let base = region.baseAddress!, count = region.count
+                    pool.runIndexed((count + grain - 1) / grain) { range, worker in
+                        let begin = range.lowerBound * grain, end = min(count, range.upperBound * grain)
+                        out[worker] &+= tk_read_sum(base + begin, end - begin)
+                    }
                 }
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            sink &+= sums.reduce(0, &+)
-            best = max(best, Double(region.count) / seconds)
+            best = max(best, Double(total) / seconds)
         }
+        sink = sums.reduce(0, &+)
         if sink == 42 { print("", terminator: "") }  // keep the sums alive
         return best
+    }
+
+    public static func measure(region: UnsafeRawBufferPointer, pool: WorkerPool, repeats: Int = 5) -> Double {
+        measure(regions: [region], pool: pool, repeats: repeats)
     }
 }

@@ -36,6 +36,16 @@ struct EmbeddingTable {
         }
     }
 
+    /// The memory the LM head reads for every token (the int8 scales sit elsewhere and are small).
+    var region: UnsafeRawBufferPointer {
+        switch storage {
+        case let .f32(p): UnsafeRawBufferPointer(start: p, count: vocabulary * width * 4)
+        case let .f16(p): UnsafeRawBufferPointer(start: p, count: vocabulary * width * 2)
+        case let .int8(p, _, rowLength): UnsafeRawBufferPointer(start: p, count: vocabulary * rowLength)
+        case let .ternary(linear): linear.region
+        }
+    }
+
     var bytes: Int {
         switch storage {
         case .f32: vocabulary * width * 4

@@ -105,6 +105,9 @@ public final class GPT2Model: LanguageModel {
     public var weightBytesPerToken: Int {
         blocks.reduce(tokenEmbedding.bytes) { $0 + $1.attention.weightBytes + $1.attentionOut.weightBytes + $1.up.weightBytes + $1.down.weightBytes }
     }
+    public var weightRegions: [UnsafeRawBufferPointer] {
+        blocks.flatMap { [$0.attention.region, $0.attentionOut.region, $0.up.region, $0.down.region] } + [tokenEmbedding.region]
+    }
 
     public init(file: PackedModelFile, tokenizer: BPETokenizer?, context: InferenceContext) throws {
         let config = try GPT2Config(file: file)
@@ -140,12 +143,28 @@ public final class GPT2Model: LanguageModel {
               cache.headSize == config.headSize else {
             preconditionFailure("GPT2Model.forward needs the KVCache from its own makeMemory()")
         }
-        let T = tokens.count, d = config.width, start = cache.length
+        let T = tokens.count, start = cache.length
         guard T > 0 else { return [] }
         guard start + T <= config.contextLength else { throw ModelError.contextFull(needed: start + T, contextLength: config.contextLength) }
         for token in tokens where token < 0 || token >= config.vocabularySize {
             throw ModelError.tokenOutOfRange(token: token, vocabularySize: config.vocabularySize)
         }
+        var logits: [Float] = []
+        if allLogits { logits.reserveCapacity(T * config.vocabularySize) }
+        var offset = 0
+        while offset < T {
+            let end = min(T, offset + context.microBatch)
+            let part = forward(microBatch: tokens[offset..<end], cache: cache, allLogits: allLogits, wantLogits: allLogits || end == T)
+            if allLogits { logits += part } else { logits = part }
+            offset = end
+        }
+        return logits
+    }
+
+    /// One micro-batch: every layer over `tokens` after what `cache` holds; the logits of every
+    /// token, of the last, or none.
+    private func forward(microBatch tokens: ArraySlice<Int>, cache: KVCache, allLogits: Bool, wantLogits: Bool) -> [Float] {
+        let T = tokens.count, d = config.width, start = cache.length
         let b = buffers
         b.reserve(tokens: T, width: d, inner: config.innerWidth, context: config.contextLength, heads: config.heads, threads: context.pool.threads)
         let x = b.x, h = b.h
@@ -165,6 +184,7 @@ public final class GPT2Model: LanguageModel {
             block.down(b.inner, tokens: T, into: x, scratch: scratch, context: context, epilogue: .addToOutput)
         }
         cache.advance(by: T)
+        guard wantLogits else { return [] }
         let first = allLogits ? 0 : T - 1
         let count = T - first
         for t in first..<T {

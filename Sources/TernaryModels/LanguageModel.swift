@@ -11,6 +11,9 @@ public protocol LanguageModel: AnyObject {
     var file: PackedModelFile { get }
     /// Bytes of weights read to produce one token (for bandwidth figures).
     var weightBytesPerToken: Int { get }
+    /// The weight matrices read for every token, in the order a forward pass reads them (the
+    /// bandwidth probe reads exactly these).
+    var weightRegions: [UnsafeRawBufferPointer] { get }
 
     func makeMemory() -> SequenceMemory
 

@@ -59,6 +59,7 @@ struct TernaryLinear {
     let normEpsilon: Float
 
     var weightBytes: Int { rows * rowBytes }
+    var region: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: weights, count: weightBytes) }
 
     /// Loads `<prefix>.weight` (U32, (rows, paddedK/16)), `<prefix>.weight_scale` (F32, (1)),
     /// `<prefix>.bias` (F32, (rows)) if `hasBias`, and `<prefix>.norm.weight` if the file says so.

@@ -63,6 +63,8 @@ struct CLITests {
         (["generate", "-m", "/dev/null", "--temperature", "-1", "hi"], "--temperature"),
         (["generate", "-m", "/dev/null", "--top-p", "0", "hi"], "--top-p"),
         (["generate", "-m", "/dev/null", "--threads", "0", "hi"], "--threads"),
+        (["generate", "-m", "/dev/null", "--ubatch", "0", "hi"], "--ubatch 0 is invalid"),
+        (["bench", "-m", "/dev/null", "--ubatch", "100000"], "--ubatch 100000 is invalid"),
         (["perplexity", "-m", "/dev/null", "--file", "/nonexistent.txt"], "does not exist"),
         (["tokenize", "--tokenizer", "/tmp", "hi"], "no tokenizer"),
         (["pack", TestPaths.fixtures.appendingPathComponent("gpt2-tiny").path, "-o", "/tmp/never.safetensors",

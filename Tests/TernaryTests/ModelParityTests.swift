@@ -35,8 +35,9 @@ struct ModelParityTests {
         return out
     }
 
-    static func load(_ path: String, isa: KernelISA = .best, threads: Int = 2, kv: KVPrecision = .f32) throws -> any LanguageModel {
-        try ModelRegistry.load(path: path, context: InferenceContext(threads: threads, isa: isa, kvPrecision: kv))
+    static func load(_ path: String, isa: KernelISA = .best, threads: Int = 2, kv: KVPrecision = .f32,
+                     microBatch: Int = InferenceContext.defaultMicroBatch) throws -> any LanguageModel {
+        try ModelRegistry.load(path: path, context: InferenceContext(threads: threads, isa: isa, kvPrecision: kv, microBatch: microBatch))
     }
 
     /// Index and size of the worst mismatch, or nil when within tolerance.
@@ -73,6 +74,24 @@ struct ModelParityTests {
         for id in ids { incremental += try model.forward([id], memory: memory, allLogits: false) }
         #expect(memory.length == ids.count)
         #expect(Self.firstMismatch(incremental, batched) == nil)
+    }
+
+    @Test("a prompt longer than the micro-batch runs in steps and gives the same logits as one batch")
+    func microBatchedPrefill() throws {
+        let path = try Self.packed(.f16)
+        let ids = Self.ints("ids")
+        let whole = try Self.load(path, microBatch: ids.count)
+        let expected = try whole.forward(ids, memory: whole.makeMemory(), allLogits: true)
+        for microBatch in [1, 3, ids.count - 1] {
+            let model = try Self.load(path, microBatch: microBatch)
+            let memory = model.makeMemory()
+            let all = try model.forward(ids, memory: memory, allLogits: true)
+            #expect(memory.length == ids.count)
+            #expect(all.count == expected.count)
+            #expect(Self.firstMismatch(all, expected) == nil, "micro-batch \(microBatch)")
+            let last = try model.forward(ids, memory: model.makeMemory(), allLogits: false)
+            #expect(last == Array(all.suffix(whole.vocabularySize)), "micro-batch \(microBatch), last token only")
+        }
     }
 
     @Test("32 greedy tokens are identical to PyTorch's")
