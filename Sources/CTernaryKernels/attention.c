@@ -19,19 +19,39 @@ F16C_FMA static inline float hsum8(__m256 v) {
 #define LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 #define LOAD_F32(p) _mm256_loadu_ps(p)
 
-// scores[j] = scale · Σ_i q[i] · key_j[i]
+// scores[j] = scale · Σ_i q[i] · key_j[i]; four keys at a time share one horizontal reduction
+// (three vhaddps and one cross-lane add give all four sums).
 #define SCORES_BODY(LOAD, TO_FLOAT)                                                          \
-    for (size_t j = 0; j < count; j++) {                                                     \
-        const __typeof__(*keys) *kr = keys + j * stride;                                     \
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                            \
-        size_t i = 0;                                                                        \
-        for (; i + 16 <= n; i += 16) {                                                       \
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), LOAD(kr + i), a0);                  \
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), LOAD(kr + i + 8), a1);          \
+    size_t j = 0;                                                                            \
+    const size_t n8 = n / 8 * 8;                                                             \
+    for (; j + 4 <= count; j += 4) {                                                         \
+        const __typeof__(*keys) *k0 = keys + j * stride, *k1 = k0 + stride;                  \
+        const __typeof__(*keys) *k2 = k1 + stride, *k3 = k2 + stride;                        \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                          \
+        for (size_t i = 0; i < n8; i += 8) {                                                 \
+            __m256 qv = _mm256_loadu_ps(q + i);                                              \
+            a0 = _mm256_fmadd_ps(qv, LOAD(k0 + i), a0);                                      \
+            a1 = _mm256_fmadd_ps(qv, LOAD(k1 + i), a1);                                      \
+            a2 = _mm256_fmadd_ps(qv, LOAD(k2 + i), a2);                                      \
+            a3 = _mm256_fmadd_ps(qv, LOAD(k3 + i), a3);                                      \
         }                                                                                    \
-        if (i + 8 <= n) { a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), LOAD(kr + i), a0); i += 8; } \
-        float s = hsum8(_mm256_add_ps(a0, a1));                                              \
-        for (; i < n; i++) s += q[i] * TO_FLOAT(kr[i]);                                      \
+        __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));           \
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));      \
+        float s[4];                                                                          \
+        _mm_storeu_ps(s, s4);                                                                \
+        for (size_t i = n8; i < n; i++) {                                                    \
+            s[0] += q[i] * TO_FLOAT(k0[i]); s[1] += q[i] * TO_FLOAT(k1[i]);                  \
+            s[2] += q[i] * TO_FLOAT(k2[i]); s[3] += q[i] * TO_FLOAT(k3[i]);                  \
+        }                                                                                    \
+        scores[j] = s[0] * scale; scores[j + 1] = s[1] * scale;                              \
+        scores[j + 2] = s[2] * scale; scores[j + 3] = s[3] * scale;                          \
+    }                                                                                        \
+    for (; j < count; j++) {                                                                 \
+        const __typeof__(*keys) *kr = keys + j * stride;                                     \
+        __m256 a0 = _mm256_setzero_ps();                                                     \
+        for (size_t i = 0; i < n8; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), LOAD(kr + i), a0); \
+        float s = hsum8(a0);                                                                 \
+        for (size_t i = n8; i < n; i++) s += q[i] * TO_FLOAT(kr[i]);                         \
         scores[j] = s * scale;                                                               \
     }
 
