@@ -233,29 +233,46 @@ public final class GPT2Model: LanguageModel {
         let d = config.width, hs = config.headSize, heads = config.heads
         let qkv = buffers.qkv, out = buffers.attended, scores = buffers.scores, ctx = config.contextLength
         let batchKeys = buffers.batchKeys, batchValues = buffers.batchValues  // (heads, T, hs)
-        for t in 0..<T {
-            let row = qkv + t * 3 * d
-            cache.store(layer: layer, position: start + t, keys: row + d, values: row + 2 * d)
-            for head in 0..<heads {
-                (batchKeys + (head * T + t) * hs).update(from: row + d + head * hs, count: hs)
-                (batchValues + (head * T + t) * hs).update(from: row + 2 * d + head * hs, count: hs)
+        let scale = 1 / Float(hs).squareRoot()
+        /// This head's new keys and values: into the cache (read by later calls) and into the
+        /// contiguous batch copy (read by this call).
+        func storeBatch(head: Int) {
+            let keys = batchKeys + head * T * hs, values = batchValues + head * T * hs
+            for t in 0..<T {
+                let k = qkv + t * 3 * d + d + head * hs, v = k + d
+                cache.store(layer: layer, head: head, position: start + t, keys: k, values: v)
+                (keys + t * hs).update(from: k, count: hs)
+                (values + t * hs).update(from: v, count: hs)
             }
         }
-        let scale = 1 / Float(hs).squareRoot()
-        context.pool.runIndexed(T * heads) { range, worker in
-            let p = scores + worker * ctx
-            for item in range {
-                let head = item / T, t = item % T
-                let q = qkv + t * 3 * d + head * hs
-                let keys = batchKeys + head * T * hs, values = batchValues + head * T * hs
-                cache.scores(layer: layer, head: head, query: q, count: start, scale: scale, into: p)
-                AttentionKernels.scores(query: q, keys: keys, stride: hs, count: t + 1, width: hs, scale: scale, into: p + start)
-                let visible = start + t + 1
-                VectorOps.softmax(p, visible)
-                let o = out + t * d + head * hs
-                o.update(repeating: 0, count: hs)
-                cache.accumulateValues(layer: layer, head: head, weights: p, count: start, into: o)
-                AttentionKernels.accumulate(weights: p + start, values: values, stride: hs, count: t + 1, width: hs, into: o)
+        /// Token t's output for one head; `p` is the thread's score row.
+        func attend(head: Int, token t: Int, scores p: UnsafeMutablePointer<Float>) {
+            let keys = batchKeys + head * T * hs, values = batchValues + head * T * hs
+            let q = qkv + t * 3 * d + head * hs
+            cache.scores(layer: layer, head: head, query: q, count: start, scale: scale, into: p)
+            AttentionKernels.scores(query: q, keys: keys, stride: hs, count: t + 1, width: hs, scale: scale, into: p + start)
+            VectorOps.softmax(p, start + t + 1)
+            let o = out + t * d + head * hs
+            o.update(repeating: 0, count: hs)
+            cache.accumulateValues(layer: layer, head: head, weights: p, count: start, into: o)
+            AttentionKernels.accumulate(weights: p + start, values: values, stride: hs, count: t + 1, width: hs, into: o)
+        }
+        if T == 1 {
+            // Decode: each thread stores its own heads' keys and values, so the first writes to
+            // fresh cache pages are not left to the calling thread alone (about 6 % faster tg in
+            // an A/B run).
+            context.pool.runIndexed(heads) { range, worker in
+                for head in range {
+                    storeBatch(head: head)
+                    attend(head: head, token: 0, scores: scores + worker * ctx)
+                }
+            }
+        } else {
+            // Prefill: the calling thread stores (storing from both threads measured about 7 %
+            // slower), then (head, token) items spread the attention finely over the threads.
+            for head in 0..<heads { storeBatch(head: head) }
+            context.pool.runIndexed(T * heads) { range, worker in
+                for item in range { attend(head: item / T, token: item % T, scores: scores + worker * ctx) }
             }
         }
     }

@@ -68,23 +68,17 @@ public final class KVCache: SequenceMemory {
     @inline(__always)
     private func index(head: Int, position: Int) -> Int { (head * capacity + position) * headSize }
 
-    /// Stores one position's keys and values (each `width` floats, head after head).
+    /// Stores one head's keys and values (`headSize` floats each) for one position.
     @inline(__always)
-    func store(layer: Int, position: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
-        let hs = headSize
+    func store(layer: Int, head: Int, position: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
+        let at = index(head: head, position: position)
         switch precision {
         case .f32:
-            let kd = keys[layer].pointer.assumingMemoryBound(to: Float.self), vd = values[layer].pointer.assumingMemoryBound(to: Float.self)
-            for head in 0..<heads {
-                (kd + index(head: head, position: position)).update(from: k + head * hs, count: hs)
-                (vd + index(head: head, position: position)).update(from: v + head * hs, count: hs)
-            }
+            (keys[layer].pointer.assumingMemoryBound(to: Float.self) + at).update(from: k, count: headSize)
+            (values[layer].pointer.assumingMemoryBound(to: Float.self) + at).update(from: v, count: headSize)
         case .f16:
-            let kd = keys[layer].pointer.assumingMemoryBound(to: Float16.self), vd = values[layer].pointer.assumingMemoryBound(to: Float16.self)
-            for head in 0..<heads {
-                HalfPrecision.convert(k + head * hs, to: kd + index(head: head, position: position), hs)
-                HalfPrecision.convert(v + head * hs, to: vd + index(head: head, position: position), hs)
-            }
+            HalfPrecision.convert(k, to: keys[layer].pointer.assumingMemoryBound(to: Float16.self) + at, headSize)
+            HalfPrecision.convert(v, to: values[layer].pointer.assumingMemoryBound(to: Float16.self) + at, headSize)
         }
     }
 
