@@ -53,22 +53,27 @@ struct Bench: ParsableCommand {
             let objects: [String] = rows.map { row in
                 var fields = ["\"test\":\"\(row.test)\"", "\"threads\":\(row.threads)", "\"tokens_per_second\":\(row.tokensPerSecond)",
                               "\"stddev\":\(row.standardDeviation)", "\"probe_bandwidth_bytes_per_second\":\(row.probeBandwidth)"]
+                fields.append("\"stream_bandwidth_bytes_per_second\":\(row.streamBandwidth)")
                 if let f = row.rooflineFraction { fields.append("\"roofline_fraction\":\(f)") }
+                if let f = row.streamFraction { fields.append("\"stream_fraction\":\(f)") }
                 fields.append("\"peak_rss_bytes\":\(rss)")
                 return "{" + fields.joined(separator: ",") + "}"
             }
             print("[" + objects.joined(separator: ",") + "]")
             return
         }
-        print("| model | size | threads | test | t/s | weights GB/s | probe GB/s | roofline |")
-        print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+        print("| model | size | threads | test | t/s | weights GB/s | probe GB/s | roofline | STREAM GB/s | of STREAM |")
+        print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        func percent(_ f: Double?) -> String { f.map { String(format: "%.0f %%", $0 * 100) } ?? "–" }
         for row in rows {
             let weights = row.weightBandwidth.map { String(format: "%.1f", $0 / 1e9) } ?? "–"
-            let fraction = row.rooflineFraction.map { String(format: "%.0f %%", $0 * 100) } ?? "–"
             print("| \(name) | \(formatBytes(size)) | \(row.threads) | \(row.test) | "
                   + String(format: "%.2f ± %.2f", row.tokensPerSecond, row.standardDeviation)
-                  + " | \(weights) | " + String(format: "%.1f", row.probeBandwidth / 1e9) + " | \(fraction) |")
+                  + " | \(weights) | " + String(format: "%.1f", row.probeBandwidth / 1e9) + " | \(percent(row.rooflineFraction)) | "
+                  + String(format: "%.1f", row.streamBandwidth / 1e9) + " | \(percent(row.streamFraction)) |")
         }
         print("\npeak RSS: \(formatBytes(rss))")
+        print("probe: the decode step's weight matrices read by the same threads with the kernels' software prefetches,")
+        print("best pass before or after the tests (the roofline); STREAM: the same read as a plain loop")
     }
 }

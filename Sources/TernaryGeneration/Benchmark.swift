@@ -29,9 +29,13 @@ public struct BenchmarkResult: Sendable {
     public let standardDeviation: Double
     /// Bytes of weights read per second (decode: weight bytes per token × tok/s).
     public let weightBandwidth: Double?
-    /// This machine's read bandwidth with the same threads (STREAM-like probe over the weights).
+    /// This machine's read bandwidth with the same threads, over the same weights, reading with the
+    /// decode kernels' software prefetches: the roofline.
     public let probeBandwidth: Double
+    /// The same read as a plain STREAM-style loop (no software prefetch), for comparison.
+    public let streamBandwidth: Double
     public var rooflineFraction: Double? { weightBandwidth.map { $0 / probeBandwidth } }
+    public var streamFraction: Double? { weightBandwidth.map { $0 / streamBandwidth } }
 }
 
 public enum Benchmark {
@@ -57,16 +61,19 @@ public enum Benchmark {
         // The machine's bandwidth moves with its other tenants: probe before and after the tests and
         // keep the better figure, so a probe that happened to run in a slow moment cannot flatter
         // the roofline fraction.
-        let before = MemoryBandwidth.measure(regions: model.weightRegions, pool: pool)
+        let regions = model.weightRegions
+        let before = MemoryBandwidth.measure(regions: regions, pool: pool)
+        let streamBefore = MemoryBandwidth.measure(regions: regions, pool: pool, prefetching: false)
         let measured = try tests.map { test in try (test, measure(model: model, test: test, repetitions: repetitions)) }
-        let probe = max(before, MemoryBandwidth.measure(regions: model.weightRegions, pool: pool))
+        let probe = max(before, MemoryBandwidth.measure(regions: regions, pool: pool))
+        let stream = max(streamBefore, MemoryBandwidth.measure(regions: regions, pool: pool, prefetching: false))
         return measured.map { test, samples in
             let mean = samples.reduce(0, +) / Double(samples.count)
             let sd = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
             var bandwidth: Double?
             if case .decode = test { bandwidth = Double(model.weightBytesPerToken) * mean }
             return BenchmarkResult(test: test, threads: pool.threads, tokensPerSecond: mean, standardDeviation: sd,
-                                   weightBandwidth: bandwidth, probeBandwidth: probe)
+                                   weightBandwidth: bandwidth, probeBandwidth: probe, streamBandwidth: stream)
         }
     }
 

@@ -1,11 +1,14 @@
 import CTernaryKernels
 import Foundation
 
-/// A STREAM-like read-bandwidth probe: for each region in turn, every thread of `pool` sums a share
-/// of it, as the matmuls share a weight matrix; the best of `repeats` passes over all regions.
-/// Given a model's weight matrices it reads exactly what a decode step reads, in the same order.
+/// A read-bandwidth probe: for each region in turn, every thread of `pool` sums a share of it, as
+/// the matmuls share a weight matrix; the best of `repeats` passes over all regions. Given a
+/// model's weight matrices it reads exactly what a decode step reads, in the same order.
+/// `prefetching` reads with the decode kernels' software prefetches (the most this machine
+/// delivered); without, it is a plain STREAM-style read.
 public enum MemoryBandwidth {
-    public static func measure(regions: [UnsafeRawBufferPointer], pool: WorkerPool, repeats: Int = 5) -> Double {
+    public static func measure(regions: [UnsafeRawBufferPointer], pool: WorkerPool, repeats: Int = 5,
+                               prefetching: Bool = true) -> Double {
         let regions = regions.filter { $0.baseAddress != nil && $0.count > 0 }
         let total = regions.reduce(0) { $0 + $1.count }
         guard total > 0 else { return 0 }
@@ -21,7 +24,8 @@ public enum MemoryBandwidth {
                     let base = region.baseAddress!, count = region.count
                     pool.runIndexed((count + grain - 1) / grain) { range, worker in
                         let begin = range.lowerBound * grain, end = min(count, range.upperBound * grain)
-                        out[worker] &+= tk_read_sum(base + begin, end - begin)
+                        out[worker] &+= prefetching ? tk_read_sum(base + begin, end - begin)
+                                                    : tk_read_sum_plain(base + begin, end - begin)
                     }
                 }
             }

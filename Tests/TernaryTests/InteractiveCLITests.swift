@@ -86,6 +86,10 @@ struct InteractiveCLITests {
             for key in ["test", "threads", "tokens_per_second", "stddev", "peak_rss_bytes"] { #expect(row[key] != nil, "\(key)") }
         }
         #expect(rows[1]["roofline_fraction"] != nil && rows[0]["roofline_fraction"] == nil)
+        #expect(rows[1]["stream_fraction"] != nil && rows[0]["stream_fraction"] == nil)
+        let probe = try #require(rows[1]["probe_bandwidth_bytes_per_second"] as? Double)
+        let stream = try #require(rows[1]["stream_bandwidth_bytes_per_second"] as? Double)
+        #expect(probe > 0 && stream > 0)
         let bad = try CLITests.run(["bench", "-m", Self.model, "-t", "0"])
         #expect(bad.status != 0 && bad.err.contains("-t 0"))
     }

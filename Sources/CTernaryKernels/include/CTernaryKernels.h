@@ -84,6 +84,8 @@ void tk_attention_values_f32(const float *p, const float *values, size_t stride,
 // ---- Memory bandwidth probe ----------------------------------------------------------------
 /// Reads `bytes` bytes and returns their sum (as 64-bit words where possible).
 uint64_t tk_read_sum(const void *data, size_t bytes);
+/// The same sum without software prefetches: a STREAM-style read.
+uint64_t tk_read_sum_plain(const void *data, size_t bytes);
 
 // ---- Worker pool --------------------------------------------------------------------------------
 typedef void (*tk_task_fn)(void *ctx, int64_t begin, int64_t end, int worker);
