@@ -29,8 +29,9 @@ public final class WorkerPool: @unchecked Sendable {
             var closure = escaping
             withUnsafeMutablePointer(to: &closure) { pointer in
                 tk_pool_run(pool, { context, begin, end, worker in
-                    let f = context!.assumingMemoryBound(to: ((Range<Int>, Int) -> Void).self).pointee
-                    f(Int(begin)..<Int(end), Int(worker))
+                    // Call through the pointer (a borrow): copying the closure out would retain and
+                    // release its context on every run, an atomic both threads contend for.
+                    context!.assumingMemoryBound(to: ((Range<Int>, Int) -> Void).self).pointee(Int(begin)..<Int(end), Int(worker))
                 }, pointer, Int64(total), Int64(grain))
             }
         }

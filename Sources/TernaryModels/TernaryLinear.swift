@@ -115,6 +115,12 @@ struct TernaryLinear {
         let q = UnsafePointer(quantized), xSums = UnsafePointer(sums)
         let acc = scratch.accumulators
         let rows = rows, rowBytes = rowBytes, beta = beta, bias = bias, weights = weights
+        let accumulate: Bool, activation: ((UnsafeMutablePointer<Float>, Int) -> Void)?
+        switch epilogue {
+        case .store: (accumulate, activation) = (false, nil)
+        case .addToOutput: (accumulate, activation) = (true, nil)
+        case .activation(let f): (accumulate, activation) = (false, f)
+        }
         context.pool.run(rows, grain: 8) { range in
             let w = weights + range.lowerBound * rowBytes
             if tokens == 1 {
@@ -127,20 +133,19 @@ struct TernaryLinear {
             for t in 0..<tokens {
                 let factor = beta / scales[t]
                 let a = acc + t * rows, out = y + t * rows
-                switch epilogue {
-                case .store, .activation:
-                    if let bias {
-                        for r in range { out[r] = Float(a[r]) * factor + bias[r] }
-                    } else {
-                        for r in range { out[r] = Float(a[r]) * factor }
-                    }
-                    if case .activation(let f) = epilogue { f(out + range.lowerBound, range.count) }
-                case .addToOutput:
+                if accumulate {
                     if let bias {
                         for r in range { out[r] += Float(a[r]) * factor + bias[r] }
                     } else {
                         for r in range { out[r] += Float(a[r]) * factor }
                     }
+                } else {
+                    if let bias {
+                        for r in range { out[r] = Float(a[r]) * factor + bias[r] }
+                    } else {
+                        for r in range { out[r] = Float(a[r]) * factor }
+                    }
+                    activation?(out + range.lowerBound, range.count)  // called in place: no copy, no retain
                 }
             }
         }
