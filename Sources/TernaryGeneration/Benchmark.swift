@@ -44,12 +44,20 @@ public enum Benchmark {
         var random = SplitMix64(seed: seed)
         let ids = (0..<test.tokens).map { _ in Int.random(in: 0..<model.vocabularySize, using: &random) }
         var samples: [Double] = []
+        var logits = [Float](repeating: 0, count: model.vocabularySize)
+        var token = [0]
         for rep in 0...repetitions {
             let memory = model.makeMemory()
             let start = DispatchTime.now().uptimeNanoseconds
-            switch test {
-            case .prefill: _ = try model.forward(ids, memory: memory, allLogits: false)
-            case .decode: for id in ids { _ = try model.forward([id], memory: memory, allLogits: false) }
+            try logits.withUnsafeMutableBufferPointer { out in
+                switch test {
+                case .prefill: try model.forward(ids, memory: memory, allLogits: false, into: out)
+                case .decode:
+                    for id in ids {
+                        token[0] = id
+                        try model.forward(token, memory: memory, allLogits: false, into: out)
+                    }
+                }
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             if rep > 0 { samples.append(Double(test.tokens) / seconds) }

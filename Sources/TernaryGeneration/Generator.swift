@@ -54,7 +54,11 @@ public final class Generator {
         var text = ""
 
         let prefillStart = DispatchTime.now()
-        var logits = try model.forward(promptIDs, memory: memory, allLogits: false)
+        // One logits buffer and one single-token array for the whole loop: the forward passes
+        // then allocate nothing per token.
+        var logits = [Float](repeating: 0, count: model.vocabularySize)
+        var token = [0]
+        try logits.withUnsafeMutableBufferPointer { try model.forward(promptIDs, memory: memory, allLogits: false, into: $0) }
         stats.prefillSeconds = Self.seconds(since: prefillStart)
         let decodeStart = DispatchTime.now()
         if budget == 0 { stats.stopReason = maxTokens == 0 ? "length" : "context" }
@@ -79,7 +83,8 @@ public final class Generator {
                 stats.stopReason = budget < maxTokens ? "context" : "length"
                 break
             }
-            logits = try model.forward([next], memory: memory, allLogits: false)
+            token[0] = next
+            try logits.withUnsafeMutableBufferPointer { try model.forward(token, memory: memory, allLogits: false, into: $0) }
         }
         let rest = decoder.flush()
         if !rest.isEmpty, stats.stopReason != "stop string" { _ = onText(rest) }

@@ -39,13 +39,16 @@ public enum TernaryLayout {
     /// Unpacks the first `count` weights of a packed row.
     public static func unpackRow(_ packed: UnsafeRawBufferPointer, count: Int) -> [Int8] {
         var result = [Int8](repeating: 0, count: count)
-        for position in 0..<count {
-            let block = position / blockWeights
-            let within = position % blockWeights
-            let byte = packed[block * blockBytes + within % 16]
-            let code = (byte >> UInt8(2 * (within / 16))) & 3
-            result[position] = Int8(code) - 1
-        }
+        for position in 0..<count { result[position] = weight(at: position, of: packed) }
         return result
+    }
+
+    /// The ternary weight at `position` of a packed row.
+    @inlinable public static func weight(at position: Int, of packed: UnsafeRawBufferPointer) -> Int8 {
+        let block = position / blockWeights
+        let within = position % blockWeights
+        let byte = packed[block * blockBytes + within % 16]
+        let code = (byte >> UInt8(2 * (within / 16))) & 3
+        return Int8(code) - 1
     }
 }

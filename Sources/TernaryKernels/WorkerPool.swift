@@ -25,6 +25,12 @@ public final class WorkerPool: @unchecked Sendable {
     /// per-thread scratch memory.
     public func runIndexed(_ total: Int, grain: Int = 1, _ body: (Range<Int>, Int) -> Void) {
         guard total > 0 else { return }
+        // Work too small to split runs right here: no dispatch, and no closure boxing (handing the
+        // closure to C through withoutActuallyEscaping costs two small heap allocations).
+        if threads == 1 || total <= grain {
+            body(0..<total, 0)
+            return
+        }
         withoutActuallyEscaping(body) { escaping in
             var closure = escaping
             withUnsafeMutablePointer(to: &closure) { pointer in
@@ -37,8 +43,42 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// As `runIndexed`, for a task value instead of a closure: nothing is allocated per call, which
+    /// keeps a decode step free of allocations (a closure handed to C costs two small boxes).
+    public func run<Task: ParallelTask>(_ total: Int, grain: Int = 1, _ task: Task) {
+        guard total > 0 else { return }
+        if threads == 1 || total <= grain {
+            task.run(0..<total, worker: 0)
+            return
+        }
+        withUnsafePointer(to: task) { taskPointer in
+            // A one-word existential fits its container's inline buffer: no heap box.
+            var runner: any TaskRunner = PointerRunner(task: taskPointer)
+            withUnsafeMutablePointer(to: &runner) { pointer in
+                tk_pool_run(pool, { context, begin, end, worker in
+                    context!.assumingMemoryBound(to: (any TaskRunner).self).pointee.run(Int(begin)..<Int(end), worker: Int(worker))
+                }, pointer, Int64(total), Int64(grain))
+            }
+        }
+    }
+
     /// The machine's logical core count.
     public static var coreCount: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+}
+
+/// Work for `WorkerPool.run(_:grain:_:)`: handles one contiguous run of the range on thread
+/// `worker` (0..<threads). Runs of one call may execute concurrently.
+public protocol ParallelTask {
+    func run(_ range: Range<Int>, worker: Int)
+}
+
+private protocol TaskRunner {
+    func run(_ range: Range<Int>, worker: Int)
+}
+
+private struct PointerRunner<Task: ParallelTask>: TaskRunner {
+    let task: UnsafePointer<Task>
+    func run(_ range: Range<Int>, worker: Int) { task.pointee.run(range, worker: worker) }
 }
 
 #if canImport(Glibc)

@@ -65,8 +65,7 @@ struct EmbeddingTable {
             for i in 0..<width { out[i] = Float(q[token * rowLength + i]) * s }
         case let .ternary(linear):
             let row = UnsafeRawBufferPointer(start: linear.weights + token * linear.rowBytes, count: linear.rowBytes)
-            let values = TernaryLayout.unpackRow(row, count: width)
-            for i in 0..<width { out[i] = Float(values[i]) * linear.beta }
+            for i in 0..<width { out[i] = Float(TernaryLayout.weight(at: i, of: row)) * linear.beta }
         }
     }
 
@@ -75,32 +74,56 @@ struct EmbeddingTable {
         _ x: UnsafePointer<Float>, tokens: Int, into out: UnsafeMutablePointer<Float>,
         scratch: LinearScratch, context: InferenceContext
     ) {
-        let kernels = context.kernels, vocabulary = vocabulary, width = width
+        let kernels = context.kernels
         switch storage {
-        case let .f32(w):
+        case .f32, .f16:
             for t in 0..<tokens {
-                context.pool.run(vocabulary, grain: 16) { r in
-                    kernels.f32GEMV(weights: w + r.lowerBound * width, k: width, rows: r.count, x: x + t * width, out: out + t * vocabulary + r.lowerBound)
-                }
-            }
-        case let .f16(w):
-            for t in 0..<tokens {
-                context.pool.run(vocabulary, grain: 16) { r in
-                    kernels.f16GEMV(weights: w + r.lowerBound * width, k: width, rows: r.count, x: x + t * width, out: out + t * vocabulary + r.lowerBound)
-                }
+                context.pool.run(vocabulary, grain: 16, FloatHeadRun(kernels: kernels, storage: storage, width: width, x: x + t * width, out: out + t * vocabulary))
             }
         case let .int8(q, scales, rowLength):
             scratch.reserve(tokens: 1, paddedK: rowLength, rows: vocabulary, threads: context.pool.threads)
             for t in 0..<tokens {
                 let (s, sum) = kernels.quantize(x + t * width, count: width, into: scratch.quantized, padded: rowLength)
-                let xq = UnsafePointer(scratch.quantized), acc = scratch.accumulators, o = out + t * vocabulary
-                context.pool.run(vocabulary, grain: 16) { r in
-                    kernels.int8GEMV(weights: q + r.lowerBound * rowLength, rowLength: rowLength, rows: r.count, x: xq, xSum: sum, out: acc + r.lowerBound)
-                    for i in r { o[i] = Float(acc[i]) * scales[i] / s }
-                }
+                context.pool.run(vocabulary, grain: 16, Int8HeadRun(
+                    kernels: kernels, weights: q, scales: scales, rowLength: rowLength, x: scratch.quantized, xSum: sum,
+                    xScale: s, accumulators: scratch.accumulators, out: out + t * vocabulary))
             }
         case let .ternary(linear):
             linear(x, tokens: tokens, into: out, scratch: scratch, context: context)
         }
+    }
+}
+
+/// One thread's rows of an f32 or f16 LM head.
+private struct FloatHeadRun: ParallelTask {
+    let kernels: TernaryKernels
+    let storage: EmbeddingTable.Storage
+    let width: Int
+    let x: UnsafePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+
+    func run(_ r: Range<Int>, worker: Int) {
+        switch storage {
+        case let .f32(w): kernels.f32GEMV(weights: w + r.lowerBound * width, k: width, rows: r.count, x: x, out: out + r.lowerBound)
+        case let .f16(w): kernels.f16GEMV(weights: w + r.lowerBound * width, k: width, rows: r.count, x: x, out: out + r.lowerBound)
+        case .int8, .ternary: preconditionFailure("FloatHeadRun runs float heads only")
+        }
+    }
+}
+
+/// One thread's rows of an int8 LM head: the integer GEMV, then the row and activation scales.
+private struct Int8HeadRun: ParallelTask {
+    let kernels: TernaryKernels
+    let weights: UnsafePointer<Int8>, scales: UnsafePointer<Float>
+    let rowLength: Int
+    let x: UnsafePointer<Int8>
+    let xSum: Int32, xScale: Float
+    let accumulators: UnsafeMutablePointer<Int32>
+    let out: UnsafeMutablePointer<Float>
+
+    func run(_ r: Range<Int>, worker: Int) {
+        kernels.int8GEMV(weights: weights + r.lowerBound * rowLength, rowLength: rowLength, rows: r.count, x: x, xSum: xSum,
+                         out: accumulators + r.lowerBound)
+        for i in r { out[i] = Float(accumulators[i]) * scales[i] / xScale }
     }
 }

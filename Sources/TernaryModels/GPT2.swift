@@ -99,6 +99,8 @@ public final class GPT2Model: LanguageModel {
     let finalNorm: LayerNormWeights
     private let buffers = ForwardBuffers()
     private let scratch = LinearScratch()
+    /// The MLP's activation, applied in the up projection's epilogue (made once, not per call).
+    private lazy var activationEpilogue = LinearEpilogue.activation { [unowned self] p, n in self.activate(p, n) }
 
     public var vocabularySize: Int { config.vocabularySize }
     public var contextLength: Int { config.contextLength }
@@ -138,32 +140,30 @@ public final class GPT2Model: LanguageModel {
                 precision: context.kvPrecision)
     }
 
-    public func forward(_ tokens: [Int], memory: SequenceMemory, allLogits: Bool) throws -> [Float] {
+    public func forward(_ tokens: [Int], memory: SequenceMemory, allLogits: Bool, into logits: UnsafeMutableBufferPointer<Float>) throws {
         guard let cache = memory as? KVCache, cache.layers == config.layers, cache.heads == config.heads,
               cache.headSize == config.headSize else {
             preconditionFailure("GPT2Model.forward needs the KVCache from its own makeMemory()")
         }
         let T = tokens.count, start = cache.length
-        guard T > 0 else { return [] }
+        guard T > 0 else { return }
+        precondition(logits.count >= (allLogits ? T : 1) * config.vocabularySize, "the logits buffer is too small")
         guard start + T <= config.contextLength else { throw ModelError.contextFull(needed: start + T, contextLength: config.contextLength) }
         for token in tokens where token < 0 || token >= config.vocabularySize {
             throw ModelError.tokenOutOfRange(token: token, vocabularySize: config.vocabularySize)
         }
-        var logits: [Float] = []
-        if allLogits { logits.reserveCapacity(T * config.vocabularySize) }
         var offset = 0
         while offset < T {
             let end = min(T, offset + context.microBatch)
-            let part = forward(microBatch: tokens[offset..<end], cache: cache, allLogits: allLogits, wantLogits: allLogits || end == T)
-            if allLogits { logits += part } else { logits = part }
+            let out = allLogits ? logits.baseAddress! + offset * config.vocabularySize : (end == T ? logits.baseAddress! : nil)
+            forward(microBatch: tokens[offset..<end], cache: cache, allLogits: allLogits, logits: out)
             offset = end
         }
-        return logits
     }
 
-    /// One micro-batch: every layer over `tokens` after what `cache` holds; the logits of every
-    /// token, of the last, or none.
-    private func forward(microBatch tokens: ArraySlice<Int>, cache: KVCache, allLogits: Bool, wantLogits: Bool) -> [Float] {
+    /// One micro-batch: every layer over `tokens` after what `cache` holds; writes the logits of
+    /// every token (`allLogits`) or of the last into `logits`, or none if `logits` is nil.
+    private func forward(microBatch tokens: ArraySlice<Int>, cache: KVCache, allLogits: Bool, logits: UnsafeMutablePointer<Float>?) {
         let T = tokens.count, d = config.width, start = cache.length
         let b = buffers
         b.reserve(tokens: T, width: d, inner: config.innerWidth, context: config.contextLength, heads: config.heads, threads: context.pool.threads)
@@ -173,7 +173,7 @@ public final class GPT2Model: LanguageModel {
             addPosition(start + t, to: x + t * d)
         }
         let eps = Float(config.layerNormEpsilon)
-        let activation = LinearEpilogue.activation { [unowned self] p, n in self.activate(p, n) }
+        let activation = activationEpilogue
         for (layer, block) in blocks.enumerated() {
             layerNorm(x, into: h, tokens: T, block.ln1, eps: eps)
             block.attention(h, tokens: T, into: b.qkv, scratch: scratch, context: context)
@@ -184,17 +184,13 @@ public final class GPT2Model: LanguageModel {
             block.down(b.inner, tokens: T, into: x, scratch: scratch, context: context, epilogue: .addToOutput)
         }
         cache.advance(by: T)
-        guard wantLogits else { return [] }
+        guard let logits else { return }
         let first = allLogits ? 0 : T - 1
         let count = T - first
         for t in first..<T {
             VectorOps.layerNorm(x + t * d, h + (t - first) * d, d, weight: finalNorm.weight, bias: finalNorm.bias, eps: eps)
         }
-        var logits = [Float](repeating: 0, count: count * config.vocabularySize)
-        logits.withUnsafeMutableBufferPointer { out in
-            tokenEmbedding.logits(h, tokens: count, into: out.baseAddress!, scratch: scratch, context: context)
-        }
-        return logits
+        tokenEmbedding.logits(h, tokens: count, into: logits, scratch: scratch, context: context)
     }
 
     /// LayerNorm of each of `T` rows of width d; a prefill spreads its rows over the threads.
@@ -226,53 +222,22 @@ public final class GPT2Model: LanguageModel {
     }
 
     /// Causal self-attention of the new tokens over the cache; writes `buffers.attended` (T, width).
-    /// Earlier positions come from the cache; the batch's own keys and values are read in float32
-    /// from a per-head contiguous copy of `qkv` (a prefill is exact whatever the cache precision,
-    /// and its inner loops stream memory instead of striding 3 × width floats per position).
     private func attend(layer: Int, tokens T: Int, start: Int, cache: KVCache) {
-        let d = config.width, hs = config.headSize, heads = config.heads
-        let qkv = buffers.qkv, out = buffers.attended, scores = buffers.scores, ctx = config.contextLength
-        let batchKeys = buffers.batchKeys, batchValues = buffers.batchValues  // (heads, T, hs)
-        let scale = 1 / Float(hs).squareRoot()
-        /// This head's new keys and values: into the cache (read by later calls) and into the
-        /// contiguous batch copy (read by this call).
-        func storeBatch(head: Int) {
-            let keys = batchKeys + head * T * hs, values = batchValues + head * T * hs
-            for t in 0..<T {
-                let k = qkv + t * 3 * d + d + head * hs, v = k + d
-                cache.store(layer: layer, head: head, position: start + t, keys: k, values: v)
-                (keys + t * hs).update(from: k, count: hs)
-                (values + t * hs).update(from: v, count: hs)
-            }
-        }
-        /// Token t's output for one head; `p` is the thread's score row.
-        func attend(head: Int, token t: Int, scores p: UnsafeMutablePointer<Float>) {
-            let keys = batchKeys + head * T * hs, values = batchValues + head * T * hs
-            let q = qkv + t * 3 * d + head * hs
-            cache.scores(layer: layer, head: head, query: q, count: start, scale: scale, into: p)
-            AttentionKernels.scores(query: q, keys: keys, stride: hs, count: t + 1, width: hs, scale: scale, into: p + start)
-            VectorOps.softmax(p, start + t + 1)
-            let o = out + t * d + head * hs
-            o.update(repeating: 0, count: hs)
-            cache.accumulateValues(layer: layer, head: head, weights: p, count: start, into: o)
-            AttentionKernels.accumulate(weights: p + start, values: values, stride: hs, count: t + 1, width: hs, into: o)
-        }
+        let task = AttentionRun(
+            cache: cache, layer: layer, tokens: T, start: start, width: config.width, headSize: config.headSize,
+            contextLength: config.contextLength, qkv: buffers.qkv, out: buffers.attended, scores: buffers.scores,
+            batchKeys: buffers.batchKeys, batchValues: buffers.batchValues)
         if T == 1 {
-            // Decode: each thread stores its own heads' keys and values, so the first writes to
-            // fresh cache pages are not left to the calling thread alone (about 6 % faster tg in
-            // an A/B run).
-            context.pool.runIndexed(heads) { range, worker in
-                for head in range {
-                    storeBatch(head: head)
-                    attend(head: head, token: 0, scores: scores + worker * ctx)
-                }
-            }
+            // Decode: a head per item, and each thread stores its own heads' keys and values, so the
+            // first writes to fresh cache pages are not left to the calling thread alone (about 6 %
+            // faster tg in an A/B run).
+            context.pool.run(config.heads, task)
         } else {
             // Prefill: the calling thread stores (storing from both threads measured about 7 %
             // slower), then (head, token) items spread the attention finely over the threads.
-            for head in 0..<heads { storeBatch(head: head) }
-            context.pool.runIndexed(T * heads) { range, worker in
-                for item in range { attend(head: item / T, token: item % T, scores: scores + worker * ctx) }
+            for head in 0..<config.heads { task.storeBatch(head: head) }
+            context.pool.runIndexed(T * config.heads) { range, worker in
+                for item in range { task.attend(head: item / T, token: item % T, worker: worker) }
             }
         }
     }
@@ -306,4 +271,52 @@ final class ForwardBuffers {
     }
 
     deinit { for p in [x, h, qkv, attended, inner, scores, batchKeys, batchValues] { p.deallocate() } }
+}
+
+/// Causal attention of one forward call's tokens, per head. Earlier positions come from the cache;
+/// the batch's own keys and values are read in float32 from a per-head contiguous copy of `qkv` (a
+/// prefill is exact whatever the cache precision, and its loops stream memory).
+private struct AttentionRun: ParallelTask {
+    unowned(unsafe) let cache: KVCache
+    let layer: Int, tokens: Int, start: Int, width: Int, headSize: Int, contextLength: Int
+    let qkv: UnsafeMutablePointer<Float>      // (tokens, 3 · width)
+    let out: UnsafeMutablePointer<Float>      // (tokens, width)
+    let scores: UnsafeMutablePointer<Float>   // (threads, context)
+    let batchKeys: UnsafeMutablePointer<Float>, batchValues: UnsafeMutablePointer<Float>  // (heads, tokens, head size)
+
+    /// This head's new keys and values: into the cache (read by later calls) and into the
+    /// contiguous batch copy (read by this call).
+    func storeBatch(head: Int) {
+        let hs = headSize, d = width
+        let keys = batchKeys + head * tokens * hs, values = batchValues + head * tokens * hs
+        for t in 0..<tokens {
+            let k = qkv + t * 3 * d + d + head * hs, v = k + d
+            cache.store(layer: layer, head: head, position: start + t, keys: k, values: v)
+            (keys + t * hs).update(from: k, count: hs)
+            (values + t * hs).update(from: v, count: hs)
+        }
+    }
+
+    /// Token t's output for one head, using thread `worker`'s score row.
+    func attend(head: Int, token t: Int, worker: Int) {
+        let hs = headSize, d = width, p = scores + worker * contextLength
+        let keys = batchKeys + head * tokens * hs, values = batchValues + head * tokens * hs
+        let q = qkv + t * 3 * d + head * hs
+        let scale = 1 / Float(hs).squareRoot()
+        cache.scores(layer: layer, head: head, query: q, count: start, scale: scale, into: p)
+        AttentionKernels.scores(query: q, keys: keys, stride: hs, count: t + 1, width: hs, scale: scale, into: p + start)
+        VectorOps.softmax(p, start + t + 1)
+        let o = out + t * d + head * hs
+        o.update(repeating: 0, count: hs)
+        cache.accumulateValues(layer: layer, head: head, weights: p, count: start, into: o)
+        AttentionKernels.accumulate(weights: p + start, values: values, stride: hs, count: t + 1, width: hs, into: o)
+    }
+
+    /// Decode (one token): store and attend, head by head.
+    func run(_ range: Range<Int>, worker: Int) {
+        for head in range {
+            storeBatch(head: head)
+            attend(head: head, token: 0, worker: worker)
+        }
+    }
 }

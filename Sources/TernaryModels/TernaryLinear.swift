@@ -112,41 +112,57 @@ struct TernaryLinear {
                 sums[t] = sum
             }
         }
-        let q = UnsafePointer(quantized), xSums = UnsafePointer(sums)
-        let acc = scratch.accumulators
-        let rows = rows, rowBytes = rowBytes, beta = beta, bias = bias, weights = weights
         let accumulate: Bool, activation: ((UnsafeMutablePointer<Float>, Int) -> Void)?
         switch epilogue {
         case .store: (accumulate, activation) = (false, nil)
         case .addToOutput: (accumulate, activation) = (true, nil)
         case .activation(let f): (accumulate, activation) = (false, f)
         }
-        context.pool.run(rows, grain: 8) { range in
-            let w = weights + range.lowerBound * rowBytes
-            if tokens == 1 {
-                kernels.ternaryGEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: q, xSum: xSums[0], out: acc + range.lowerBound)
-            } else {
-                kernels.ternaryGEMM(
-                    weights: w, rowBytes: rowBytes, rows: range.count, x: q, xStride: paddedK, xSums: xSums,
-                    tokens: tokens, out: acc + range.lowerBound, outStride: rows)
-            }
-            for t in 0..<tokens {
-                let factor = beta / scales[t]
-                let a = acc + t * rows, out = y + t * rows
-                if accumulate {
-                    if let bias {
-                        for r in range { out[r] += Float(a[r]) * factor + bias[r] }
-                    } else {
-                        for r in range { out[r] += Float(a[r]) * factor }
-                    }
+        context.pool.run(rows, grain: 8, LinearRun(
+            kernels: kernels, weights: weights, rowBytes: rowBytes, rows: rows, paddedK: paddedK, tokens: tokens,
+            x: quantized, xSums: sums, scales: scales, accumulators: scratch.accumulators, beta: beta, bias: bias,
+            y: y, accumulate: accumulate, activation: activation))
+    }
+}
+
+/// One thread's rows of a BitLinear: the integer matmul, then dequantization with the epilogue.
+private struct LinearRun: ParallelTask {
+    let kernels: TernaryKernels
+    let weights: UnsafeRawPointer
+    let rowBytes: Int, rows: Int, paddedK: Int, tokens: Int
+    let x: UnsafePointer<Int8>, xSums: UnsafePointer<Int32>, scales: UnsafePointer<Float>
+    let accumulators: UnsafeMutablePointer<Int32>
+    let beta: Float
+    let bias: UnsafePointer<Float>?
+    let y: UnsafeMutablePointer<Float>
+    let accumulate: Bool
+    let activation: ((UnsafeMutablePointer<Float>, Int) -> Void)?
+
+    func run(_ range: Range<Int>, worker: Int) {
+        let w = weights + range.lowerBound * rowBytes, acc = accumulators
+        if tokens == 1 {
+            kernels.ternaryGEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xSum: xSums[0], out: acc + range.lowerBound)
+        } else {
+            kernels.ternaryGEMM(
+                weights: w, rowBytes: rowBytes, rows: range.count, x: x, xStride: paddedK, xSums: xSums,
+                tokens: tokens, out: acc + range.lowerBound, outStride: rows)
+        }
+        for t in 0..<tokens {
+            let factor = beta / scales[t]
+            let a = acc + t * rows, out = y + t * rows
+            if accumulate {
+                if let bias {
+                    for r in range { out[r] += Float(a[r]) * factor + bias[r] }
                 } else {
-                    if let bias {
-                        for r in range { out[r] = Float(a[r]) * factor + bias[r] }
-                    } else {
-                        for r in range { out[r] = Float(a[r]) * factor }
-                    }
-                    activation?(out + range.lowerBound, range.count)  // called in place: no copy, no retain
+                    for r in range { out[r] += Float(a[r]) * factor }
                 }
+            } else {
+                if let bias {
+                    for r in range { out[r] = Float(a[r]) * factor + bias[r] }
+                } else {
+                    for r in range { out[r] = Float(a[r]) * factor }
+                }
+                activation?(out + range.lowerBound, range.count)  // called in place: no copy, no retain
             }
         }
     }
