@@ -32,22 +32,16 @@ __attribute__((target("avx2"))) static uint64_t read_sum_avx2(const uint8_t *p, 
 __attribute__((target("avx2"))) static uint64_t read_sum_plain_avx2(const uint8_t *p, size_t bytes) { READ_SUM_BODY(0); }
 #endif
 
-uint64_t tk_read_sum(const void *data, size_t bytes) {
+static uint64_t read_sum(const void *data, size_t bytes, int prefetch) {
     const uint8_t *p = (const uint8_t *)data;
 #if defined(__x86_64__)
-    if (tk_cpu_features() & TK_ISA_AVX2) return read_sum_avx2(p, bytes);
+    if (tk_cpu_features() & TK_ISA_AVX2) return prefetch ? read_sum_avx2(p, bytes) : read_sum_plain_avx2(p, bytes);
 #endif
+    (void)prefetch;  // the portable loop has no prefetch variant
     uint64_t total = 0;
     for (size_t i = 0; i < bytes; i++) total += p[i];
     return total;
 }
 
-uint64_t tk_read_sum_plain(const void *data, size_t bytes) {
-    const uint8_t *p = (const uint8_t *)data;
-#if defined(__x86_64__)
-    if (tk_cpu_features() & TK_ISA_AVX2) return read_sum_plain_avx2(p, bytes);
-#endif
-    uint64_t total = 0;
-    for (size_t i = 0; i < bytes; i++) total += p[i];
-    return total;
-}
+uint64_t tk_read_sum(const void *data, size_t bytes) { return read_sum(data, bytes, 1); }
+uint64_t tk_read_sum_plain(const void *data, size_t bytes) { return read_sum(data, bytes, 0); }
