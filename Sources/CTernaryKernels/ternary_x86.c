@@ -126,18 +126,31 @@ AVX2 void tk_ternary_gemm_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
     }
 }
 
-// AVX-VNNI: vpdpbusd accumulates four u8*s8 products straight into int32.
+// AVX-VNNI: vpdpbusd accumulates four u8*s8 products straight into int32. As in the AVX-512 path,
+// lane masks replace shifts: the block is broadcast to both 128-bit lanes, and the low half keeps
+// bits 0-1 (lane 0) and 2-3 (lane 1), the high half bits 4-5 and 6-7, so lane t holds code · 4^t
+// in position order. Low and high halves accumulate separately and one arithmetic shift per lane
+// removes the scale at the end of the row (exact: every lane sum is a multiple of its 4^t).
+#define MASKS_256                                                                                 \
+    const __m256i mask_lo = _mm256_setr_epi32(0x03030303, 0x03030303, 0x03030303, 0x03030303,    \
+                                              0x0C0C0C0C, 0x0C0C0C0C, 0x0C0C0C0C, 0x0C0C0C0C);    \
+    const __m256i mask_hi = _mm256_setr_epi32(0x30303030, 0x30303030, 0x30303030, 0x30303030,    \
+                                              (int)0xC0C0C0C0, (int)0xC0C0C0C0, (int)0xC0C0C0C0, (int)0xC0C0C0C0); \
+    const __m256i shift_lo = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);                          \
+    const __m256i shift_hi = _mm256_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6)
+#define BLOCK_256(ptr) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(ptr)))
+#define FINISH_256(lo, hi) hsum_epi32_256(_mm256_add_epi32(_mm256_srav_epi32(lo, shift_lo), _mm256_srav_epi32(hi, shift_hi)))
+
 AVXVNNI static inline int32_t dot_row_avxvnni(const uint8_t *w, size_t blocks, const int8_t *x) {
-    SHIFTS_256;
-    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0;
+    MASKS_256;
+    __m256i lo = _mm256_setzero_si256(), hi = lo;
     for (size_t b = 0; b < blocks; b++) {
         if ((b & 3) == 0) PREFETCH_AHEAD(w + 16 * b);
-        __m256i lo, hi;
-        UNPACK_BLOCK_256(w + 16 * b, lo, hi);
-        acc0 = _mm256_dpbusd_avx_epi32(acc0, lo, _mm256_loadu_si256((const __m256i *)(x + 64 * b)));
-        acc1 = _mm256_dpbusd_avx_epi32(acc1, hi, _mm256_loadu_si256((const __m256i *)(x + 64 * b + 32)));
+        __m256i v = BLOCK_256(w + 16 * b);
+        lo = _mm256_dpbusd_avx_epi32(lo, _mm256_and_si256(v, mask_lo), _mm256_loadu_si256((const __m256i *)(x + 64 * b)));
+        hi = _mm256_dpbusd_avx_epi32(hi, _mm256_and_si256(v, mask_hi), _mm256_loadu_si256((const __m256i *)(x + 64 * b + 32)));
     }
-    return hsum_epi32_256(_mm256_add_epi32(acc0, acc1));
+    return FINISH_256(lo, hi);
 }
 
 AVXVNNI void tk_ternary_gemv_avxvnni(const uint8_t *w, size_t row_bytes, size_t rows,
@@ -149,28 +162,28 @@ AVXVNNI void tk_ternary_gemv_avxvnni(const uint8_t *w, size_t row_bytes, size_t 
 AVXVNNI void tk_ternary_gemm_avxvnni(const uint8_t *w, size_t row_bytes, size_t rows,
                                      const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
                                      int32_t *out, size_t out_stride) {
-    SHIFTS_256;
+    MASKS_256;
     size_t blocks = row_bytes / 16;
     for (size_t r = 0; r < rows; r++) {
         const uint8_t *wr = w + r * row_bytes;
         size_t t = 0;
         for (; t + 4 <= ntok; t += 4) {
             const int8_t *p0 = x + t * x_stride, *p1 = p0 + x_stride, *p2 = p1 + x_stride, *p3 = p2 + x_stride;
-            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            __m256i l0 = _mm256_setzero_si256(), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
             for (size_t b = 0; b < blocks; b++) {
-                __m256i lo, hi;
-                UNPACK_BLOCK_256(wr + 16 * b, lo, hi);
+                __m256i v = BLOCK_256(wr + 16 * b);
+                __m256i lo = _mm256_and_si256(v, mask_lo), hi = _mm256_and_si256(v, mask_hi);
                 size_t o = 64 * b;
-#define TOK(a, p)                                                                          \
-    a = _mm256_dpbusd_avx_epi32(a, lo, _mm256_loadu_si256((const __m256i *)(p + o)));      \
-    a = _mm256_dpbusd_avx_epi32(a, hi, _mm256_loadu_si256((const __m256i *)(p + o + 32)))
-                TOK(a0, p0); TOK(a1, p1); TOK(a2, p2); TOK(a3, p3);
+#define TOK(l, h, p)                                                                        \
+    l = _mm256_dpbusd_avx_epi32(l, lo, _mm256_loadu_si256((const __m256i *)(p + o)));      \
+    h = _mm256_dpbusd_avx_epi32(h, hi, _mm256_loadu_si256((const __m256i *)(p + o + 32)))
+                TOK(l0, h0, p0); TOK(l1, h1, p1); TOK(l2, h2, p2); TOK(l3, h3, p3);
 #undef TOK
             }
-            out[(t + 0) * out_stride + r] = hsum_epi32_256(a0) - xsum[t + 0];
-            out[(t + 1) * out_stride + r] = hsum_epi32_256(a1) - xsum[t + 1];
-            out[(t + 2) * out_stride + r] = hsum_epi32_256(a2) - xsum[t + 2];
-            out[(t + 3) * out_stride + r] = hsum_epi32_256(a3) - xsum[t + 3];
+            out[(t + 0) * out_stride + r] = FINISH_256(l0, h0) - xsum[t + 0];
+            out[(t + 1) * out_stride + r] = FINISH_256(l1, h1) - xsum[t + 1];
+            out[(t + 2) * out_stride + r] = FINISH_256(l2, h2) - xsum[t + 2];
+            out[(t + 3) * out_stride + r] = FINISH_256(l3, h3) - xsum[t + 3];
         }
         for (; t < ntok; t++) out[t * out_stride + r] = dot_row_avxvnni(wr, blocks, x + t * x_stride) - xsum[t];
     }
