@@ -41,4 +41,28 @@ public enum AttentionKernels {
             tk_attention_values_f16(p, $0, stride, count, n, out)
         }
     }
+
+    /// q8 rows: scores[j] = scale · keyScales[j·scaleStride] · q · keys[j·stride ..< j·stride + n].
+    @inline(__always)
+    public static func scores(
+        query q: UnsafePointer<Float>, keys: UnsafePointer<Int8>, stride: Int, keyScales: UnsafePointer<Float>,
+        scaleStride: Int, count: Int, width n: Int, scale: Float, into scores: UnsafeMutablePointer<Float>
+    ) {
+        tk_attention_scores_q8(q, keys, stride, keyScales, scaleStride, count, n, scale, scores)
+    }
+
+    /// q8 rows: out[0..<n] += Σ_j p[j] · valueScales[j·scaleStride] · values[j·stride ..< j·stride + n].
+    @inline(__always)
+    public static func accumulate(
+        weights p: UnsafePointer<Float>, values: UnsafePointer<Int8>, stride: Int, valueScales: UnsafePointer<Float>,
+        scaleStride: Int, count: Int, width n: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        tk_attention_values_q8(p, values, stride, valueScales, scaleStride, count, n, out)
+    }
+
+    /// Quantizes one row to int8 with a single scale (returned): x ≈ scale · q, |q| ≤ 127.
+    @inline(__always)
+    public static func quantizeRow(_ x: UnsafePointer<Float>, into q: UnsafeMutablePointer<Int8>, count n: Int) -> Float {
+        tk_quantize_row_q8(x, q, n)
+    }
 }

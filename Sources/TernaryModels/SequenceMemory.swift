@@ -26,19 +26,40 @@ final class LazyBuffer {
         let raw = mmap(nil, self.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         precondition(raw != nil && raw != MAP_FAILED, "cannot reserve \(self.bytes) bytes for the model's memory")
         pointer = raw!
+        #if os(Linux)
+        // Each head's rows are written a few at a time, far apart: 2 MB pages would make all of them
+        // resident at once.
+        _ = madvise(pointer, self.bytes, Int32(MADV_NOHUGEPAGE))
+        #endif
     }
 
     deinit { munmap(pointer, bytes) }
 }
 
-/// How keys and values are stored. f16 halves the cache (as llama.cpp does by default); f32 keeps
-/// the engine bit-comparable with the float32 PyTorch reference.
+/// How keys and values are stored.
+/// - f32: exact, bit-comparable with the float32 PyTorch reference.
+/// - f16: half the memory (llama.cpp's default).
+/// - q8: int8 with one float scale per head and position, about a quarter of f32 (as llama.cpp's
+///   q8_0, with the head as the block); the default, see docs/BENCHMARKS.md for its perplexity cost.
 public enum KVPrecision: String, Sendable, CaseIterable {
-    case f32, f16
+    case f32, f16, q8
+
+    /// Bytes of one stored key or value element.
+    var elementBytes: Int {
+        switch self {
+        case .f32: 4
+        case .f16: 2
+        case .q8: 1
+        }
+    }
 }
 
 /// Per-layer keys and values for attention models, stored head by head: each head's positions are
 /// contiguous, so attention over the cache streams memory instead of striding across all heads.
+///
+/// One anonymous mapping holds every layer: keys (heads, capacity, head size), values (same), and
+/// for q8 the key and value scales, position-major (capacity, heads) so that a short sequence
+/// touches few pages of them.
 public final class KVCache: SequenceMemory {
     public let layers: Int
     public let capacity: Int
@@ -47,8 +68,11 @@ public final class KVCache: SequenceMemory {
     /// Width of one position's keys (heads × head size).
     public var width: Int { heads * headSize }
     public let precision: KVPrecision
-    private let keys: [LazyBuffer]    // per layer: (heads, capacity, head size) of f32 or f16
-    private let values: [LazyBuffer]  // per layer: (heads, capacity, head size) of f32 or f16
+    private let storage: LazyBuffer
+    private let base: UnsafeMutableRawPointer   // storage.pointer, read without retaining storage
+    private let planeBytes: Int                 // one layer's keys (or values), page-aligned
+    private let scalePlaneBytes: Int            // one layer's key (or value) scales, page-aligned
+    private let layerBytes: Int
     public private(set) var length = 0
 
     public init(layers: Int, capacity: Int, heads: Int, headSize: Int, precision: KVPrecision = .f32) {
@@ -57,16 +81,29 @@ public final class KVCache: SequenceMemory {
         self.heads = heads
         self.headSize = headSize
         self.precision = precision
-        let bytes = capacity * heads * headSize * (precision == .f32 ? 4 : 2)
-        keys = (0..<layers).map { _ in LazyBuffer(bytes: bytes) }
-        values = (0..<layers).map { _ in LazyBuffer(bytes: bytes) }
+        func pageAligned(_ bytes: Int) -> Int { (bytes + 4095) / 4096 * 4096 }
+        planeBytes = pageAligned(heads * capacity * headSize * precision.elementBytes)
+        scalePlaneBytes = precision == .q8 ? pageAligned(capacity * heads * MemoryLayout<Float>.size) : 0
+        layerBytes = 2 * planeBytes + 2 * scalePlaneBytes
+        storage = LazyBuffer(bytes: layers * layerBytes)
+        base = storage.pointer
     }
 
     public func reset() { length = 0 }
 
-    /// Offset (in elements) of `head`'s row for `position`.
+    /// Offset (in elements) of `head`'s row for `position` within a plane.
     @inline(__always)
     private func index(head: Int, position: Int) -> Int { (head * capacity + position) * headSize }
+
+    @inline(__always) private func keys(_ layer: Int) -> UnsafeMutableRawPointer { base + layer * layerBytes }
+    @inline(__always) private func values(_ layer: Int) -> UnsafeMutableRawPointer { base + layer * layerBytes + planeBytes }
+    /// q8 only: (capacity, heads) scales.
+    @inline(__always) private func keyScales(_ layer: Int) -> UnsafeMutablePointer<Float> {
+        (base + layer * layerBytes + 2 * planeBytes).assumingMemoryBound(to: Float.self)
+    }
+    @inline(__always) private func valueScales(_ layer: Int) -> UnsafeMutablePointer<Float> {
+        (base + layer * layerBytes + 2 * planeBytes + scalePlaneBytes).assumingMemoryBound(to: Float.self)
+    }
 
     /// Stores one head's keys and values (`headSize` floats each) for one position.
     @inline(__always)
@@ -74,11 +111,15 @@ public final class KVCache: SequenceMemory {
         let at = index(head: head, position: position)
         switch precision {
         case .f32:
-            (keys[layer].pointer.assumingMemoryBound(to: Float.self) + at).update(from: k, count: headSize)
-            (values[layer].pointer.assumingMemoryBound(to: Float.self) + at).update(from: v, count: headSize)
+            (keys(layer).assumingMemoryBound(to: Float.self) + at).update(from: k, count: headSize)
+            (values(layer).assumingMemoryBound(to: Float.self) + at).update(from: v, count: headSize)
         case .f16:
-            HalfPrecision.convert(k, to: keys[layer].pointer.assumingMemoryBound(to: Float16.self) + at, headSize)
-            HalfPrecision.convert(v, to: values[layer].pointer.assumingMemoryBound(to: Float16.self) + at, headSize)
+            HalfPrecision.convert(k, to: keys(layer).assumingMemoryBound(to: Float16.self) + at, headSize)
+            HalfPrecision.convert(v, to: values(layer).assumingMemoryBound(to: Float16.self) + at, headSize)
+        case .q8:
+            let scaleAt = position * heads + head
+            keyScales(layer)[scaleAt] = AttentionKernels.quantizeRow(k, into: keys(layer).assumingMemoryBound(to: Int8.self) + at, count: headSize)
+            valueScales(layer)[scaleAt] = AttentionKernels.quantizeRow(v, into: values(layer).assumingMemoryBound(to: Int8.self) + at, count: headSize)
         }
     }
 
@@ -90,11 +131,15 @@ public final class KVCache: SequenceMemory {
         let start = index(head: head, position: 0)
         switch precision {
         case .f32:
-            AttentionKernels.scores(query: q, keys: keys[layer].pointer.assumingMemoryBound(to: Float.self) + start,
+            AttentionKernels.scores(query: q, keys: keys(layer).assumingMemoryBound(to: Float.self) + start,
                                     stride: headSize, count: count, width: headSize, scale: scale, into: scores)
         case .f16:
-            AttentionKernels.scores(query: q, keys: keys[layer].pointer.assumingMemoryBound(to: Float16.self) + start,
+            AttentionKernels.scores(query: q, keys: keys(layer).assumingMemoryBound(to: Float16.self) + start,
                                     stride: headSize, count: count, width: headSize, scale: scale, into: scores)
+        case .q8:
+            AttentionKernels.scores(query: q, keys: keys(layer).assumingMemoryBound(to: Int8.self) + start, stride: headSize,
+                                    keyScales: keyScales(layer) + head, scaleStride: heads, count: count, width: headSize,
+                                    scale: scale, into: scores)
         }
     }
 
@@ -106,11 +151,15 @@ public final class KVCache: SequenceMemory {
         let start = index(head: head, position: 0)
         switch precision {
         case .f32:
-            AttentionKernels.accumulate(weights: p, values: values[layer].pointer.assumingMemoryBound(to: Float.self) + start,
+            AttentionKernels.accumulate(weights: p, values: values(layer).assumingMemoryBound(to: Float.self) + start,
                                         stride: headSize, count: count, width: headSize, into: y)
         case .f16:
-            AttentionKernels.accumulate(weights: p, values: values[layer].pointer.assumingMemoryBound(to: Float16.self) + start,
+            AttentionKernels.accumulate(weights: p, values: values(layer).assumingMemoryBound(to: Float16.self) + start,
                                         stride: headSize, count: count, width: headSize, into: y)
+        case .q8:
+            AttentionKernels.accumulate(weights: p, values: values(layer).assumingMemoryBound(to: Int8.self) + start,
+                                        stride: headSize, valueScales: valueScales(layer) + head, scaleStride: heads,
+                                        count: count, width: headSize, into: y)
         }
     }
 

@@ -54,6 +54,62 @@ struct AttentionKernelTests {
         }
     }
 
+    /// Swift oracle for the q8 cache rows: the same float arithmetic as the C kernels.
+    func quantizeReference(_ x: [Float]) -> (codes: [Int8], scale: Float) {
+        let amax = x.map(abs).max() ?? 0
+        guard amax > 0 else { return ([Int8](repeating: 0, count: x.count), 0) }
+        let inverse = 127 / amax
+        return (x.map { Int8(($0 * inverse).rounded(.toNearestOrEven)) }, amax / 127)
+    }
+
+    @Test("q8 rows: codes match the round-half-even oracle and reconstruct within half a step", arguments: widths)
+    func quantizeRow(width n: Int) {
+        var rng = SplitMix64(seed: 200 + UInt64(n))
+        for row in 0..<20 {
+            let x = randomFloats(n, &rng).map { $0 * Float(row + 1) }
+            var codes = [Int8](repeating: 99, count: n)
+            let scale = AttentionKernels.quantizeRow(x, into: &codes, count: n)
+            let expected = quantizeReference(x)
+            #expect(codes == expected.codes, "n=\(n) row=\(row)")
+            #expect(scale == expected.scale)
+            for i in 0..<n { #expect(abs(x[i] - scale * Float(codes[i])) <= scale * 0.5001) }
+            if scale > 0 { #expect(codes.map { abs(Int($0)) }.max() == 127) }
+        }
+        var zeros = [Int8](repeating: 5, count: n)
+        #expect(AttentionKernels.quantizeRow([Float](repeating: 0, count: n), into: &zeros, count: n) == 0)
+        #expect(zeros.allSatisfy { $0 == 0 })
+    }
+
+    @Test("q8 scores and value sums equal the float math on the dequantized rows", arguments: widths)
+    func q8Attention(width n: Int) {
+        var rng = SplitMix64(seed: 300 + UInt64(n))
+        let stride = n + 5, count = 37, scaleStride = 3
+        let q = randomFloats(n, &rng), p = randomFloats(count, &rng), initial = randomFloats(n, &rng)
+        var codes = [Int8](repeating: 0, count: stride * count)
+        var scales = [Float](repeating: .nan, count: scaleStride * count)
+        for j in 0..<count {
+            let row = randomFloats(n, &rng).map { $0 * Float(j % 5 + 1) }
+            let (c, s) = quantizeReference(row)
+            for i in 0..<n { codes[j * stride + i] = c[i] }
+            scales[j * scaleStride] = s
+        }
+        var scores = [Float](repeating: .nan, count: count), out = initial
+        AttentionKernels.scores(query: q, keys: codes, stride: stride, keyScales: scales, scaleStride: scaleStride,
+                                count: count, width: n, scale: 0.125, into: &scores)
+        AttentionKernels.accumulate(weights: p, values: codes, stride: stride, valueScales: scales, scaleStride: scaleStride,
+                                    count: count, width: n, into: &out)
+        for j in 0..<count {
+            var exact = 0.0
+            for i in 0..<n { exact += Double(q[i]) * Double(scales[j * scaleStride]) * Double(codes[j * stride + i]) }
+            #expect(abs(Double(scores[j]) - exact * 0.125) <= 1e-5 * Double(n) * 5, "scores n=\(n) j=\(j)")
+        }
+        for i in 0..<n {
+            var exact = Double(initial[i])
+            for j in 0..<count { exact += Double(p[j]) * Double(scales[j * scaleStride]) * Double(codes[j * stride + i]) }
+            #expect(abs(Double(out[i]) - exact) <= 1e-4 * 5, "values n=\(n) i=\(i)")
+        }
+    }
+
     @Test("zero positions leave scores and outputs untouched")
     func emptyRun() {
         let q = [Float](repeating: 1, count: 8), keys = [Float](repeating: 1, count: 8)

@@ -81,6 +81,16 @@ void tk_attention_values_f16(const float *p, const uint16_t *values, size_t stri
 void tk_attention_values_f32(const float *p, const float *values, size_t stride, size_t count, size_t n,
                              float *out);
 
+// ---- q8 rows (q8 KV cache): int8 values, one float scale per row, value = scale · q -----------------
+/// q[i] = round_half_even(x[i] · 127 / max|x|) for i in [0, n); returns max|x| / 127 (0 for a zero row).
+float tk_quantize_row_q8(const float *x, int8_t *q, size_t n);
+/// scores[j] = scale · key_scales[j·scale_stride] · Σ_{i<n} q[i] · keys[j·stride + i].
+void tk_attention_scores_q8(const float *q, const int8_t *keys, size_t stride, const float *key_scales,
+                            size_t scale_stride, size_t count, size_t n, float scale, float *scores);
+/// out[i] += Σ_{j<count} p[j] · value_scales[j·scale_stride] · values[j·stride + i].
+void tk_attention_values_q8(const float *p, const int8_t *values, size_t stride, const float *value_scales,
+                            size_t scale_stride, size_t count, size_t n, float *out);
+
 // ---- Memory bandwidth probe ----------------------------------------------------------------
 /// Reads `bytes` bytes and returns their sum (as 64-bit words where possible).
 uint64_t tk_read_sum(const void *data, size_t bytes);
