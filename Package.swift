@@ -3,6 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "Ternary",
+    platforms: [.macOS(.v15)],  // Synchronization.Mutex
     products: [
         .library(
             name: "Ternary",

@@ -1,12 +1,16 @@
 // Kernel microbenchmark: decode GEMV and prefill GEMM throughput of every kernel path on
 // GPT-2 XL's largest shapes, single thread. Run: swift run -c release ternary-kernel-bench
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import TernaryKernels
 
 func seconds(_ body: () -> Void) -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
+    let start = Timing.now()
     body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return Timing.seconds(since: start)
 }
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
@@ -50,7 +54,7 @@ for (rows, k) in shapes {
                 }
             }
         })
-        print("| \(isa) | \(rows) × \(k) | " + String(format: "%.1f", Double(rows * rowBytes * copies) / gemv / 1e9)
-              + " | " + String(format: "%.1f", Double(rows * k * tokens) / gemm / 1e9) + " |")
+        let gemvRate = Double(rows * rowBytes * copies) / gemv / 1e9, gemmRate = Double(rows * k * tokens) / gemm / 1e9
+        print("| \(isa) | \(rows) × \(k) | \(gemvRate.fixed(1)) | \(gemmRate.fixed(1)) |")
     }
 }

@@ -1,5 +1,14 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TernaryGeneration
 import TernaryKernels
 import TernaryModels
@@ -13,12 +22,12 @@ struct Bench: ParsableCommand {
     @Option(name: .short, help: "Thread counts, comma-separated.") var t: String = "\(WorkerPool.coreCount)"
     @Option(name: .short, help: "Repetitions per test.") var r: Int = 5
     @Option(help: "Kernel path (default: the fastest this CPU has).") var kernel: String?
-    @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 or f32.") var kvCache: String = "f16"
+    @Option(name: .customLong("kv-cache"), help: "KV cache precision: q8, f16 or f32.") var kvCache: String = "q8"
     @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes.")
     var microBatch: Int = InferenceContext.defaultMicroBatch
     @Flag(help: "Print a JSON array instead of the table.") var json = false
 
-    var threadCounts: [Int] { t.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    var threadCounts: [Int] { t.split(separator: ",").compactMap { Int($0.filter { $0 != " " }) } }
 
     func validate() throws {
         guard p >= 0, n >= 0, p + n > 0 else { throw ValidationError("-p and -n must be >= 0 and not both 0") }
@@ -45,7 +54,7 @@ struct Bench: ParsableCommand {
             let lm = try ModelRegistry.load(path: try options.resolvedPath(), context: context)
             name = lm.file.file.metadata["synthetic"].map { "\(lm.architecture) \($0) (synthetic)" } ?? "\(lm.architecture) \(URL(fileURLWithPath: lm.file.path).lastPathComponent)"
             size = lm.file.file.fileSize
-            if !json { FileHandle.standardError.write(Data("benchmarking \(threads) thread(s), kernel \(context.kernels.isa)…\n".utf8)) }
+            if !json { printError("benchmarking \(threads) thread(s), kernel \(context.kernels.isa)…") }
             rows += try Benchmark.run(model: lm, pool: context.pool, tests: tests, repetitions: r)
         }
         let rss = Benchmark.peakResidentBytes()
@@ -64,13 +73,13 @@ struct Bench: ParsableCommand {
         }
         print("| model | size | threads | test | t/s | weights GB/s | probe GB/s | roofline | STREAM GB/s | of STREAM |")
         print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        func percent(_ f: Double?) -> String { f.map { String(format: "%.0f %%", $0 * 100) } ?? "–" }
+        func percent(_ f: Double?) -> String { f.map { ($0 * 100).fixed(0) + " %" } ?? "–" }
         for row in rows {
-            let weights = row.weightBandwidth.map { String(format: "%.1f", $0 / 1e9) } ?? "–"
-            print("| \(name) | \(formatBytes(size)) | \(row.threads) | \(row.test) | "
-                  + String(format: "%.2f ± %.2f", row.tokensPerSecond, row.standardDeviation)
-                  + " | \(weights) | " + String(format: "%.1f", row.probeBandwidth / 1e9) + " | \(percent(row.rooflineFraction)) | "
-                  + String(format: "%.1f", row.streamBandwidth / 1e9) + " | \(percent(row.streamFraction)) |")
+            let weights = row.weightBandwidth.map { ($0 / 1e9).fixed(1) } ?? "–"
+            let speed = row.tokensPerSecond.fixed(2) + " ± " + row.standardDeviation.fixed(2)
+            let probe = (row.probeBandwidth / 1e9).fixed(1), stream = (row.streamBandwidth / 1e9).fixed(1)
+            print("| \(name) | \(formatBytes(size)) | \(row.threads) | \(row.test) | \(speed) | \(weights) | \(probe) | "
+                  + "\(percent(row.rooflineFraction)) | \(stream) | \(percent(row.streamFraction)) |")
         }
         print("\npeak RSS: \(formatBytes(rss))")
         print("probe: the decode step's weight matrices read by the same threads with the kernels' software prefetches,")

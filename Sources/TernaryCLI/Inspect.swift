@@ -1,5 +1,14 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TernaryFormat
 
 struct Inspect: ParsableCommand {
@@ -23,13 +32,13 @@ struct Inspect: ParsableCommand {
         }
         print("tensors:        \(st.tensorNames.count)")
         let nameWidth = max(4, st.tensorNames.map(\.count).max() ?? 0)
-        print("  " + "name".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  dtype  shape                 bytes")
+        print("  " + "name".padded(to: nameWidth) + "  dtype  shape                 bytes")
         for name in st.tensorNames {
             let t = st.tensors[name]!
             let shape = "[" + t.shape.map(String.init).joined(separator: ", ") + "]"
-            print("  " + name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
-                  + t.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0) + "  "
-                  + shape.padding(toLength: 20, withPad: " ", startingAt: 0) + "  \(t.data.count)")
+            print("  " + name.padded(to: nameWidth) + "  "
+                  + t.dtype.rawValue.padded(to: 5) + "  "
+                  + shape.padded(to: 20) + "  \(t.data.count)")
         }
     }
 }

@@ -1,5 +1,14 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TernaryConvert
 import TernaryFormat
 
@@ -36,6 +45,6 @@ struct Pack: ParsableCommand {
         let report = try Packer.pack(directory: directory, output: output, options: options) { done, total, note in
             bar.update(done, total, note)
         }
-        print("\(directory) (\(formatBytes(report.inputBytes))) → \(output) (\(formatBytes(report.outputBytes))), \(String(format: "%.1f", report.ratio))× smaller")
+        print("\(directory) (\(formatBytes(report.inputBytes))) → \(output) (\(formatBytes(report.outputBytes))), \(report.ratio.fixed(1))× smaller")
     }
 }

@@ -1,5 +1,14 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TernaryGeneration
 import TernaryModels
 
@@ -34,7 +43,7 @@ struct Perplexity: ParsableCommand {
             print("{\"ppl\":\(result.perplexity),\"tokens_scored\":\(result.tokensScored)}")
         } else {
             print("\(result.chunks) chunks of \(chunk) tokens, \(result.tokensScored) predictions")
-            print(String(format: "PPL = %.4f +/- %.4f", result.perplexity, result.standardError))
+            print("PPL = \(result.perplexity.fixed(4)) +/- \(result.standardError.fixed(4))")
         }
     }
 }

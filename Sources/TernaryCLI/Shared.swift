@@ -1,5 +1,14 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TernaryKernels
 import TernaryModels
 
@@ -14,8 +23,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Kernel path: \(KernelISA.allCases.map(\.rawValue).joined(separator: ", ")) (default: the fastest this CPU has).")
     var kernel: String?
 
-    @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 (half the memory) or f32 (exact float32 attention).")
-    var kvCache: String = "f16"
+    @Option(name: .customLong("kv-cache"), help: "KV cache precision: q8 (int8 + a scale per head and position), f16, or f32 (exact float32 attention).")
+    var kvCache: String = "q8"
 
     @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes; longer prompts run in steps of this size.")
     var microBatch: Int = InferenceContext.defaultMicroBatch
@@ -28,7 +37,7 @@ struct ModelOptions: ParsableArguments {
             throw ValidationError("--ubatch \(microBatch) is invalid: expected 1...4096")
         }
         guard KVPrecision(rawValue: kvCache) != nil else {
-            throw ValidationError("--kv-cache \(kvCache) is unknown: expected f16 or f32")
+            throw ValidationError("--kv-cache \(kvCache) is unknown: expected one of \(KVPrecision.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let kernel {
             guard let isa = KernelISA(rawValue: kernel) else {
@@ -42,7 +51,7 @@ struct ModelOptions: ParsableArguments {
 
     func context() -> InferenceContext {
         InferenceContext(threads: threads ?? WorkerPool.coreCount, isa: kernel.flatMap(KernelISA.init(rawValue:)) ?? .best,
-                         kvPrecision: KVPrecision(rawValue: kvCache) ?? .f16, microBatch: microBatch)
+                         kvPrecision: KVPrecision(rawValue: kvCache) ?? .q8, microBatch: microBatch)
     }
 
     /// The model path: -m, else $TERNARY_MODEL, else the small model shipped in the repository.
@@ -71,7 +80,7 @@ enum DefaultModel {
             dir = dir.deletingLastPathComponent()
         }
         for base in candidates {
-            let path = (base as NSString).appendingPathComponent(relativePath)
+            let path = base + "/" + relativePath
             if FileManager.default.fileExists(atPath: path) { return path }
         }
         return nil
@@ -91,19 +100,19 @@ struct ProgressBar {
         guard filled != lastDrawn || done == total else { return }
         lastDrawn = filled
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        FileHandle.standardError.write(Data("\r\(label) \(bar) \(done)/\(total) \(note)\u{1B}[K".utf8))
-        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+        fputs("\r\(label) \(bar) \(done)/\(total) \(note)\u{1B}[K", stderr)
+        if done == total { fputs("\n", stderr) }
     }
 }
 
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    fputs(message + "\n", stderr)
 }
 
 func readTextFile(_ path: String) throws -> String {
-    var isDirectory: ObjCBool = false
+    var isDirectory = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw ValidationError("--file \(path) does not exist") }
-    guard !isDirectory.boolValue else { throw ValidationError("--file \(path) is a directory; pass a text file") }
+    guard !isDirectory else { throw ValidationError("--file \(path) is a directory; pass a text file") }
     guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
     return String(decoding: data, as: UTF8.self)
 }
@@ -112,5 +121,12 @@ func formatBytes(_ bytes: Int) -> String {
     let units = ["B", "KB", "MB", "GB"]
     var value = Double(bytes), unit = 0
     while value >= 1000, unit < units.count - 1 { value /= 1000; unit += 1 }
-    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    return unit == 0 ? "\(bytes) B" : "\(value.fixed(1)) \(units[unit])"
+}
+
+extension String {
+    /// Padded with spaces, or cut, to exactly `width` characters (for aligned columns).
+    func padded(to width: Int) -> String {
+        count >= width ? String(prefix(width)) : self + String(repeating: " ", count: width - count)
+    }
 }

@@ -1,5 +1,14 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TernaryFormat
 import TernaryModels
 import TernaryTokenizer
@@ -42,7 +51,7 @@ struct Tokenize: ParsableCommand {
             throw ValidationError("give the text as an argument or with --file")
         }
         if decode {
-            guard let parsed = try? JSONSerialization.jsonObject(with: Data(input.utf8)) as? [Int] else {
+            guard let parsed = try? JSONDecoder().decode([Int].self, from: Data(input.utf8)) else {
                 throw ValidationError("--decode expects a JSON array of integers, e.g. [15496, 995]")
             }
             print(try bpe.decode(parsed), terminator: "")

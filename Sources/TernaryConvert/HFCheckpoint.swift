@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import TernaryFormat
 
 /// A Hugging Face model directory: config.json plus one or more safetensors shards.
@@ -11,29 +15,29 @@ public final class HFCheckpoint {
     private let location: [String: String]
 
     public init(directory: String) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        var isDirectory = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory else {
             throw ConvertError.notADirectory(path: directory)
         }
         self.directory = directory
-        configPath = (directory as NSString).appendingPathComponent("config.json")
+        configPath = joinPath(directory, "config.json")
         guard let data = FileManager.default.contents(atPath: configPath) else { throw ConvertError.missingConfig(directory: directory) }
-        guard let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard let config = try? JSONReader.parse(data) as? [String: Any] else {
             throw ConvertError.badConfig(path: configPath, reason: "not a JSON object")
         }
         self.config = config
-        let single = (directory as NSString).appendingPathComponent("model.safetensors")
-        let index = (directory as NSString).appendingPathComponent("model.safetensors.index.json")
+        let single = joinPath(directory, "model.safetensors")
+        let index = joinPath(directory, "model.safetensors.index.json")
         var location: [String: String] = [:]
         if FileManager.default.fileExists(atPath: single) {
             let file = try SafetensorsFile(path: single)
             shards[single] = file
             for name in file.tensors.keys { location[name] = single }
         } else if let indexData = FileManager.default.contents(atPath: index) {
-            guard let root = try? JSONSerialization.jsonObject(with: indexData) as? [String: Any],
+            guard let root = try? JSONReader.parse(indexData) as? [String: Any],
                   let map = root["weight_map"] as? [String: String]
             else { throw ConvertError.badConfig(path: index, reason: "expected an object with a weight_map of tensor → file") }
-            for (name, file) in map { location[name] = (directory as NSString).appendingPathComponent(file) }
+            for (name, file) in map { location[name] = joinPath(directory, file) }
         } else {
             throw ConvertError.noWeights(directory: directory)
         }
@@ -64,7 +68,7 @@ public final class HFCheckpoint {
     }
 
     public func int(_ key: String, default value: Int? = nil) throws -> Int {
-        guard let raw = config[key], !(raw is NSNull) else {
+        guard let raw = config[key], !(raw is JSONReader.Null) else {
             if let value { return value }
             throw ConvertError.badConfig(path: configPath, reason: "missing integer '\(key)'")
         }
@@ -73,8 +77,13 @@ public final class HFCheckpoint {
     }
 
     public func double(_ key: String, default value: Double) throws -> Double {
-        guard let raw = config[key], !(raw is NSNull) else { return value }
-        guard let d = raw as? Double, d.isFinite, d > 0 else { throw ConvertError.badConfig(path: configPath, reason: "'\(key)' must be a positive number, found \(raw)") }
+        guard let raw = config[key], !(raw is JSONReader.Null) else { return value }
+        guard let d = JSONReader.double(raw), d.isFinite, d > 0 else { throw ConvertError.badConfig(path: configPath, reason: "'\(key)' must be a positive number, found \(raw)") }
         return d
     }
+}
+
+/// `directory/name` (what NSString.appendingPathComponent does for these relative names).
+func joinPath(_ directory: String, _ name: String) -> String {
+    directory.hasSuffix("/") ? directory + name : directory + "/" + name
 }

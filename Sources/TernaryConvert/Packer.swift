@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import TernaryFormat
 import TernaryTokenizer
 
@@ -34,7 +38,7 @@ public enum Packer {
                 throw ConvertError.badConfig(path: checkpoint.configPath, reason: "ternary_qat must be an object")
             }
             info.rmsNormBeforeQuant = (flags["rms_norm"] as? Bool) ?? false
-            if let eps = flags["rms_norm_eps"] as? Double { info.rmsNormEpsilon = eps }
+            if let eps = flags["rms_norm_eps"].flatMap(JSONReader.double) { info.rmsNormEpsilon = eps }
         }
         return info
     }

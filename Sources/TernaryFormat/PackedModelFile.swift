@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// How the embeddings (and the tied LM head) are stored.
 public enum EmbeddingStorage: String, Sendable, CaseIterable {
@@ -62,12 +66,12 @@ public final class PackedModelFile: @unchecked Sendable {
         }
         quantization = QuantizationInfo(
             embeddings: embeddings, rmsNormBeforeQuant: (q["rms_norm"] as? Bool) ?? false,
-            rmsNormEpsilon: (q["rms_norm_eps"] as? Double) ?? 1e-6)
+            rmsNormEpsilon: q["rms_norm_eps"].flatMap(JSONReader.double) ?? 1e-6)
     }
 
     private static func object(_ file: SafetensorsFile, key: String) throws -> [String: Any] {
         let text = try file.requireMetadata(key)
-        guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        guard let value = try? JSONReader.parse(Data(text.utf8)) as? [String: Any] else {
             throw FormatError.badMetadata(path: file.path, key: key, reason: "not a JSON object")
         }
         return value
@@ -87,7 +91,7 @@ public final class PackedModelFile: @unchecked Sendable {
 
     public func configDouble(_ key: String, default value: Double) throws -> Double {
         guard let raw = config[key] else { return value }
-        guard let d = raw as? Double, d.isFinite, d > 0 else {
+        guard let d = JSONReader.double(raw), d.isFinite, d > 0 else {
             throw FormatError.badMetadata(path: path, key: "config", reason: "'\(key)' must be a positive number, found \(raw)")
         }
         return d

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One tensor inside a mapped safetensors file.
 public struct TensorView: @unchecked Sendable {
@@ -38,9 +42,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         let headerData = Data(bytes[8..<dataStart])
         let parsed: Any
         do {
-            parsed = try JSONSerialization.jsonObject(with: headerData)
+            parsed = try JSONReader.parse(headerData)
         } catch {
-            throw FormatError.malformedHeader(path: path, reason: "not valid JSON (\(error.localizedDescription))")
+            throw FormatError.malformedHeader(path: path, reason: "not valid JSON (\(error))")
         }
         guard let header = parsed as? [String: Any] else {
             throw FormatError.malformedHeader(path: path, reason: "expected a JSON object at the top level")

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A tensor to be written: its bytes are produced in memory, one tensor at a time.
 public struct OutputTensor: Sendable {
@@ -64,24 +73,21 @@ public enum SafetensorsWriter {
         let ordered = orderedForWriting(tensors)
         let header = header(metadata: metadata, tensors: ordered)
         let temporary = path + ".partial-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
-            throw FormatError.writeFailed(path: path, reason: "cannot create \(temporary)")
-        }
         do {
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-            defer { try? handle.close() }
+            let file = try OutputFile(creating: temporary)
+            defer { file.close() }
             var length = UInt64(header.count).littleEndian
-            try handle.write(contentsOf: Data(bytes: &length, count: 8))
-            try handle.write(contentsOf: header)
-            for tensor in ordered { try handle.write(contentsOf: tensor.bytes) }
-            try handle.synchronize()
+            try withUnsafeBytes(of: &length) { try file.write($0) }
+            try header.withUnsafeBytes { try file.write($0) }
+            for tensor in ordered { try tensor.bytes.withUnsafeBytes { try file.write($0) } }
+            try file.synchronize()
         } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw FormatError.writeFailed(path: path, reason: error.localizedDescription)
+            unlink(temporary)
+            throw FormatError.writeFailed(path: path, reason: "\(error)")
         }
         if rename(temporary, path) != 0 {
             let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
+            unlink(temporary)
             throw FormatError.writeFailed(path: path, reason: reason)
         }
     }

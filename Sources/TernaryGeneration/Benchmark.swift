@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TernaryKernels
 import TernaryModels
 
@@ -48,7 +57,7 @@ public enum Benchmark {
         var token = [0]
         for rep in 0...repetitions {
             let memory = model.makeMemory()
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = Timing.now()
             try logits.withUnsafeMutableBufferPointer { out in
                 switch test {
                 case .prefill: try model.forward(ids, memory: memory, allLogits: false, into: out)
@@ -59,7 +68,7 @@ public enum Benchmark {
                     }
                 }
             }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let seconds = Timing.seconds(since: start)
             if rep > 0 { samples.append(Double(test.tokens) / seconds) }
         }
         return samples

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import TernaryKernels
 import TernaryModels
 import TernaryTokenizer
 
@@ -14,8 +19,8 @@ public struct GenerationStats: Sendable {
     public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0 }
 
     public var summary: String {
-        String(format: "prompt: %d tokens, %.1f tok/s | generated: %d tokens, %.1f tok/s | stop: %@",
-               promptTokens, prefillTokensPerSecond, generatedTokens, decodeTokensPerSecond, stopReason)
+        "prompt: \(promptTokens) tokens, \(prefillTokensPerSecond.fixed(1)) tok/s | "
+            + "generated: \(generatedTokens) tokens, \(decodeTokensPerSecond.fixed(1)) tok/s | stop: \(stopReason)"
     }
 }
 
@@ -53,14 +58,14 @@ public final class Generator {
         var generated: [Int] = []
         var text = ""
 
-        let prefillStart = DispatchTime.now()
+        let prefillStart = Timing.now()
         // One logits buffer and one single-token array for the whole loop: the forward passes
         // then allocate nothing per token.
         var logits = [Float](repeating: 0, count: model.vocabularySize)
         var token = [0]
         try logits.withUnsafeMutableBufferPointer { try model.forward(promptIDs, memory: memory, allLogits: false, into: $0) }
-        stats.prefillSeconds = Self.seconds(since: prefillStart)
-        let decodeStart = DispatchTime.now()
+        stats.prefillSeconds = Timing.seconds(since: prefillStart)
+        let decodeStart = Timing.now()
         if budget == 0 { stats.stopReason = maxTokens == 0 ? "length" : "context" }
         while generated.count < budget {
             let next = sampler.sample(logits, history: history)
@@ -72,7 +77,7 @@ public final class Generator {
             if let stop = stopStrings.first(where: { !$0.isEmpty && text.contains($0) }) {
                 // Print up to the stop string, not past it.
                 let printed = text.count - piece.count
-                let cut = text.range(of: stop)!.lowerBound
+                let cut = text.firstRange(of: stop)!.lowerBound
                 piece = String(text[text.index(text.startIndex, offsetBy: min(printed, text.distance(from: text.startIndex, to: cut)))..<cut])
                 _ = onText(piece)
                 stats.stopReason = "stop string"
@@ -89,11 +94,7 @@ public final class Generator {
         let rest = decoder.flush()
         if !rest.isEmpty, stats.stopReason != "stop string" { _ = onText(rest) }
         stats.generatedTokens = generated.count
-        stats.decodeSeconds = Self.seconds(since: decodeStart)
+        stats.decodeSeconds = Timing.seconds(since: decodeStart)
         return (generated, stats)
-    }
-
-    static func seconds(since start: DispatchTime) -> Double {
-        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     }
 }

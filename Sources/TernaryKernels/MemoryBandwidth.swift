@@ -1,5 +1,9 @@
 import CTernaryKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A read-bandwidth probe: for each region in turn, every thread of `pool` sums a share of it, as
 /// the matmuls share a weight matrix; the best of `repeats` passes over all regions. Given a
@@ -17,7 +21,7 @@ public enum MemoryBandwidth {
         let grain = 1 << 14
         var sums = [UInt64](repeating: 0, count: pool.threads)
         for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = Timing.now()
             sums.withUnsafeMutableBufferPointer { s in
                 let out = s.baseAddress!
                 for region in regions {
@@ -29,7 +33,7 @@ public enum MemoryBandwidth {
                     }
                 }
             }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let seconds = Timing.seconds(since: start)
             best = max(best, Double(total) / seconds)
         }
         sink = sums.reduce(0, &+)

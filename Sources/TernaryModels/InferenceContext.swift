@@ -12,7 +12,7 @@ public final class InferenceContext: @unchecked Sendable {
 
     public static let defaultMicroBatch = 128
 
-    public init(threads: Int = WorkerPool.coreCount, isa: KernelISA = .best, kvPrecision: KVPrecision = .f16,
+    public init(threads: Int = WorkerPool.coreCount, isa: KernelISA = .best, kvPrecision: KVPrecision = .q8,
                 microBatch: Int = InferenceContext.defaultMicroBatch) {
         precondition(microBatch >= 1, "a micro-batch holds at least one token")
         kernels = TernaryKernels(isa: isa)

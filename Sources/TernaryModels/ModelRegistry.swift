@@ -46,4 +46,8 @@ extension PackedModelFile {
     }
 }
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif

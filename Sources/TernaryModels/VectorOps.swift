@@ -1,5 +1,14 @@
 import CTernaryKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Small float routines around the matmuls, written with SIMD so they stay cheap.
 enum VectorOps {

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Synchronization
 
 /// GPT-2's byte-level BPE: pre-tokenize, map bytes to vocabulary characters, apply merges by rank.
 /// Matches tiktoken's `gpt2` encoding.
@@ -14,8 +19,7 @@ public final class BPETokenizer: @unchecked Sendable {
 
     private let byteTokens: [Int32]                    // byte → id of its single-byte token
     private let mergeTable: [UInt64: (rank: Int32, id: Int32)]
-    private var cache: [[UInt8]: [Int32]] = [:]
-    private let cacheLock = NSLock()
+    private let cache = Mutex<[[UInt8]: [Int32]]>([:])
 
     public var vocabularySize: Int { tokenBytes.count }
 
@@ -91,9 +95,7 @@ public final class BPETokenizer: @unchecked Sendable {
     }
 
     private func encodePiece(_ bytes: [UInt8]) -> [Int32] {
-        cacheLock.lock()
-        if let hit = cache[bytes] { cacheLock.unlock(); return hit }
-        cacheLock.unlock()
+        if let hit = cache.withLock({ $0[bytes] }) { return hit }
         var symbols = bytes.map { byteTokens[Int($0)] }
         while symbols.count > 1 {
             var best = Int32.max, bestIndex = -1, bestID: Int32 = 0
@@ -118,10 +120,10 @@ public final class BPETokenizer: @unchecked Sendable {
             }
             symbols = merged
         }
-        cacheLock.lock()
-        if cache.count > 100_000 { cache.removeAll(keepingCapacity: true) }
-        cache[bytes] = symbols
-        cacheLock.unlock()
+        cache.withLock { cache in
+            if cache.count > 100_000 { cache.removeAll(keepingCapacity: true) }
+            cache[bytes] = symbols
+        }
         return symbols
     }
 

@@ -1,11 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension BPETokenizer {
     /// Loads a GPT-2 tokenizer from a directory holding vocab.json + merges.txt (Hugging Face),
     /// encoder.json + vocab.bpe (OpenAI), or tokenizer.json.
     public static func load(directory: String) throws -> BPETokenizer {
         let fm = FileManager.default
-        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        func path(_ name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent(name).path }
         for (vocab, merges) in [("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe")]
         where fm.fileExists(atPath: path(vocab)) && fm.fileExists(atPath: path(merges)) {
             return try load(vocabJSON: path(vocab), mergesFile: path(merges))
@@ -21,37 +25,30 @@ extension BPETokenizer {
     }
 
     public static func load(tokenizerJSON: String) throws -> BPETokenizer {
-        let data = try readData(tokenizerJSON)
-        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let model = root["model"] as? [String: Any], let vocabRaw = model["vocab"] as? [String: Any],
-              let mergesRaw = model["merges"] as? [Any]
-        else { throw TokenizerError.malformedVocab(source: tokenizerJSON, reason: "expected model.vocab and model.merges") }
-        var vocab: [String: Int] = [:]
-        for (k, v) in vocabRaw {
-            guard let id = v as? Int else { throw TokenizerError.malformedVocab(source: tokenizerJSON, reason: "id of '\(k)' is not an integer") }
-            vocab[k] = id
+        let file: TokenizerJSON
+        do {
+            file = try JSONDecoder().decode(TokenizerJSON.self, from: try readData(tokenizerJSON))
+        } catch let error as TokenizerError {
+            throw error
+        } catch {
+            throw TokenizerError.malformedVocab(source: tokenizerJSON, reason: "expected model.vocab (token → integer id) and model.merges")
         }
-        if let added = root["added_tokens"] as? [[String: Any]] {
-            for token in added { if let content = token["content"] as? String, let id = token["id"] as? Int { vocab[content] = id } }
-        }
-        let merges: [String] = try mergesRaw.enumerated().map { index, item in
-            if let s = item as? String { return s }
-            if let pair = item as? [String], pair.count == 2 { return pair[0] + " " + pair[1] }
-            throw TokenizerError.malformedMerges(source: tokenizerJSON, line: index + 1, reason: "not a pair")
+        var vocab = file.model.vocab
+        for token in file.added_tokens ?? [] { vocab[token.content] = token.id }
+        let merges: [String] = try file.model.merges.enumerated().map { index, item in
+            switch item {
+            case .joined(let s): return s
+            case .pair(let pair) where pair.count == 2: return pair[0] + " " + pair[1]
+            case .pair: throw TokenizerError.malformedMerges(source: tokenizerJSON, line: index + 1, reason: "not a pair")
+            }
         }
         return try BPETokenizer(vocabulary: vocab, merges: merges, source: tokenizerJSON)
     }
 
     /// Parses a vocabulary JSON object (token → id).
     public static func parseVocabulary(_ data: Data, source: String) throws -> [String: Int] {
-        guard let raw = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw TokenizerError.malformedVocab(source: source, reason: "not a JSON object of token → id")
-        }
-        var vocab: [String: Int] = [:]
-        vocab.reserveCapacity(raw.count)
-        for (k, v) in raw {
-            guard let id = v as? Int else { throw TokenizerError.malformedVocab(source: source, reason: "id of '\(k)' is not an integer") }
-            vocab[k] = id
+        guard let vocab = try? JSONDecoder().decode([String: Int].self, from: data) else {
+            throw TokenizerError.malformedVocab(source: source, reason: "not a JSON object of token → integer id")
         }
         return vocab
     }
@@ -67,4 +64,28 @@ extension BPETokenizer {
         guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.missingFile(path: path) }
         return data
     }
+}
+
+/// The parts of a Hugging Face tokenizer.json that a byte-level BPE needs.
+private struct TokenizerJSON: Decodable {
+    struct Model: Decodable {
+        let vocab: [String: Int]
+        let merges: [Merge]
+    }
+    struct AddedToken: Decodable {
+        let content: String
+        let id: Int
+    }
+    /// "left right" (older files) or ["left", "right"] (newer ones).
+    enum Merge: Decodable {
+        case joined(String)
+        case pair([String])
+
+        init(from decoder: any Decoder) throws {
+            let value = try decoder.singleValueContainer()
+            if let joined = try? value.decode(String.self) { self = .joined(joined) } else { self = .pair(try value.decode([String].self)) }
+        }
+    }
+    let model: Model
+    let added_tokens: [AddedToken]?
 }
