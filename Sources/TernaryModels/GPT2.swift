@@ -181,8 +181,8 @@ public final class GPT2Model: LanguageModel {
         for (layer, block) in blocks.enumerated() {
             layerNorm(x, into: h, tokens: T, block.ln1, eps: eps)
             block.attention(h, tokens: T, into: b.qkv, scratch: scratch, context: context)
-            attend(layer: layer, tokens: T, start: start, cache: cache)
-            block.attentionOut(b.attended, tokens: T, into: x, scratch: scratch, context: context, epilogue: .addToOutput)
+            attend(layer: layer, tokens: T, start: start, cache: cache, into: h)  // h is free once quantized
+            block.attentionOut(h, tokens: T, into: x, scratch: scratch, context: context, epilogue: .addToOutput)
             layerNorm(x, into: h, tokens: T, block.ln2, eps: eps)
             block.up(h, tokens: T, into: b.inner, scratch: scratch, context: context, epilogue: activation)
             block.down(b.inner, tokens: T, into: x, scratch: scratch, context: context, epilogue: .addToOutput)
@@ -225,11 +225,11 @@ public final class GPT2Model: LanguageModel {
         }
     }
 
-    /// Causal self-attention of the new tokens over the cache; writes `buffers.attended` (T, width).
-    private func attend(layer: Int, tokens T: Int, start: Int, cache: KVCache) {
+    /// Causal self-attention of the new tokens over the cache; writes `out` (T, width).
+    private func attend(layer: Int, tokens T: Int, start: Int, cache: KVCache, into out: UnsafeMutablePointer<Float>) {
         let task = AttentionRun(
             cache: cache, layer: layer, tokens: T, start: start, width: config.width, headSize: config.headSize,
-            contextLength: config.contextLength, qkv: buffers.qkv, out: buffers.attended, scores: buffers.scores,
+            contextLength: config.contextLength, qkv: buffers.qkv, out: out, scores: buffers.scores,
             batchKeys: buffers.batchKeys, batchValues: buffers.batchValues)
         if T == 1 {
             // Decode: a head per item, and each thread stores its own heads' keys and values, so the
@@ -250,9 +250,8 @@ public final class GPT2Model: LanguageModel {
 /// Activations of one forward call; grown to the largest call seen.
 final class ForwardBuffers {
     private(set) var x = UnsafeMutablePointer<Float>.allocate(capacity: 1)         // (T, width) residual stream
-    private(set) var h = UnsafeMutablePointer<Float>.allocate(capacity: 1)         // (T, width)
+    private(set) var h = UnsafeMutablePointer<Float>.allocate(capacity: 1)         // (T, width) LayerNorm out, then attention out
     private(set) var qkv = UnsafeMutablePointer<Float>.allocate(capacity: 1)       // (T, 3·width)
-    private(set) var attended = UnsafeMutablePointer<Float>.allocate(capacity: 1)  // (T, width)
     private(set) var inner = UnsafeMutablePointer<Float>.allocate(capacity: 1)     // (T, inner)
     private(set) var scores = UnsafeMutablePointer<Float>.allocate(capacity: 1)    // (threads, context)
     private(set) var batchKeys = UnsafeMutablePointer<Float>.allocate(capacity: 1)   // (heads, T, head size)
@@ -261,9 +260,9 @@ final class ForwardBuffers {
 
     func reserve(tokens T: Int, width d: Int, inner: Int, context: Int, heads: Int, threads: Int) {
         if T > tokens {
-            for p in [x, h, qkv, attended, self.inner, batchKeys, batchValues] { p.deallocate() }
+            for p in [x, h, qkv, self.inner, batchKeys, batchValues] { p.deallocate() }
             x = .allocate(capacity: T * d); h = .allocate(capacity: T * d); qkv = .allocate(capacity: T * 3 * d)
-            attended = .allocate(capacity: T * d); self.inner = .allocate(capacity: T * inner)
+            self.inner = .allocate(capacity: T * inner)
             batchKeys = .allocate(capacity: T * d); batchValues = .allocate(capacity: T * d)
             tokens = T
         }
@@ -274,7 +273,7 @@ final class ForwardBuffers {
         }
     }
 
-    deinit { for p in [x, h, qkv, attended, inner, scores, batchKeys, batchValues] { p.deallocate() } }
+    deinit { for p in [x, h, qkv, inner, scores, batchKeys, batchValues] { p.deallocate() } }
 }
 
 /// Causal attention of one forward call's tokens, per head. Earlier positions come from the cache;

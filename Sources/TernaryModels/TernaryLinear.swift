@@ -6,10 +6,11 @@ final class LinearScratch {
     var quantized = UnsafeMutablePointer<Int8>.allocate(capacity: 1)   // (tokens, paddedK)
     var scales = UnsafeMutablePointer<Float>.allocate(capacity: 1)     // (tokens)
     var sums = UnsafeMutablePointer<Int32>.allocate(capacity: 1)       // (tokens)
-    var accumulators = UnsafeMutablePointer<Int32>.allocate(capacity: 1) // (tokens, rows)
+    var accumulators = UnsafeMutablePointer<Int32>.allocate(capacity: 1) // (tokens, rows), for residual epilogues
     var normed = UnsafeMutablePointer<Float>.allocate(capacity: 1)     // (threads, paddedK) for the optional RMSNorm
     private var quantizedCapacity = 1, tokenCapacity = 1, accumulatorCapacity = 1, normedCapacity = 1
 
+    /// `rows` is the output width of a call that needs separate accumulators (0 if it uses its output).
     func reserve(tokens: Int, paddedK: Int, rows: Int, threads: Int) {
         if tokens * paddedK > quantizedCapacity {
             quantized.deallocate(); quantizedCapacity = tokens * paddedK
@@ -94,7 +95,12 @@ struct TernaryLinear {
         _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
         scratch: LinearScratch, context: InferenceContext, epilogue: LinearEpilogue = .store
     ) {
-        scratch.reserve(tokens: tokens, paddedK: paddedK, rows: rows, threads: context.pool.threads)
+        // A residual epilogue adds to what `y` holds, so its int32 sums need their own buffer; the
+        // others write each output over its own sum, so they accumulate in `y` itself (prefill
+        // activations are the largest buffers after the KV cache).
+        let inPlace: Bool
+        if case .addToOutput = epilogue { inPlace = false } else { inPlace = true }
+        scratch.reserve(tokens: tokens, paddedK: paddedK, rows: inPlace ? 0 : rows, threads: context.pool.threads)
         let kernels = context.kernels
         let k = k, paddedK = paddedK, normWeight = normWeight, normEpsilon = normEpsilon
         let quantized = scratch.quantized, scales = scratch.scales, sums = scratch.sums, normed = scratch.normed
@@ -120,8 +126,8 @@ struct TernaryLinear {
         }
         context.pool.run(rows, grain: 8, LinearRun(
             kernels: kernels, weights: weights, rowBytes: rowBytes, rows: rows, paddedK: paddedK, tokens: tokens,
-            x: quantized, xSums: sums, scales: scales, accumulators: scratch.accumulators, beta: beta, bias: bias,
-            y: y, accumulate: accumulate, activation: activation))
+            x: quantized, xSums: sums, scales: scales, accumulators: inPlace ? nil : scratch.accumulators, beta: beta,
+            bias: bias, y: y, accumulate: accumulate, activation: activation))
     }
 }
 
@@ -131,7 +137,8 @@ private struct LinearRun: ParallelTask {
     let weights: UnsafeRawPointer
     let rowBytes: Int, rows: Int, paddedK: Int, tokens: Int
     let x: UnsafePointer<Int8>, xSums: UnsafePointer<Int32>, scales: UnsafePointer<Float>
-    let accumulators: UnsafeMutablePointer<Int32>
+    /// (tokens, rows) int32 sums; nil: the sums go into `y` and each is replaced by its output.
+    let accumulators: UnsafeMutablePointer<Int32>?
     let beta: Float
     let bias: UnsafePointer<Float>?
     let y: UnsafeMutablePointer<Float>
@@ -139,31 +146,43 @@ private struct LinearRun: ParallelTask {
     let activation: ((UnsafeMutablePointer<Float>, Int) -> Void)?
 
     func run(_ range: Range<Int>, worker: Int) {
-        let w = weights + range.lowerBound * rowBytes, acc = accumulators
+        let w = weights + range.lowerBound * rowBytes
+        if let accumulators {
+            multiply(w, range, into: accumulators)
+        } else {
+            // Viewed as int32 only for the kernel call; read back below with untyped loads.
+            y.withMemoryRebound(to: Int32.self, capacity: tokens * rows) { multiply(w, range, into: $0) }
+        }
+        let sums = UnsafeRawPointer(accumulators.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(y))
+        for t in 0..<tokens {
+            let factor = beta / scales[t]
+            let a = sums + t * rows * MemoryLayout<Int32>.stride, out = y + t * rows
+            @inline(__always) func sum(_ r: Int) -> Float { Float(a.load(fromByteOffset: r * 4, as: Int32.self)) }
+            if accumulate {
+                if let bias {
+                    for r in range { out[r] += sum(r) * factor + bias[r] }
+                } else {
+                    for r in range { out[r] += sum(r) * factor }
+                }
+            } else {
+                if let bias {
+                    for r in range { out[r] = sum(r) * factor + bias[r] }
+                } else {
+                    for r in range { out[r] = sum(r) * factor }
+                }
+                activation?(out + range.lowerBound, range.count)  // called in place: no copy, no retain
+            }
+        }
+    }
+
+    @inline(__always)
+    private func multiply(_ w: UnsafeRawPointer, _ range: Range<Int>, into acc: UnsafeMutablePointer<Int32>) {
         if tokens == 1 {
             kernels.ternaryGEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xSum: xSums[0], out: acc + range.lowerBound)
         } else {
             kernels.ternaryGEMM(
                 weights: w, rowBytes: rowBytes, rows: range.count, x: x, xStride: paddedK, xSums: xSums,
                 tokens: tokens, out: acc + range.lowerBound, outStride: rows)
-        }
-        for t in 0..<tokens {
-            let factor = beta / scales[t]
-            let a = acc + t * rows, out = y + t * rows
-            if accumulate {
-                if let bias {
-                    for r in range { out[r] += Float(a[r]) * factor + bias[r] }
-                } else {
-                    for r in range { out[r] += Float(a[r]) * factor }
-                }
-            } else {
-                if let bias {
-                    for r in range { out[r] = Float(a[r]) * factor + bias[r] }
-                } else {
-                    for r in range { out[r] = Float(a[r]) * factor }
-                }
-                activation?(out + range.lowerBound, range.count)  // called in place: no copy, no retain
-            }
         }
     }
 }
