@@ -83,3 +83,36 @@ void tk_softmax(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) { x[i] = expf(x[i] - m); s += x[i]; }
     for (size_t i = 0; i < n; i++) x[i] *= 1.0f / s;
 }
+
+#pragma clang fp contract(off)
+static inline float dequantize_one(int32_t acc, float factor, const float *bias, size_t i) {
+    float y = (float)acc * factor;
+    return bias ? y + bias[i] : y;
+}
+
+#if defined(__x86_64__)
+AVX2 static void dequantize_avx2(const int32_t *acc, float factor, const float *bias, float *out, size_t n, int accumulate) {
+    const __m256 f = _mm256_set1_ps(factor);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(acc + i))), f);
+        if (bias) y = _mm256_add_ps(y, _mm256_loadu_ps(bias + i));
+        if (accumulate) y = _mm256_add_ps(_mm256_loadu_ps(out + i), y);
+        _mm256_storeu_ps(out + i, y);
+    }
+    for (; i < n; i++) {
+        float y = dequantize_one(acc[i], factor, bias, i);
+        out[i] = accumulate ? out[i] + y : y;
+    }
+}
+#endif
+
+void tk_dequantize(const int32_t *acc, float factor, const float *bias, float *out, size_t n, int accumulate) {
+#if defined(__x86_64__)
+    if (tk_cpu_features() & TK_ISA_AVX2) { dequantize_avx2(acc, factor, bias, out, n, accumulate); return; }
+#endif
+    for (size_t i = 0; i < n; i++) {
+        float y = dequantize_one(acc[i], factor, bias, i);
+        out[i] = accumulate ? out[i] + y : y;
+    }
+}

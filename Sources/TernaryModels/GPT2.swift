@@ -103,8 +103,8 @@ public final class GPT2Model: LanguageModel {
     let finalNorm: LayerNormWeights
     private let buffers = ForwardBuffers()
     private let scratch = LinearScratch()
-    /// The MLP's activation, applied in the up projection's epilogue (made once, not per call).
-    private lazy var activationEpilogue = LinearEpilogue.activation { [unowned self] p, n in self.activate(p, n) }
+    /// The MLP's activation, applied in the up projection's epilogue.
+    private let activation: VectorOps.Activation
 
     public var vocabularySize: Int { config.vocabularySize }
     public var contextLength: Int { config.contextLength }
@@ -137,6 +137,10 @@ public final class GPT2Model: LanguageModel {
                 down: try TernaryLinear(file: file, prefix: "\(p).mlp.c_proj", rows: d, k: config.innerWidth, hasBias: true))
         }
         finalNorm = try LayerNormWeights(file: file, prefix: "ln_f", width: d)
+        guard let activation = VectorOps.Activation(name: config.activation) else {
+            throw ModelError.badConfig(path: file.path, reason: "activation_function '\(config.activation)' is not one of \(GPT2Config.supportedActivations)")
+        }
+        self.activation = activation
     }
 
     public func makeMemory() -> SequenceMemory {
@@ -177,7 +181,7 @@ public final class GPT2Model: LanguageModel {
             addPosition(start + t, to: x + t * d)
         }
         let eps = Float(config.layerNormEpsilon)
-        let activation = activationEpilogue
+        let activation = LinearEpilogue.activation(activation)
         for (layer, block) in blocks.enumerated() {
             layerNorm(x, into: h, tokens: T, block.ln1, eps: eps)
             block.attention(h, tokens: T, into: b.qkv, scratch: scratch, context: context)
@@ -217,18 +221,10 @@ public final class GPT2Model: LanguageModel {
         }
     }
 
-    private func activate(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        switch config.activation {
-        case "gelu": VectorOps.geluErf(x, n)
-        case "relu": VectorOps.relu(x, n)
-        default: VectorOps.geluTanh(x, n)
-        }
-    }
-
     /// Causal self-attention of the new tokens over the cache; writes `out` (T, width).
     private func attend(layer: Int, tokens T: Int, start: Int, cache: KVCache, into out: UnsafeMutablePointer<Float>) {
         let task = AttentionRun(
-            cache: cache, layer: layer, tokens: T, start: start, width: config.width, headSize: config.headSize,
+            cache: cache.layer(layer), tokens: T, start: start, width: config.width, headSize: config.headSize,
             contextLength: config.contextLength, qkv: buffers.qkv, out: out, scores: buffers.scores,
             batchKeys: buffers.batchKeys, batchValues: buffers.batchValues)
         if T == 1 {
@@ -280,8 +276,8 @@ final class ForwardBuffers {
 /// the batch's own keys and values are read in float32 from a per-head contiguous copy of `qkv` (a
 /// prefill is exact whatever the cache precision, and its loops stream memory).
 private struct AttentionRun: ParallelTask {
-    unowned(unsafe) let cache: KVCache
-    let layer: Int, tokens: Int, start: Int, width: Int, headSize: Int, contextLength: Int
+    let cache: KVCacheLayer
+    let tokens: Int, start: Int, width: Int, headSize: Int, contextLength: Int
     let qkv: UnsafeMutablePointer<Float>      // (tokens, 3 · width)
     let out: UnsafeMutablePointer<Float>      // (tokens, width)
     let scores: UnsafeMutablePointer<Float>   // (threads, context)
@@ -294,7 +290,7 @@ private struct AttentionRun: ParallelTask {
         let keys = batchKeys + head * tokens * hs, values = batchValues + head * tokens * hs
         for t in 0..<tokens {
             let k = qkv + t * 3 * d + d + head * hs, v = k + d
-            cache.store(layer: layer, head: head, position: start + t, keys: k, values: v)
+            cache.store(head: head, position: start + t, keys: k, values: v)
             (keys + t * hs).update(from: k, count: hs)
             (values + t * hs).update(from: v, count: hs)
         }
@@ -306,12 +302,12 @@ private struct AttentionRun: ParallelTask {
         let keys = batchKeys + head * tokens * hs, values = batchValues + head * tokens * hs
         let q = qkv + t * 3 * d + head * hs
         let scale = 1 / Float(hs).squareRoot()
-        cache.scores(layer: layer, head: head, query: q, count: start, scale: scale, into: p)
+        cache.scores(head: head, query: q, count: start, scale: scale, into: p)
         AttentionKernels.scores(query: q, keys: keys, stride: hs, count: t + 1, width: hs, scale: scale, into: p + start)
         VectorOps.softmax(p, start + t + 1)
         let o = out + t * d + head * hs
         o.update(repeating: 0, count: hs)
-        cache.accumulateValues(layer: layer, head: head, weights: p, count: start, into: o)
+        cache.accumulateValues(head: head, weights: p, count: start, into: o)
         AttentionKernels.accumulate(weights: p + start, values: values, stride: hs, count: t + 1, width: hs, into: o)
     }
 

@@ -91,80 +91,90 @@ public final class KVCache: SequenceMemory {
 
     public func reset() { length = 0 }
 
-    /// Offset (in elements) of `head`'s row for `position` within a plane.
+    /// One layer's keys and values as plain pointers, for the attention tasks: calls through it
+    /// cost no reference counting per head.
+    func layer(_ layer: Int) -> KVCacheLayer {
+        let start = base + layer * layerBytes
+        let scales = (start + 2 * planeBytes).assumingMemoryBound(to: Float.self)
+        return KVCacheLayer(
+            keys: start, values: start + planeBytes, keyScales: scales,
+            valueScales: scales + scalePlaneBytes / MemoryLayout<Float>.size,
+            precision: precision, capacity: capacity, heads: heads, headSize: headSize)
+    }
+
+    /// Called by the model once all layers have stored `count` new positions.
+    func advance(by count: Int) { length += count }
+}
+
+/// One layer of a `KVCache`: keys and values (heads, capacity, head size); for q8 also the key and
+/// value scales (capacity, heads).
+struct KVCacheLayer {
+    let keys: UnsafeMutableRawPointer
+    let values: UnsafeMutableRawPointer
+    let keyScales: UnsafeMutablePointer<Float>    // q8 only
+    let valueScales: UnsafeMutablePointer<Float>  // q8 only
+    let precision: KVPrecision
+    let capacity: Int, heads: Int, headSize: Int
+
+    /// Offset (in elements) of `head`'s row for `position`.
     @inline(__always)
     private func index(head: Int, position: Int) -> Int { (head * capacity + position) * headSize }
 
-    @inline(__always) private func keys(_ layer: Int) -> UnsafeMutableRawPointer { base + layer * layerBytes }
-    @inline(__always) private func values(_ layer: Int) -> UnsafeMutableRawPointer { base + layer * layerBytes + planeBytes }
-    /// q8 only: (capacity, heads) scales.
-    @inline(__always) private func keyScales(_ layer: Int) -> UnsafeMutablePointer<Float> {
-        (base + layer * layerBytes + 2 * planeBytes).assumingMemoryBound(to: Float.self)
-    }
-    @inline(__always) private func valueScales(_ layer: Int) -> UnsafeMutablePointer<Float> {
-        (base + layer * layerBytes + 2 * planeBytes + scalePlaneBytes).assumingMemoryBound(to: Float.self)
-    }
-
     /// Stores one head's keys and values (`headSize` floats each) for one position.
     @inline(__always)
-    func store(layer: Int, head: Int, position: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
+    func store(head: Int, position: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
         let at = index(head: head, position: position)
         switch precision {
         case .f32:
-            (keys(layer).assumingMemoryBound(to: Float.self) + at).update(from: k, count: headSize)
-            (values(layer).assumingMemoryBound(to: Float.self) + at).update(from: v, count: headSize)
+            (keys.assumingMemoryBound(to: Float.self) + at).update(from: k, count: headSize)
+            (values.assumingMemoryBound(to: Float.self) + at).update(from: v, count: headSize)
         case .f16:
-            HalfPrecision.convert(k, to: keys(layer).assumingMemoryBound(to: Float16.self) + at, headSize)
-            HalfPrecision.convert(v, to: values(layer).assumingMemoryBound(to: Float16.self) + at, headSize)
+            HalfPrecision.convert(k, to: keys.assumingMemoryBound(to: Float16.self) + at, headSize)
+            HalfPrecision.convert(v, to: values.assumingMemoryBound(to: Float16.self) + at, headSize)
         case .q8:
             let scaleAt = position * heads + head
-            keyScales(layer)[scaleAt] = AttentionKernels.quantizeRow(k, into: keys(layer).assumingMemoryBound(to: Int8.self) + at, count: headSize)
-            valueScales(layer)[scaleAt] = AttentionKernels.quantizeRow(v, into: values(layer).assumingMemoryBound(to: Int8.self) + at, count: headSize)
+            keyScales[scaleAt] = AttentionKernels.quantizeRow(k, into: keys.assumingMemoryBound(to: Int8.self) + at, count: headSize)
+            valueScales[scaleAt] = AttentionKernels.quantizeRow(v, into: values.assumingMemoryBound(to: Int8.self) + at, count: headSize)
         }
     }
 
     /// scores[j] = scale · q · key[head][j] for the first `count` positions.
     @inline(__always)
-    func scores(layer: Int, head: Int, query q: UnsafePointer<Float>, count: Int, scale: Float,
-                into scores: UnsafeMutablePointer<Float>) {
+    func scores(head: Int, query q: UnsafePointer<Float>, count: Int, scale: Float, into scores: UnsafeMutablePointer<Float>) {
         guard count > 0 else { return }
         let start = index(head: head, position: 0)
         switch precision {
         case .f32:
-            AttentionKernels.scores(query: q, keys: keys(layer).assumingMemoryBound(to: Float.self) + start,
+            AttentionKernels.scores(query: q, keys: keys.assumingMemoryBound(to: Float.self) + start,
                                     stride: headSize, count: count, width: headSize, scale: scale, into: scores)
         case .f16:
-            AttentionKernels.scores(query: q, keys: keys(layer).assumingMemoryBound(to: Float16.self) + start,
+            AttentionKernels.scores(query: q, keys: keys.assumingMemoryBound(to: Float16.self) + start,
                                     stride: headSize, count: count, width: headSize, scale: scale, into: scores)
         case .q8:
-            AttentionKernels.scores(query: q, keys: keys(layer).assumingMemoryBound(to: Int8.self) + start, stride: headSize,
-                                    keyScales: keyScales(layer) + head, scaleStride: heads, count: count, width: headSize,
+            AttentionKernels.scores(query: q, keys: keys.assumingMemoryBound(to: Int8.self) + start, stride: headSize,
+                                    keyScales: keyScales + head, scaleStride: heads, count: count, width: headSize,
                                     scale: scale, into: scores)
         }
     }
 
     /// y += Σ_j p[j] · value[head][j] over the first `count` positions.
     @inline(__always)
-    func accumulateValues(layer: Int, head: Int, weights p: UnsafePointer<Float>, count: Int,
-                          into y: UnsafeMutablePointer<Float>) {
+    func accumulateValues(head: Int, weights p: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
         guard count > 0 else { return }
         let start = index(head: head, position: 0)
         switch precision {
         case .f32:
-            AttentionKernels.accumulate(weights: p, values: values(layer).assumingMemoryBound(to: Float.self) + start,
+            AttentionKernels.accumulate(weights: p, values: values.assumingMemoryBound(to: Float.self) + start,
                                         stride: headSize, count: count, width: headSize, into: y)
         case .f16:
-            AttentionKernels.accumulate(weights: p, values: values(layer).assumingMemoryBound(to: Float16.self) + start,
+            AttentionKernels.accumulate(weights: p, values: values.assumingMemoryBound(to: Float16.self) + start,
                                         stride: headSize, count: count, width: headSize, into: y)
         case .q8:
-            AttentionKernels.accumulate(weights: p, values: values(layer).assumingMemoryBound(to: Int8.self) + start,
-                                        stride: headSize, valueScales: valueScales(layer) + head, scaleStride: heads,
+            AttentionKernels.accumulate(weights: p, values: values.assumingMemoryBound(to: Int8.self) + start,
+                                        stride: headSize, valueScales: valueScales + head, scaleStride: heads,
                                         count: count, width: headSize, into: y)
         }
     }
-
-    /// Called by the model once all layers have stored `count` new positions.
-    func advance(by count: Int) { length += count }
 }
 
 /// Fixed-size recurrent state (convolution window and SSM state per layer) for Mamba-2 style models.

@@ -1,3 +1,4 @@
+import CTernaryKernels
 import TernaryFormat
 import TernaryKernels
 
@@ -43,7 +44,7 @@ enum LinearEpilogue {
     /// out += y (a residual connection)
     case addToOutput
     /// out = f(y), f applied in place to each thread's run of outputs (an elementwise activation)
-    case activation((UnsafeMutablePointer<Float>, Int) -> Void)
+    case activation(VectorOps.Activation)
 }
 
 /// A BitLinear layer at inference: y = (W_q · x_q) · β / s + bias, with W_q ternary (packed),
@@ -118,7 +119,7 @@ struct TernaryLinear {
                 sums[t] = sum
             }
         }
-        let accumulate: Bool, activation: ((UnsafeMutablePointer<Float>, Int) -> Void)?
+        let accumulate: Bool, activation: VectorOps.Activation?
         switch epilogue {
         case .store: (accumulate, activation) = (false, nil)
         case .addToOutput: (accumulate, activation) = (true, nil)
@@ -143,35 +144,23 @@ private struct LinearRun: ParallelTask {
     let bias: UnsafePointer<Float>?
     let y: UnsafeMutablePointer<Float>
     let accumulate: Bool
-    let activation: ((UnsafeMutablePointer<Float>, Int) -> Void)?
+    let activation: VectorOps.Activation?
 
     func run(_ range: Range<Int>, worker: Int) {
         let w = weights + range.lowerBound * rowBytes
         if let accumulators {
             multiply(w, range, into: accumulators)
         } else {
-            // Viewed as int32 only for the kernel call; read back below with untyped loads.
+            // The kernels write int32 sums where the outputs go; tk_dequantize (C) turns each into its
+            // float output in place.
             y.withMemoryRebound(to: Int32.self, capacity: tokens * rows) { multiply(w, range, into: $0) }
         }
-        let sums = UnsafeRawPointer(accumulators.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(y))
+        let sums = accumulators ?? UnsafeMutableRawPointer(y).assumingMemoryBound(to: Int32.self)
         for t in 0..<tokens {
-            let factor = beta / scales[t]
-            let a = sums + t * rows * MemoryLayout<Int32>.stride, out = y + t * rows
-            @inline(__always) func sum(_ r: Int) -> Float { Float(a.load(fromByteOffset: r * 4, as: Int32.self)) }
-            if accumulate {
-                if let bias {
-                    for r in range { out[r] += sum(r) * factor + bias[r] }
-                } else {
-                    for r in range { out[r] += sum(r) * factor }
-                }
-            } else {
-                if let bias {
-                    for r in range { out[r] = sum(r) * factor + bias[r] }
-                } else {
-                    for r in range { out[r] = sum(r) * factor }
-                }
-                activation?(out + range.lowerBound, range.count)  // called in place: no copy, no retain
-            }
+            let out = y + t * rows + range.lowerBound
+            tk_dequantize(sums + t * rows + range.lowerBound, beta / scales[t], bias.map { $0 + range.lowerBound },
+                          out, range.count, accumulate ? 1 : 0)
+            activation?.apply(out, range.count)
         }
     }
 

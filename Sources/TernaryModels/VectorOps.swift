@@ -72,6 +72,31 @@ enum VectorOps {
         for i in 0..<n { x[i] = max(x[i], 0) }
     }
 
+    /// An elementwise activation, chosen once from the config (a value, so applying it per
+    /// parallel task costs no closure call or reference count).
+    enum Activation: Sendable {
+        case geluTanh, geluErf, relu
+
+        /// HF's activation_function names.
+        init?(name: String) {
+            switch name {
+            case "gelu_new", "gelu_pytorch_tanh": self = .geluTanh
+            case "gelu": self = .geluErf
+            case "relu": self = .relu
+            default: return nil
+            }
+        }
+
+        @inline(__always)
+        func apply(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+            switch self {
+            case .geluTanh: VectorOps.geluTanh(x, n)
+            case .geluErf: VectorOps.geluErf(x, n)
+            case .relu: VectorOps.relu(x, n)
+            }
+        }
+    }
+
     /// In-place softmax, vectorised.
     static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) { tk_softmax(x, n) }
 }

@@ -65,6 +65,10 @@ float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t p
 void tk_gelu_tanh(float *x, size_t n);
 /// In place: softmax.
 void tk_softmax(float *x, size_t n);
+/// BitLinear dequantization: y = float(acc[i]) · factor + bias[i] (no bias if NULL), stored into
+/// out[i], or added to it if `accumulate`. `acc` may be `out` itself (in place). Multiply, then add,
+/// unfused, so every element rounds the same way whichever path or thread computes it.
+void tk_dequantize(const int32_t *acc, float factor, const float *bias, float *out, size_t n, int accumulate);
 
 // ---- Half precision (f16 KV cache) ---------------------------------------------------------------
 void tk_f32_to_f16(const float *x, uint16_t *out, size_t n);
