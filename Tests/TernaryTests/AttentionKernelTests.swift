@@ -67,11 +67,20 @@ struct AttentionKernelTests {
         var rng = SplitMix64(seed: 200 + UInt64(n))
         for row in 0..<20 {
             let x = randomFloats(n, &rng).map { $0 * Float(row + 1) }
+            // A 64-byte aligned destination (as in the KV cache: streaming stores for whole 32-byte
+            // pieces) and a misaligned one (plain stores) must give the same codes.
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: n + 64, alignment: 64)
+            defer { buffer.deallocate() }
+            for offset in [0, 1] {
+                let destination = (buffer + offset).bindMemory(to: Int8.self, capacity: n)
+                destination.update(repeating: 99, count: n)
+                let scale = AttentionKernels.quantizeRow(x, into: destination, count: n)
+                let expected = quantizeReference(x)
+                #expect(Array(UnsafeBufferPointer(start: destination, count: n)) == expected.codes, "n=\(n) row=\(row) offset=\(offset)")
+                #expect(scale == expected.scale)
+            }
             var codes = [Int8](repeating: 99, count: n)
             let scale = AttentionKernels.quantizeRow(x, into: &codes, count: n)
-            let expected = quantizeReference(x)
-            #expect(codes == expected.codes, "n=\(n) row=\(row)")
-            #expect(scale == expected.scale)
             for i in 0..<n { #expect(abs(x[i] - scale * Float(codes[i])) <= scale * 0.5001) }
             if scale > 0 { #expect(codes.map { abs(Int($0)) }.max() == 127) }
         }
