@@ -233,9 +233,9 @@ public final class GPT2Model: LanguageModel {
             // faster tg in an A/B run).
             context.pool.run(config.heads, task)
         } else {
-            // Prefill: the calling thread stores (storing from both threads measured about 7 %
-            // slower), then (head, token) items spread the attention finely over the threads.
-            for head in 0..<config.heads { task.storeBatch(head: head) }
+            // Prefill: the threads store heads in parallel, then (head, token) items spread the
+            // attention finely over the threads.
+            context.pool.run(config.heads, BatchStore(attention: task))
             context.pool.runIndexed(T * config.heads) { range, worker in
                 for item in range { task.attend(head: item / T, token: item % T, worker: worker) }
             }
@@ -317,5 +317,14 @@ private struct AttentionRun: ParallelTask {
             storeBatch(head: head)
             attend(head: head, token: 0, worker: worker)
         }
+    }
+}
+
+/// Stores a prefill's keys and values, head by head, in parallel.
+private struct BatchStore: ParallelTask {
+    let attention: AttentionRun
+
+    func run(_ range: Range<Int>, worker: Int) {
+        for head in range { attention.storeBatch(head: head) }
     }
 }
