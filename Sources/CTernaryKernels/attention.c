@@ -137,6 +137,7 @@ F16C_FMA static float quantize_row_q8_x86(const float *x, int8_t *q, size_t n) {
         // Whole 32-byte pieces of an aligned row (a KV cache row): written with streaming stores, so
         // the fresh cache lines are not first read from memory (this store was the slowest part
         // of attention in decode profiles). The next token reads them back from memory anyway.
+        // Other threads may read them only after tk_store_fence() on this one.
         const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         for (; i + 32 <= n; i += 32) {
             __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinverse));
@@ -146,7 +147,6 @@ F16C_FMA static float quantize_row_q8_x86(const float *x, int8_t *q, size_t n) {
             __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
             _mm256_stream_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(bytes, order));
         }
-        _mm_sfence();
     }
     for (; i + 8 <= n; i += 8) {
         __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinverse));
@@ -229,4 +229,10 @@ void tk_attention_values_q8(const float *p, const int8_t *values, size_t stride,
         const float w = p[j] * value_scales[j * scale_stride];
         for (size_t i = 0; i < n; i++) out[i] += w * (float)values[j * stride + i];
     }
+}
+
+void tk_store_fence(void) {
+#if defined(__x86_64__)
+    _mm_sfence();
+#endif
 }

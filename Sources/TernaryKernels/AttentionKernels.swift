@@ -60,9 +60,16 @@ public enum AttentionKernels {
         tk_attention_values_q8(p, values, stride, valueScales, scaleStride, count, n, out)
     }
 
-    /// Quantizes one row to int8 with a single scale (returned): x ≈ scale · q, |q| ≤ 127.
+    /// Quantizes one row to int8 with a single scale (returned): x ≈ scale · q, |q| ≤ 127. Aligned
+    /// rows may be written with streaming stores: call `storeFence()` before another thread reads
+    /// them.
     @inline(__always)
     public static func quantizeRow(_ x: UnsafePointer<Float>, into q: UnsafeMutablePointer<Int8>, count n: Int) -> Float {
         tk_quantize_row_q8(x, q, n)
     }
+
+    /// Makes this thread's streaming stores (from `quantizeRow`) visible before its later stores,
+    /// such as the worker pool's completion flag.
+    @inline(__always)
+    public static func storeFence() { tk_store_fence() }
 }

@@ -317,6 +317,7 @@ private struct AttentionRun: ParallelTask {
             storeBatch(head: head)
             attend(head: head, token: 0, worker: worker)
         }
+        cache.finishStores()
     }
 }
 
@@ -326,5 +327,6 @@ private struct BatchStore: ParallelTask {
 
     func run(_ range: Range<Int>, worker: Int) {
         for head in range { attention.storeBatch(head: head) }
+        attention.cache.finishStores()
     }
 }

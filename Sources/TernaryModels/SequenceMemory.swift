@@ -120,7 +120,8 @@ struct KVCacheLayer {
     @inline(__always)
     private func index(head: Int, position: Int) -> Int { (head * capacity + position) * headSize }
 
-    /// Stores one head's keys and values (`headSize` floats each) for one position.
+    /// Stores one head's keys and values (`headSize` floats each) for one position. q8 rows may be
+    /// written with streaming stores: call `finishStores()` before other threads read them.
     @inline(__always)
     func store(head: Int, position: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
         let at = index(head: head, position: position)
@@ -136,6 +137,13 @@ struct KVCacheLayer {
             keyScales[scaleAt] = AttentionKernels.quantizeRow(k, into: keys.assumingMemoryBound(to: Int8.self) + at, count: headSize)
             valueScales[scaleAt] = AttentionKernels.quantizeRow(v, into: values.assumingMemoryBound(to: Int8.self) + at, count: headSize)
         }
+    }
+
+    /// Orders this thread's earlier `store`s before its later stores (call it before the stores are
+    /// handed to other threads, e.g. at the end of a parallel task).
+    @inline(__always)
+    func finishStores() {
+        if precision == .q8 { AttentionKernels.storeFence() }
     }
 
     /// scores[j] = scale · q · key[head][j] for the first `count` positions.

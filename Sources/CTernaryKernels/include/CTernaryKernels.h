@@ -87,7 +87,11 @@ void tk_attention_values_f32(const float *p, const float *values, size_t stride,
 
 // ---- q8 rows (q8 KV cache): int8 values, one float scale per row, value = scale · q -----------------
 /// q[i] = round_half_even(x[i] · 127 / max|x|) for i in [0, n); returns max|x| / 127 (0 for a zero row).
+/// A 32-byte aligned `q` may be written with streaming stores: call tk_store_fence() before another
+/// thread reads it.
 float tk_quantize_row_q8(const float *x, int8_t *q, size_t n);
+/// Orders this thread's earlier streaming stores before its later stores (x86 sfence).
+void tk_store_fence(void);
 /// scores[j] = scale · key_scales[j·scale_stride] · Σ_{i<n} q[i] · keys[j·stride + i].
 void tk_attention_scores_q8(const float *q, const int8_t *keys, size_t stride, const float *key_scales,
                             size_t scale_stride, size_t count, size_t n, float scale, float *scores);
