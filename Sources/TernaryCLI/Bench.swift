@@ -66,6 +66,7 @@ struct Bench: ParsableCommand {
                 if let f = row.rooflineFraction { fields.append("\"roofline_fraction\":\(f)") }
                 if let f = row.streamFraction { fields.append("\"stream_fraction\":\(f)") }
                 fields.append("\"peak_rss_bytes\":\(rss)")
+                fields.append("\"kv_cache\":\"\(kvCache)\"")
                 return "{" + fields.joined(separator: ",") + "}"
             }
             print("[" + objects.joined(separator: ",") + "]")
@@ -81,7 +82,7 @@ struct Bench: ParsableCommand {
             print("| \(name) | \(formatBytes(size)) | \(row.threads) | \(row.test) | \(speed) | \(weights) | \(probe) | "
                   + "\(percent(row.rooflineFraction)) | \(stream) | \(percent(row.streamFraction)) |")
         }
-        print("\npeak RSS: \(formatBytes(rss))")
+        print("\npeak RSS: \(formatBytes(rss)); KV cache: \(kvCache); micro-batch: \(microBatch)")
         print("probe: the decode step's weight matrices read by the same threads with the kernels' software prefetches,")
         print("best pass before or after the tests (the roofline); STREAM: the same read as a plain loop")
     }
