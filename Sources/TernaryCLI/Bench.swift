@@ -21,6 +21,7 @@ struct Bench: ParsableCommand {
     @Option(name: .short, help: "Generated tokens for the tg test (0 = skip).") var n: Int = 64
     @Option(name: .short, help: "Thread counts, comma-separated.") var t: String = "\(WorkerPool.coreCount)"
     @Option(name: .short, help: "Repetitions per test.") var r: Int = 5
+    @Option(name: .short, help: "Tokens already in the context before each test (llama-bench's -d).") var d: Int = 0
     @Option(help: "Kernel path (default: the fastest this CPU has).") var kernel: String?
     @Option(name: .customLong("kv-cache"), help: "KV cache precision: q8, f16 or f32.") var kvCache: String = "q8"
     @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes.")
@@ -32,6 +33,7 @@ struct Bench: ParsableCommand {
     func validate() throws {
         guard p >= 0, n >= 0, p + n > 0 else { throw ValidationError("-p and -n must be >= 0 and not both 0") }
         guard r >= 1, r <= 1000 else { throw ValidationError("-r \(r) is invalid: expected 1...1000") }
+        guard d >= 0 else { throw ValidationError("-d \(d) is invalid: expected 0 or more tokens") }
         let counts = threadCounts
         guard !counts.isEmpty, counts.count == t.split(separator: ",").count, counts.allSatisfy({ $0 >= 1 && $0 <= 1024 }) else {
             throw ValidationError("-t \(t) is invalid: expected comma-separated thread counts such as 1,2")
@@ -54,13 +56,16 @@ struct Bench: ParsableCommand {
             let lm = try ModelRegistry.load(path: try options.resolvedPath(), context: context)
             name = lm.file.file.metadata["synthetic"].map { "\(lm.architecture) \($0) (synthetic)" } ?? "\(lm.architecture) \(URL(fileURLWithPath: lm.file.path).lastPathComponent)"
             size = lm.file.file.fileSize
+            guard d + max(p, n) <= lm.contextLength else {
+                throw ValidationError("-d \(d) plus \(max(p, n)) test tokens exceeds the model's context of \(lm.contextLength) positions")
+            }
             if !json { printError("benchmarking \(threads) thread(s), kernel \(context.kernels.isa)…") }
-            rows += try Benchmark.run(model: lm, pool: context.pool, tests: tests, repetitions: r)
+            rows += try Benchmark.run(model: lm, pool: context.pool, tests: tests, repetitions: r, depth: d)
         }
         let rss = Benchmark.peakResidentBytes()
         if json {
             let objects: [String] = rows.map { row in
-                var fields = ["\"test\":\"\(row.test)\"", "\"threads\":\(row.threads)", "\"tokens_per_second\":\(row.tokensPerSecond)",
+                var fields = ["\"test\":\"\(row.test)\"", "\"depth\":\(row.depth)", "\"threads\":\(row.threads)", "\"tokens_per_second\":\(row.tokensPerSecond)",
                               "\"stddev\":\(row.standardDeviation)", "\"probe_bandwidth_bytes_per_second\":\(row.probeBandwidth)"]
                 fields.append("\"stream_bandwidth_bytes_per_second\":\(row.streamBandwidth)")
                 if let f = row.rooflineFraction { fields.append("\"roofline_fraction\":\(f)") }
@@ -79,7 +84,8 @@ struct Bench: ParsableCommand {
             let weights = row.weightBandwidth.map { ($0 / 1e9).fixed(1) } ?? "–"
             let speed = row.tokensPerSecond.fixed(2) + " ± " + row.standardDeviation.fixed(2)
             let probe = (row.probeBandwidth / 1e9).fixed(1), stream = (row.streamBandwidth / 1e9).fixed(1)
-            print("| \(name) | \(formatBytes(size)) | \(row.threads) | \(row.test) | \(speed) | \(weights) | \(probe) | "
+            let test = row.depth > 0 ? "\(row.test) @ d\(row.depth)" : "\(row.test)"
+            print("| \(name) | \(formatBytes(size)) | \(row.threads) | \(test) | \(speed) | \(weights) | \(probe) | "
                   + "\(percent(row.rooflineFraction)) | \(stream) | \(percent(row.streamFraction)) |")
         }
         print("\npeak RSS: \(formatBytes(rss)); KV cache: \(kvCache); micro-batch: \(microBatch)")

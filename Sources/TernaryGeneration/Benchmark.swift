@@ -12,7 +12,8 @@ import TernaryKernels
 import TernaryModels
 
 /// llama-bench-style measurements: prompt processing (one batched forward of `tokens`) and
-/// token generation (`tokens` single-token forwards from an empty context).
+/// token generation (`tokens` single-token forwards), each from an empty context or after a
+/// `depth` of earlier tokens (llama-bench's -d).
 public enum BenchmarkTest: Sendable, CustomStringConvertible {
     case prefill(Int)
     case decode(Int)
@@ -33,6 +34,8 @@ public enum BenchmarkTest: Sendable, CustomStringConvertible {
 
 public struct BenchmarkResult: Sendable {
     public let test: BenchmarkTest
+    /// Tokens already in the context when each measured run starts.
+    public let depth: Int
     public let threads: Int
     public let tokensPerSecond: Double
     public let standardDeviation: Double
@@ -48,15 +51,19 @@ public struct BenchmarkResult: Sendable {
 }
 
 public enum Benchmark {
-    /// Runs `test` `repetitions` times after one warm-up run; returns tokens per second per run.
-    public static func measure(model: any LanguageModel, test: BenchmarkTest, repetitions: Int, seed: UInt64 = 1) throws -> [Double] {
+    /// Runs `test` `repetitions` times after one warm-up run, each after `depth` tokens of context
+    /// (not timed); returns tokens per second per run.
+    public static func measure(model: any LanguageModel, test: BenchmarkTest, repetitions: Int, depth: Int = 0,
+                               seed: UInt64 = 1) throws -> [Double] {
         var random = SplitMix64(seed: seed)
         let ids = (0..<test.tokens).map { _ in Int.random(in: 0..<model.vocabularySize, using: &random) }
+        let context = (0..<depth).map { _ in Int.random(in: 0..<model.vocabularySize, using: &random) }
         var samples: [Double] = []
         var logits = [Float](repeating: 0, count: model.vocabularySize)
         var token = [0]
         for rep in 0...repetitions {
             let memory = model.makeMemory()
+            if depth > 0 { _ = try model.forward(context, memory: memory, allLogits: false) }
             let start = Timing.now()
             try logits.withUnsafeMutableBufferPointer { out in
                 switch test {
@@ -74,14 +81,15 @@ public enum Benchmark {
         return samples
     }
 
-    public static func run(model: any LanguageModel, pool: WorkerPool, tests: [BenchmarkTest], repetitions: Int) throws -> [BenchmarkResult] {
+    public static func run(model: any LanguageModel, pool: WorkerPool, tests: [BenchmarkTest], repetitions: Int,
+                           depth: Int = 0) throws -> [BenchmarkResult] {
         // The machine's bandwidth moves with its other tenants: probe before and after the tests and
         // keep the better figure, so a probe that happened to run in a slow moment cannot flatter
         // the roofline fraction.
         let regions = model.weightRegions
         let before = MemoryBandwidth.measure(regions: regions, pool: pool)
         let streamBefore = MemoryBandwidth.measure(regions: regions, pool: pool, prefetching: false)
-        let measured = try tests.map { test in try (test, measure(model: model, test: test, repetitions: repetitions)) }
+        let measured = try tests.map { test in try (test, measure(model: model, test: test, repetitions: repetitions, depth: depth)) }
         let probe = max(before, MemoryBandwidth.measure(regions: regions, pool: pool))
         let stream = max(streamBefore, MemoryBandwidth.measure(regions: regions, pool: pool, prefetching: false))
         return measured.map { test, samples in
@@ -89,7 +97,7 @@ public enum Benchmark {
             let sd = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
             var bandwidth: Double?
             if case .decode = test { bandwidth = Double(model.weightBytesPerToken) * mean }
-            return BenchmarkResult(test: test, threads: pool.threads, tokensPerSecond: mean, standardDeviation: sd,
+            return BenchmarkResult(test: test, depth: depth, threads: pool.threads, tokensPerSecond: mean, standardDeviation: sd,
                                    weightBandwidth: bandwidth, probeBandwidth: probe, streamBandwidth: stream)
         }
     }

@@ -94,4 +94,16 @@ struct InteractiveCLITests {
         let bad = try CLITests.run(["bench", "-m", Self.model, "-t", "0"])
         #expect(bad.status != 0 && bad.err.contains("-t 0"))
     }
+
+    @Test("bench -d measures after a context of that many tokens, and refuses a depth past the context")
+    func benchAtDepth() throws {
+        let table = try CLITests.run(["bench", "-m", Self.model, "-p", "4", "-n", "4", "-d", "16", "-t", "1", "-r", "1"])
+        #expect(table.status == 0, "\(table.err)")
+        #expect(table.out.contains("| pp4 @ d16 |") && table.out.contains("| tg4 @ d16 |"))
+        let json = try CLITests.run(["bench", "-m", Self.model, "-p", "0", "-n", "4", "-d", "16", "-t", "1", "-r", "1", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
+        #expect(rows.count == 1 && rows[0]["depth"] as? Int == 16 && rows[0]["test"] as? String == "tg4")
+        let tooDeep = try CLITests.run(["bench", "-m", Self.model, "-p", "0", "-n", "4", "-d", "100000", "-r", "1"])
+        #expect(tooDeep.status != 0 && tooDeep.err.contains("exceeds the model's context"), "\(tooDeep.err)")
+    }
 }
