@@ -157,6 +157,110 @@ F16C_FMA static float quantize_row_q8_x86(const float *x, int8_t *q, size_t n) {
     return amax / 127.0f;
 }
 #define HAVE_SIMD (tk_cpu_features() & TK_ISA_F16C_FMA)
+
+#define AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+#include "reduce512.h"
+#define HAVE_AVX512 (tk_cpu_features() & TK_ISA_AVX512VNNI)
+#define Q8_MAX_WIDTH 256
+
+// q8 scores with integer dot products (as llama.cpp's q8_0 · q8_0): the query is quantized to int8
+// once (one scale, round half to even), then each key row costs one vpdpbusd per 64 values: |q|
+// as the unsigned operand, the key negated where q is negative as the signed one. Sixteen keys'
+// sums are reduced together. Rows of any width up to Q8_MAX_WIDTH (a last partial 64 is masked).
+AVX512 static void scores_q8_avx512(const float *q, const int8_t *keys, size_t stride, const float *key_scales,
+                                    size_t scale_stride, size_t count, size_t n, float scale, float *scores) {
+    const size_t chunks = (n + 63) / 64;
+    __mmask16 lanes[Q8_MAX_WIDTH / 16];  // valid floats of each 16 of q
+    __mmask64 bytes[Q8_MAX_WIDTH / 64];  // valid bytes of each 64 of a key row
+    for (size_t b = 0; b < 4 * chunks; b++) {
+        size_t left = n > 16 * b ? n - 16 * b : 0;
+        lanes[b] = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+    }
+    for (size_t c = 0; c < chunks; c++) {
+        size_t left = n - 64 * c;
+        bytes[c] = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+    }
+    __m512 m = _mm512_setzero_ps();
+    for (size_t b = 0; b < 4 * chunks; b++) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(lanes[b], q + 16 * b)));
+    const float amax = _mm512_reduce_max_ps(m);
+    if (!(amax > 0)) { for (size_t j = 0; j < count; j++) scores[j] = 0; return; }
+    const __m512 inverse = _mm512_set1_ps(127.0f / amax);
+    __m512i magnitude[Q8_MAX_WIDTH / 64];
+    __mmask64 negative[Q8_MAX_WIDTH / 64];
+    for (size_t c = 0; c < chunks; c++) {
+        __m128i b[4];
+        for (int k = 0; k < 4; k++) {
+            __m512 x = _mm512_maskz_loadu_ps(lanes[4 * c + k], q + 64 * c + 16 * k);
+            b[k] = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(x, inverse)));
+        }
+        __m512i v = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(b[0]), b[1], 1), b[2], 2), b[3], 3);
+        magnitude[c] = _mm512_abs_epi8(v);
+        negative[c] = _mm512_movepi8_mask(v);
+    }
+    const float factor = scale * (amax / 127.0f);
+    const __m512i zero = _mm512_setzero_si512(), no_shift = zero;
+#define DOT(acc, row)                                                                                \
+    do {                                                                                             \
+        acc = zero;                                                                                  \
+        for (size_t c = 0; c < chunks; c++) {                                                        \
+            __m512i k = _mm512_maskz_loadu_epi8(bytes[c], (const void *)((row) + 64 * c));           \
+            acc = _mm512_dpbusd_epi32(acc, magnitude[c], _mm512_mask_sub_epi8(k, negative[c], zero, k)); \
+        }                                                                                            \
+    } while (0)
+    size_t j = 0;
+    for (; j + 16 <= count; j += 16) {
+        const int8_t *r = keys + j * stride;
+        // The cache is read from memory (the weights stream evicts it every token): ask for the
+        // rows two blocks ahead, so each head's scan does not wait on one miss at a time.
+        for (size_t t = 0; t < 16 && j + 32 + t < count; t++) _mm_prefetch((const char *)(r + (32 + t) * stride), _MM_HINT_T0);
+        __m512i a[16];
+        for (int t = 0; t < 16; t++) DOT(a[t], r + (size_t)t * stride);
+        __m512i sums = reduce16_512(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
+                                    a[12], a[13], a[14], a[15], no_shift);
+        float s[16];
+        _mm512_storeu_ps(s, _mm512_cvtepi32_ps(sums));
+        for (int t = 0; t < 16; t++) scores[j + t] = s[t] * factor * key_scales[(j + t) * scale_stride];
+    }
+    for (; j < count; j++) {
+        __m512i a;
+        DOT(a, keys + j * stride);
+        scores[j] = (float)_mm512_reduce_add_epi32(a) * factor * key_scales[j * scale_stride];
+    }
+#undef DOT
+}
+
+// q8 value sums, sixteen outputs per register: one sign extension, one conversion and one FMA per
+// sixteen values (the AVX2 path needs two of each). Even and odd positions go to separate
+// accumulators, so the FMA chains are half as long. n must be a multiple of 16, at most Q8_MAX_WIDTH.
+AVX512 static void values_q8_avx512(const float *p, const int8_t *values, size_t stride, const float *value_scales,
+                                    size_t scale_stride, size_t count, size_t n, float *out) {
+    const size_t blocks = n / 16;
+    __m512 even[Q8_MAX_WIDTH / 16], odd[Q8_MAX_WIDTH / 16];
+    for (size_t c = 0; c < blocks; c++) { even[c] = _mm512_loadu_ps(out + 16 * c); odd[c] = _mm512_setzero_ps(); }
+#define ROW16(v, c) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((v) + 16 * (c)))))
+    size_t j = 0;
+    for (; j + 2 <= count; j += 2) {
+        const int8_t *v0 = values + j * stride, *v1 = v0 + stride;
+        // The cache is read from memory: ask for the rows 32 positions ahead.
+        if (j + 33 < count) {
+            _mm_prefetch((const char *)(v0 + 32 * stride), _MM_HINT_T0);
+            _mm_prefetch((const char *)(v1 + 32 * stride), _MM_HINT_T0);
+        }
+        const __m512 w0 = _mm512_set1_ps(p[j] * value_scales[j * scale_stride]);
+        const __m512 w1 = _mm512_set1_ps(p[j + 1] * value_scales[(j + 1) * scale_stride]);
+        for (size_t c = 0; c < blocks; c++) {
+            even[c] = _mm512_fmadd_ps(w0, ROW16(v0, c), even[c]);
+            odd[c] = _mm512_fmadd_ps(w1, ROW16(v1, c), odd[c]);
+        }
+    }
+    if (j < count) {
+        const int8_t *v = values + j * stride;
+        const __m512 w = _mm512_set1_ps(p[j] * value_scales[j * scale_stride]);
+        for (size_t c = 0; c < blocks; c++) even[c] = _mm512_fmadd_ps(w, ROW16(v, c), even[c]);
+    }
+#undef ROW16
+    for (size_t c = 0; c < blocks; c++) _mm512_storeu_ps(out + 16 * c, _mm512_add_ps(even[c], odd[c]));
+}
 #else
 #define HAVE_SIMD 0
 #define scores_f16_x86(...) ((void)0)
@@ -166,6 +270,10 @@ F16C_FMA static float quantize_row_q8_x86(const float *x, int8_t *q, size_t n) {
 #define scores_q8_x86(...) ((void)0)
 #define values_q8_x86(...) ((void)0)
 #define quantize_row_q8_x86(...) 0.0f
+#define HAVE_AVX512 0
+#define Q8_MAX_WIDTH 256
+#define scores_q8_avx512(...) ((void)0)
+#define values_q8_avx512(...) ((void)0)
 #endif
 
 void tk_attention_scores_f16(const float *q, const uint16_t *keys, size_t stride, size_t count, size_t n,
@@ -214,6 +322,10 @@ float tk_quantize_row_q8(const float *x, int8_t *q, size_t n) {
 
 void tk_attention_scores_q8(const float *q, const int8_t *keys, size_t stride, const float *key_scales,
                             size_t scale_stride, size_t count, size_t n, float scale, float *scores) {
+    if (HAVE_AVX512 && n >= 16 && n <= Q8_MAX_WIDTH) {
+        scores_q8_avx512(q, keys, stride, key_scales, scale_stride, count, n, scale, scores);
+        return;
+    }
     if (HAVE_SIMD) { scores_q8_x86(q, keys, stride, key_scales, scale_stride, count, n, scale, scores); return; }
     for (size_t j = 0; j < count; j++) {
         float s = 0;
@@ -224,6 +336,10 @@ void tk_attention_scores_q8(const float *q, const int8_t *keys, size_t stride, c
 
 void tk_attention_values_q8(const float *p, const int8_t *values, size_t stride, const float *value_scales,
                             size_t scale_stride, size_t count, size_t n, float *out) {
+    if (HAVE_AVX512 && n % 16 == 0 && n <= Q8_MAX_WIDTH) {
+        values_q8_avx512(p, values, stride, value_scales, scale_stride, count, n, out);
+        return;
+    }
     if (HAVE_SIMD) { values_q8_x86(p, values, stride, value_scales, scale_stride, count, n, out); return; }
     for (size_t j = 0; j < count; j++) {
         const float w = p[j] * value_scales[j * scale_stride];
