@@ -18,9 +18,18 @@ public enum JSONReader {
         return nil
     }
 
-    /// The parsed value, or an error if `data` is not valid JSON.
+    /// Why a text is not JSON, in the decoder's words (position included where it gives one).
+    public struct SyntaxError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The parsed value, or a `SyntaxError` if `data` is not valid JSON.
     public static func parse(_ data: Data) throws -> Any {
-        try JSONDecoder().decode(Node.self, from: data).value
+        do {
+            return try JSONDecoder().decode(Node.self, from: data).value
+        } catch let DecodingError.dataCorrupted(context) {
+            throw SyntaxError(description: context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+        }
     }
 
     private struct Key: CodingKey {

@@ -30,7 +30,7 @@ struct JSONReaderTests {
 
     @Test("invalid JSON is an error", arguments: [#"{"a": [1, 2"#, "", "{'a': 1}", "[1, 2] extra"])
     func invalid(_ text: String) {
-        #expect(throws: (any Error).self) { try JSONReader.parse(Data(text.utf8)) }
+        #expect(throws: JSONReader.SyntaxError.self) { try JSONReader.parse(Data(text.utf8)) }
     }
 
     @Test("fixed-point formatting rounds like printf's %.Nf")
