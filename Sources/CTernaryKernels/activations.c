@@ -39,6 +39,17 @@ AVX2 static void gelu_avx2(float *x, size_t n) {
     }
 }
 
+// silu(v) = v · sigmoid(v) = v / (1 + exp(-v))
+AVX2 static void silu_avx2(float *x, size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(one, exp256(_mm256_sub_ps(zero, v)))));
+    }
+    for (; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
 AVX2 static void softmax_avx2(float *x, size_t n) {
     __m256 mv = _mm256_set1_ps(-INFINITY);
     size_t i = 0;
@@ -66,6 +77,7 @@ AVX2 static void softmax_avx2(float *x, size_t n) {
 #define HAVE_AVX2 0
 static void gelu_avx2(float *x, size_t n) { (void)x; (void)n; }
 static void softmax_avx2(float *x, size_t n) { (void)x; (void)n; }
+static void silu_avx2(float *x, size_t n) { (void)x; (void)n; }
 #endif
 
 void tk_gelu_tanh(float *x, size_t n) {
@@ -74,6 +86,11 @@ void tk_gelu_tanh(float *x, size_t n) {
         float v = x[i];
         x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
     }
+}
+
+void tk_silu(float *x, size_t n) {
+    if (HAVE_AVX2) { silu_avx2(x, n); return; }
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
 void tk_softmax(float *x, size_t n) {

@@ -425,6 +425,25 @@ AVX2 void tk_f32_gemv_fma(const float *w, size_t k, size_t rows, const float *x,
     }
 }
 
+// bf16 is the top half of an f32: widen each 16-bit value with a shift, same two FMA chains.
+AVX2 void tk_bf16_gemv_fma(const uint16_t *w, size_t k, size_t rows, const float *x, float *out) {
+    for (size_t r = 0; r < rows; r++) {
+        const uint16_t *wr = w + r * k;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        size_t i = 0;
+        for (; i + 16 <= k; i += 16) {
+            __m256i h = _mm256_loadu_si256((const __m256i *)(wr + i));
+            __m256 w0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(h)), 16));
+            __m256 w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1)), 16));
+            a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
+            a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+        }
+        float s = hsum_ps_256(_mm256_add_ps(a0, a1));
+        for (; i < k; i++) { uint32_t bits = (uint32_t)wr[i] << 16; float v; __builtin_memcpy(&v, &bits, 4); s += v * x[i]; }
+        out[r] = s;
+    }
+}
+
 // ---- activation quantization -------------------------------------------------------------------
 AVX2 float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t padded, int32_t *sum) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -475,5 +494,6 @@ void tk_int8_gemv_avx2(const int8_t *w, size_t k, size_t rows, const int8_t *x, 
 void tk_int8_gemv_avx512vnni(const int8_t *w, size_t k, size_t rows, const int8_t *x, int32_t s, int32_t *o) { (void)w; (void)k; (void)rows; (void)x; (void)s; (void)o; __builtin_trap(); }
 void tk_f16_gemv_fma(const uint16_t *w, size_t k, size_t rows, const float *x, float *o) { (void)w; (void)k; (void)rows; (void)x; (void)o; __builtin_trap(); }
 void tk_f32_gemv_fma(const float *w, size_t k, size_t rows, const float *x, float *o) { (void)w; (void)k; (void)rows; (void)x; (void)o; __builtin_trap(); }
+void tk_bf16_gemv_fma(const uint16_t *w, size_t k, size_t rows, const float *x, float *o) { (void)w; (void)k; (void)rows; (void)x; (void)o; __builtin_trap(); }
 float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t p, int32_t *s) { (void)x; (void)n; (void)q; (void)p; (void)s; __builtin_trap(); }
 #endif

@@ -53,14 +53,14 @@ struct Bench: ParsableCommand {
             if let kernel { args += ["--kernel", kernel] }
             let options = try ModelOptions.parse(args)
             let context = options.context()
-            let lm = try ModelRegistry.load(path: try options.resolvedPath(), context: context)
+            let lm = try options.load()
             name = lm.file.file.metadata["synthetic"].map { "\(lm.architecture) \($0) (synthetic)" } ?? "\(lm.architecture) \(URL(fileURLWithPath: lm.file.path).lastPathComponent)"
             size = lm.file.file.fileSize
             guard d + max(p, n) <= lm.contextLength else {
                 throw ValidationError("-d \(d) plus \(max(p, n)) test tokens exceeds the model's context of \(lm.contextLength) positions")
             }
-            if !json { printError("benchmarking \(threads) thread(s), kernel \(context.kernels.isa)…") }
-            rows += try Benchmark.run(model: lm, pool: context.pool, tests: tests, repetitions: r, depth: d)
+            if !json { printError("benchmarking \(threads) thread(s), kernel \(lm.kernels.isa)…") }
+            rows += try Benchmark.run(model: lm, context: context, memoryOptions: options.memoryOptions, tests: tests, repetitions: r, depth: d)
         }
         let rss = Benchmark.peakResidentBytes()
         if json {

@@ -32,8 +32,8 @@ struct Chat: ParsableCommand {
     }
 
     func run() throws {
-        let lm = try model.load()
-        let generator = try Generator(model: lm)
+        let generator = try model.generator()
+        let lm = generator.model
         let tokenizer = generator.tokenizer
         signal(SIGINT) { _ in
             if replyInProgress != 0 { interruptRequested = 1 } else { _exit(130) }
@@ -44,7 +44,7 @@ struct Chat: ParsableCommand {
         sigaddset(&unblock, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let interactive = isatty(STDIN_FILENO) != 0
-        var memory = lm.makeMemory()
+        var memory = generator.makeMemory()
         var transcript: [Int] = tokenizer.encode(system)
         var pending = transcript  // tokens not yet fed to the model
         var options = sampling.options
@@ -55,7 +55,7 @@ struct Chat: ParsableCommand {
             guard let line = readLine(strippingNewline: true) else { break }
             if line == "/quit" { break }
             if line == "/reset" {
-                memory = lm.makeMemory()
+                memory = generator.makeMemory()
                 transcript = tokenizer.encode(system)
                 pending = transcript
                 continue
@@ -64,11 +64,11 @@ struct Chat: ParsableCommand {
             transcript += turn
             pending += turn
             // Keep the conversation inside the context: restart from the most recent tokens.
-            if memory.length + pending.count + n > lm.contextLength {
-                let keep = max(1, lm.contextLength - n - 1)
+            if memory.length + pending.count + n > memory.capacity {
+                let keep = max(1, memory.capacity - n - 1)
                 transcript = Array(transcript.suffix(keep))
                 pending = transcript
-                memory = lm.makeMemory()
+                memory = generator.makeMemory()
             }
             print("\(bot): ", terminator: "")
             fflush(stdout)

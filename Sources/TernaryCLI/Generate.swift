@@ -55,8 +55,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let lm = try model.load()
-        let generator = try Generator(model: lm)
+        let generator = try model.generator()
         let ids = generator.tokenizer.encode(prompt, allowSpecial: !noSpecial)
         print(prompt, terminator: "")
         fflush(stdout)

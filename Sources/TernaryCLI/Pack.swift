@@ -21,8 +21,11 @@ struct Pack: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output file.")
     var output: String
 
-    @Option(help: "Embedding storage: f32, f16, int8 or ternary.")
+    @Option(help: "How token embeddings and the LM head are stored: \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
     var embeddings: String = "f16"
+
+    @Option(help: "How linear layers are stored: ternary (quantized at pack time unless already ternary), or \(WeightFormat.allCases.dropFirst().map(\.rawValue).joined(separator: ", ")) to keep them dense.")
+    var weights: String = "ternary"
 
     @Option(help: "Tokenizer directory, when the model directory has none (vocab.json + merges.txt, encoder.json + vocab.bpe, or tokenizer.json).")
     var tokenizer: String?
@@ -31,14 +34,14 @@ struct Pack: ParsableCommand {
     var noTokenizer = false
 
     func validate() throws {
-        guard EmbeddingStorage(rawValue: embeddings) != nil else {
-            throw ValidationError("--embeddings \(embeddings) is unknown: expected f32, f16, int8 or ternary")
-        }
+        _ = try formatOption("--embeddings", embeddings)
+        _ = try formatOption("--weights", weights)
     }
 
     func run() throws {
         var options = PackOptions()
-        options.embeddings = EmbeddingStorage(rawValue: embeddings)!
+        options.embeddings = try formatOption("--embeddings", embeddings)
+        options.weights = try formatOption("--weights", weights)
         options.tokenizerDirectory = tokenizer
         options.withoutTokenizer = noTokenizer
         var bar = ProgressBar(label: "packing")

@@ -36,7 +36,9 @@ struct Perplexity: ParsableCommand {
         if let maxTokens, tokens.count > maxTokens { tokens.removeLast(tokens.count - maxTokens) }
         let chunk = ctx ?? min(512, lm.contextLength)
         var bar = ProgressBar(label: "perplexity")
-        let result = try PerplexityEvaluator.evaluate(model: lm, tokens: tokens, contextSize: chunk) { done, total in
+        let result = try PerplexityEvaluator.evaluate(
+            model: lm, context: model.context(), memoryOptions: model.memoryOptions, tokens: tokens, contextSize: chunk
+        ) { done, total in
             if !json { bar.update(done, total, "chunks") }
         }
         if json {

@@ -9,6 +9,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TernaryFormat
+import TernaryGeneration
 import TernaryKernels
 import TernaryModels
 
@@ -49,10 +51,15 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
+    /// Threads and scratch for the forward passes.
     func context() -> InferenceContext {
-        InferenceContext(threads: threads ?? WorkerPool.coreCount, isa: kernel.flatMap(KernelISA.init(rawValue:)) ?? .best,
-                         kvPrecision: KVPrecision(rawValue: kvCache) ?? .q8, microBatch: microBatch)
+        InferenceContext(threads: threads ?? WorkerPool.coreCount, microBatch: microBatch)
     }
+
+    /// How sequences' memories are made.
+    var memoryOptions: MemoryOptions { MemoryOptions(kvPrecision: KVPrecision(rawValue: kvCache) ?? .q8) }
+
+    var isa: KernelISA { kernel.flatMap(KernelISA.init(rawValue:)) ?? .best }
 
     /// The model path: -m, else $TERNARY_MODEL, else the small model shipped in the repository.
     func resolvedPath() throws -> String {
@@ -63,7 +70,12 @@ struct ModelOptions: ParsableArguments {
     }
 
     func load() throws -> any LanguageModel {
-        try ModelRegistry.load(path: try resolvedPath(), context: context())
+        try ModelRegistry.load(path: try resolvedPath(), isa: isa)
+    }
+
+    /// The model and a generator running it with these options.
+    func generator() throws -> Generator {
+        try Generator(model: try load(), context: context(), memoryOptions: memoryOptions)
     }
 }
 
@@ -129,4 +141,12 @@ extension String {
     func padded(to width: Int) -> String {
         count >= width ? String(prefix(width)) : self + String(repeating: " ", count: width - count)
     }
+}
+
+/// A --weights / --embeddings value.
+func formatOption(_ option: String, _ value: String) throws -> WeightFormat {
+    guard let format = WeightFormat(rawValue: value) else {
+        throw ValidationError("\(option) \(value) is unknown: expected one of \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return format
 }

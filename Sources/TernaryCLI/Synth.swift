@@ -8,21 +8,22 @@ struct Synth: ParsableCommand {
 
     @Option(help: "Shape preset: \(Synthesizer.presets.map(\.name).joined(separator: ", ")).") var preset: String
     @Option(name: .shortAndLong, help: "Output file.") var output: String
-    @Option(help: "Embedding storage: f32, f16, int8 or ternary.") var embeddings: String = "ternary"
+    @Option(help: "How token embeddings and the LM head are stored: \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")).") var embeddings: String = "ternary"
+    @Option(help: "How linear layers are stored: \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")).") var weights: String = "ternary"
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Embed this tokenizer (a GPT-2 tokenizer directory), so the file can run on text.") var tokenizer: String?
 
     func validate() throws {
-        guard EmbeddingStorage(rawValue: embeddings) != nil else {
-            throw ValidationError("--embeddings \(embeddings) is unknown: expected f32, f16, int8 or ternary")
-        }
+        _ = try formatOption("--embeddings", embeddings)
+        _ = try formatOption("--weights", weights)
     }
 
     func run() throws {
         let p = try Synthesizer.preset(named: preset)
         var bar = ProgressBar(label: "synth \(p.name)")
         let bpe = try tokenizer.map { try BPETokenizer.load(directory: $0) }
-        try Synthesizer.write(preset: p, embeddings: EmbeddingStorage(rawValue: embeddings)!, seed: seed, output: output, tokenizer: bpe) { done, total, note in
+        try Synthesizer.write(preset: p, embeddings: try formatOption("--embeddings", embeddings), weights: try formatOption("--weights", weights),
+                              seed: seed, output: output, tokenizer: bpe) { done, total, note in
             bar.update(done, total, note)
         }
         print("wrote \(output)")

@@ -5,11 +5,14 @@ import Foundation
 #endif
 import TernaryFormat
 
-/// A Hugging Face model directory: config.json plus one or more safetensors shards.
-public final class HFCheckpoint {
+/// A Hugging Face model directory: config.json plus one or more safetensors shards. Tensors are
+/// looked up under the architecture's prefixes (`transformer.`, `model.`, none).
+public final class HFCheckpoint: TensorSource {
     public let directory: String
-    public let config: [String: Any]
+    /// config.json, parsed (Hugging Face writes `Infinity` in some configs; it is accepted here).
+    public let config: JSONValue
     public let configPath: String
+    public var prefixes: [String] = [""]
     private var shards: [String: SafetensorsFile] = [:]
     /// Tensor name → shard file.
     private let location: [String: String]
@@ -22,10 +25,12 @@ public final class HFCheckpoint {
         self.directory = directory
         configPath = joinPath(directory, "config.json")
         guard let data = FileManager.default.contents(atPath: configPath) else { throw ConvertError.missingConfig(directory: directory) }
-        guard let config = try? JSONReader.parse(data) as? [String: Any] else {
-            throw ConvertError.badConfig(path: configPath, reason: "not a JSON object")
+        do {
+            config = try JSONParser(allowNonFiniteNumbers: true).parse(data)
+        } catch {
+            throw ConvertError.badConfig(path: configPath, reason: "not valid JSON: \(error)")
         }
-        self.config = config
+        guard case .object = config else { throw ConvertError.badConfig(path: configPath, reason: "expected a JSON object") }
         let single = joinPath(directory, "model.safetensors")
         let index = joinPath(directory, "model.safetensors.index.json")
         var location: [String: String] = [:]
@@ -34,10 +39,22 @@ public final class HFCheckpoint {
             shards[single] = file
             for name in file.tensors.keys { location[name] = single }
         } else if let indexData = FileManager.default.contents(atPath: index) {
-            guard let root = try? JSONReader.parse(indexData) as? [String: Any],
-                  let map = root["weight_map"] as? [String: String]
-            else { throw ConvertError.badConfig(path: index, reason: "expected an object with a weight_map of tensor → file") }
-            for (name, file) in map { location[name] = joinPath(directory, file) }
+            let root: JSONValue
+            do { root = try JSONParser().parse(indexData) } catch {
+                throw ConvertError.badConfig(path: index, reason: "not valid JSON: \(error)")
+            }
+            guard case let .object(map)? = root["weight_map"] else {
+                throw ConvertError.badConfig(path: index, reason: "expected an object with a weight_map of tensor → file")
+            }
+            for (name, value) in map {
+                guard let file = value.string else { throw ConvertError.badConfig(path: index, reason: "weight_map['\(name)'] must be a file name") }
+                // A shard is a file in this directory: no path separators, no '..' (a hostile index
+                // must not make the packer read files elsewhere).
+                guard !file.isEmpty, !file.contains("/"), !file.contains("\\"), file != "..", file != "." else {
+                    throw ConvertError.badConfig(path: index, reason: "weight_map['\(name)'] = '\(file)' is not a file name inside the checkpoint directory")
+                }
+                location[name] = joinPath(directory, file)
+            }
         } else {
             throw ConvertError.noWeights(directory: directory)
         }
@@ -46,40 +63,40 @@ public final class HFCheckpoint {
 
     public var tensorNames: [String] { location.keys.sorted() }
 
-    public func view(_ name: String) throws -> TensorView {
-        guard let path = location[name] else { throw FormatError.missingTensor(path: directory, tensor: name) }
-        if shards[path] == nil { shards[path] = try SafetensorsFile(path: path) }
-        return try shards[path]!.tensor(name)
+    /// The checkpoint's own name for a manifest source name (the first prefix that has it).
+    public func resolve(_ name: String) -> String? {
+        for prefix in prefixes where location[prefix + name] != nil { return prefix + name }
+        return nil
     }
 
-    /// A tensor as Float32 values, with its shape checked.
+    public func contains(_ name: String) -> Bool { resolve(name) != nil }
+
+    public func view(_ name: String) throws -> TensorView {
+        guard let full = resolve(name), let path = location[full] else { throw FormatError.missingTensor(path: directory, tensor: name) }
+        if shards[path] == nil { shards[path] = try SafetensorsFile(path: path) }
+        return try shards[path]!.tensor(full)
+    }
+
     public func floats(_ name: String, shape: [Int]) throws -> [Float] {
         let v = try view(name)
         guard v.shape == shape else { throw FormatError.wrongShape(path: directory, tensor: name, expected: shape, found: v.shape) }
+        return try Self.floats(v, source: directory)
+    }
+
+    public func matrix(_ name: String, rows: Int, k: Int, transposed: Bool) throws -> SourceMatrix {
+        let values = try floats(name, shape: transposed ? [k, rows] : [rows, k])
+        return .float(transposed ? WeightQuantizer.transpose(values, rows: k, cols: rows) : values)
+    }
+
+    /// A tensor's values as Float32 (F32, F16 and BF16 tensors).
+    static func floats(_ v: TensorView, source: String) throws -> [Float] {
         let n = v.elementCount
         switch v.dtype {
-        case .f32: return Array(v.data.bindMemory(to: Float.self).prefix(n))
-        case .f16:
-            return (0..<n).map { Float(v.data.loadUnaligned(fromByteOffset: 2 * $0, as: Float16.self)) }
-        case .bf16:
-            return (0..<n).map { Float(bitPattern: UInt32(v.data.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) << 16) }
-        default: throw ConvertError.unsupportedDType(tensor: name, dtype: v.dtype.rawValue)
+        case .f32: return (0..<n).map { v.data.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+        case .f16: return (0..<n).map { Float(v.data.loadUnaligned(fromByteOffset: 2 * $0, as: Float16.self)) }
+        case .bf16: return (0..<n).map { Float(bitPattern: UInt32(v.data.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) << 16) }
+        default: throw ConvertError.unsupportedDType(source: source, tensor: v.name, dtype: v.dtype.rawValue)
         }
-    }
-
-    public func int(_ key: String, default value: Int? = nil) throws -> Int {
-        guard let raw = config[key], !(raw is JSONReader.Null) else {
-            if let value { return value }
-            throw ConvertError.badConfig(path: configPath, reason: "missing integer '\(key)'")
-        }
-        guard let int = raw as? Int, int > 0 else { throw ConvertError.badConfig(path: configPath, reason: "'\(key)' must be a positive integer, found \(raw)") }
-        return int
-    }
-
-    public func double(_ key: String, default value: Double) throws -> Double {
-        guard let raw = config[key], !(raw is JSONReader.Null) else { return value }
-        guard let d = JSONReader.double(raw), d.isFinite, d > 0 else { throw ConvertError.badConfig(path: configPath, reason: "'\(key)' must be a positive number, found \(raw)") }
-        return d
     }
 }
 

@@ -2,7 +2,8 @@ import TernaryFormat
 import TernaryKernels
 import TernaryTokenizer
 
-/// Collects the tensors and metadata of a packed file (shared by the packer and `synth`).
+/// Collects the tensors and metadata of a packed file (shared by the packer and `synth`), storing
+/// each matrix in the format asked for.
 public struct PackedModelBuilder {
     public private(set) var tensors: [OutputTensor] = []
     public var metadata: [String: String]
@@ -22,46 +23,75 @@ public struct PackedModelBuilder {
 
     public mutating func add(_ tensor: OutputTensor) { tensors.append(tensor) }
 
-    public mutating func addFloats(_ name: String, _ values: [Float], shape: [Int]) {
+    /// An F32 tensor; non-finite values are refused (they would poison every output).
+    public mutating func addFloats(_ name: String, _ values: [Float], shape: [Int]) throws {
+        try Self.checkFinite(values, name)
         add(OutputTensor(name: name, dtype: .f32, shape: shape, values: values))
     }
 
-    public mutating func addHalfs(_ name: String, _ values: [Float], shape: [Int]) {
-        add(OutputTensor(name: name, dtype: .f16, shape: shape, values: values.map { Float16($0) }))
-    }
-
-    /// A packed ternary matrix `(rows, k)` from already packed bytes and its β.
-    public mutating func addPackedTernary(_ prefix: String, packed: [UInt8], beta: Float, rows: Int, k: Int) {
-        add(OutputTensor(name: "\(prefix).weight", dtype: .u32, shape: [rows, TernaryLayout.paddedLength(k) / TernaryLayout.weightsPerWord], bytes: packed))
-        addFloats("\(prefix).weight_scale", [beta], shape: [1])
-    }
-
-    /// A BitLinear from latent weights `(rows, k)` row-major, with optional bias and pre-norm weight.
-    public mutating func addBitLinear(_ prefix: String, weight: [Float], rows: Int, k: Int, bias: [Float]?, normWeight: [Float]?) {
-        let (packed, beta) = WeightQuantizer.ternary(weight, rows: rows, k: k)
-        addPackedTernary(prefix, packed: packed, beta: beta, rows: rows, k: k)
-        if let bias { addFloats("\(prefix).bias", bias, shape: [rows]) }
-        if let normWeight { addFloats("\(prefix).norm.weight", normWeight, shape: [k]) }
-    }
-
-    /// A token embedding table `(vocabulary, width)` in the chosen storage.
-    public mutating func addEmbedding(_ name: String, _ w: [Float], vocabulary: Int, width: Int) {
-        switch quantization.embeddings {
-        case .f32: addFloats("\(name).weight", w, shape: [vocabulary, width])
-        case .f16: addHalfs("\(name).weight", w, shape: [vocabulary, width])
-        case .int8:
-            let (values, scales) = WeightQuantizer.int8Rows(w, rows: vocabulary, k: width)
-            add(OutputTensor(name: "\(name).weight", dtype: .i8, shape: [vocabulary, TernaryLayout.paddedLength(width)], values: values))
-            addFloats("\(name).scale", scales, shape: [vocabulary])
-        case .ternary:
-            let (packed, beta) = WeightQuantizer.ternary(w, rows: vocabulary, k: width)
-            addPackedTernary(name, packed: packed, beta: beta, rows: vocabulary, k: width)
+    /// A float table that stays float (position embeddings): F32 when embeddings are F32, else F16.
+    public mutating func addFloatTable(_ name: String, _ values: [Float], shape: [Int]) throws {
+        try Self.checkFinite(values, name)
+        if quantization.embeddings == .f32 {
+            add(OutputTensor(name: name, dtype: .f32, shape: shape, values: values))
+        } else {
+            add(OutputTensor(name: name, dtype: .f16, shape: shape, values: values.map { Float16($0) }))
         }
     }
 
-    /// A float table that stays float: f32 when embeddings are f32, else f16.
-    public mutating func addFloatTable(_ name: String, _ w: [Float], shape: [Int]) {
-        if quantization.embeddings == .f32 { addFloats(name, w, shape: shape) } else { addHalfs(name, w, shape: shape) }
+    /// Matrix `name` (rows, k) from `source`, stored as `format` (docs/FORMAT.md): float values are
+    /// quantized as the format defines; ternary values keep their codes and scale when stored ternary.
+    public mutating func addMatrix(_ name: String, _ source: SourceMatrix, rows: Int, k: Int, format: WeightFormat) throws {
+        switch (source, format) {
+        case let (.packedTernary(bytes, beta), .ternary):
+            addTernary(name, packed: bytes, beta: beta, rows: rows, k: k)
+        case let (.ternary(codes, scale), .ternary):
+            guard scale.isFinite, scale > 0 else { throw ConvertError.nonFinite(tensor: "\(name) (its scale \(scale))") }
+            addTernary(name, packed: WeightQuantizer.pack(codes, rows: rows, k: k), beta: scale, rows: rows, k: k)
+        case (.float(let values), _):
+            try Self.checkFinite(values, name)
+            addFloatMatrix(name, values, rows: rows, k: k, format: format)
+        case let (.ternary(codes, scale), _):
+            addFloatMatrix(name, codes.map { Float($0) * scale }, rows: rows, k: k, format: format)
+        case let (.packedTernary(bytes, beta), _):
+            let rowBytes = TernaryLayout.rowBytes(k)
+            var values = [Float]()
+            values.reserveCapacity(rows * k)
+            bytes.withUnsafeBytes { raw in
+                for r in 0..<rows {
+                    let row = UnsafeRawBufferPointer(rebasing: raw[(r * rowBytes)..<((r + 1) * rowBytes)])
+                    for i in 0..<k { values.append(Float(TernaryLayout.weight(at: i, of: row)) * beta) }
+                }
+            }
+            addFloatMatrix(name, values, rows: rows, k: k, format: format)
+        }
+    }
+
+    private mutating func addTernary(_ name: String, packed: [UInt8], beta: Float, rows: Int, k: Int) {
+        add(OutputTensor(name: "\(name).weight", dtype: .u32, shape: WeightFormat.ternary.weightShape(rows: rows, k: k), bytes: packed))
+        add(OutputTensor(name: "\(name).weight_scale", dtype: .f32, shape: [1], values: [beta]))
+    }
+
+    private mutating func addFloatMatrix(_ name: String, _ w: [Float], rows: Int, k: Int, format: WeightFormat) {
+        let shape = format.weightShape(rows: rows, k: k)
+        switch format {
+        case .ternary:
+            let (packed, beta) = WeightQuantizer.ternary(w, rows: rows, k: k)
+            addTernary(name, packed: packed, beta: beta, rows: rows, k: k)
+        case .int8:
+            let (values, scales) = WeightQuantizer.int8Rows(w, rows: rows, k: k)
+            add(OutputTensor(name: "\(name).weight", dtype: .i8, shape: shape, values: values))
+            add(OutputTensor(name: "\(name).scale", dtype: .f32, shape: [rows], values: scales))
+        case .f32: add(OutputTensor(name: "\(name).weight", dtype: .f32, shape: shape, values: w))
+        case .f16: add(OutputTensor(name: "\(name).weight", dtype: .f16, shape: shape, values: w.map { Float16($0) }))
+        case .bf16: add(OutputTensor(name: "\(name).weight", dtype: .bf16, shape: shape, values: w.map(WeightQuantizer.bfloat16)))
+        }
+    }
+
+    static func checkFinite(_ values: [Float], _ name: String) throws {
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw ConvertError.nonFinite(tensor: "\(name) (element \(bad) is \(values[bad]))")
+        }
     }
 
     public func write(to path: String) throws {

@@ -4,11 +4,15 @@ import FoundationEssentials
 import Foundation
 #endif
 import TernaryFormat
+import TernaryModels
 import TernaryTokenizer
 
 /// Options of `ternary pack`.
 public struct PackOptions: Sendable {
-    public var embeddings: EmbeddingStorage = .f16
+    /// How token embeddings and LM heads are stored.
+    public var embeddings: WeightFormat = .f16
+    /// How linear layers are stored (ternary: quantized at pack time unless already ternary).
+    public var weights: WeightFormat = .ternary
     /// Where to read the tokenizer when the model directory has none.
     public var tokenizerDirectory: String?
     /// Pack without a tokenizer (the file then works only on token ids).
@@ -23,33 +27,23 @@ public struct PackReport: Sendable {
     public var ratio: Double { outputBytes > 0 ? Double(inputBytes) / Double(outputBytes) : 0 }
 }
 
-/// HF checkpoint directory → one packed ternary file.
+/// A model checkpoint → one packed ternary file, driven by the architecture's tensor manifest.
 public enum Packer {
-    /// HF `model_type` → packer. Adding an architecture adds one line.
-    static let packers: [String: (HFCheckpoint, QuantizationInfo, BPETokenizer?, (Int, Int, String) -> Void) throws -> PackedModelBuilder] = [
-        "gpt2": GPT2Packer.pack,
-    ]
-
-    /// The quantization flags recorded by the trainer's export (`ternary_qat` in config.json).
-    static func quantization(of checkpoint: HFCheckpoint, embeddings: EmbeddingStorage) throws -> QuantizationInfo {
-        var info = QuantizationInfo(embeddings: embeddings)
-        if let raw = checkpoint.config["ternary_qat"] {
-            guard let flags = raw as? [String: Any] else {
-                throw ConvertError.badConfig(path: checkpoint.configPath, reason: "ternary_qat must be an object")
-            }
-            info.rmsNormBeforeQuant = (flags["rms_norm"] as? Bool) ?? false
-            if let eps = flags["rms_norm_eps"].flatMap(JSONReader.double) { info.rmsNormEpsilon = eps }
-        }
-        return info
-    }
-
     public static func pack(
         directory: String, output: String, options: PackOptions, progress: (Int, Int, String) -> Void = { _, _, _ in }
     ) throws -> PackReport {
         let checkpoint = try HFCheckpoint(directory: directory)
-        let modelType = (checkpoint.config["model_type"] as? String) ?? "gpt2"
-        guard let packer = packers[modelType] else {
-            throw ConvertError.unsupportedModelType(path: checkpoint.configPath, found: modelType, known: packers.keys.sorted())
+        let modelType = checkpoint.config["model_type"]?.string ?? "gpt2"
+        guard let architecture = ModelRegistry.architecture(modelType: modelType) else {
+            throw ConvertError.unsupportedModelType(
+                path: checkpoint.configPath, found: modelType, known: ModelRegistry.architectures.flatMap(\.modelTypes).sorted())
+        }
+        checkpoint.prefixes = architecture.checkpointPrefixes
+        let config: JSONValue
+        do {
+            config = try architecture.decodeConfig(checkpoint.config)
+        } catch let failure as JSONValueDecoder.Failure {
+            throw ConvertError.badConfig(path: checkpoint.configPath, reason: failure.description)
         }
         var tokenizer: BPETokenizer?
         if !options.withoutTokenizer {
@@ -62,13 +56,73 @@ public enum Packer {
                 tokenizer = try BPETokenizer.load(directory: other)
             }
         }
-        if let tokenizer, let vocab = checkpoint.config["vocab_size"] as? Int, tokenizer.vocabularySize > vocab {
+        if let tokenizer, let vocab = config["vocab_size"]?.integer, tokenizer.vocabularySize > vocab {
             throw ConvertError.badConfig(path: checkpoint.configPath, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but vocab_size is \(vocab)")
         }
-        let builder = try packer(checkpoint, try quantization(of: checkpoint, embeddings: options.embeddings), tokenizer, progress)
+        var quantization = try quantizationFlags(checkpoint)
+        quantization.embeddings = options.embeddings
+        quantization.weights = options.weights
+        let builder = try build(architecture: architecture, config: config, source: checkpoint, quantization: quantization,
+                                tokenizer: tokenizer, sourceName: directory, progress: progress)
         try builder.write(to: output)
         let inputBytes = checkpoint.tensorNames.reduce(0) { $0 + ((try? checkpoint.view($1).data.count) ?? 0) }
         let outputBytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         return PackReport(inputBytes: inputBytes, outputBytes: outputBytes)
+    }
+
+    /// The quantization flags recorded by the trainer's export (`ternary_qat` in config.json).
+    static func quantizationFlags(_ checkpoint: HFCheckpoint) throws -> QuantizationInfo {
+        var info = QuantizationInfo(embeddings: .f16)
+        if let flags = checkpoint.config["ternary_qat"] {
+            guard case .object = flags else { throw ConvertError.badConfig(path: checkpoint.configPath, reason: "ternary_qat must be an object") }
+            if let rms = flags["rms_norm"] {
+                guard let value = rms.boolean else { throw ConvertError.badConfig(path: checkpoint.configPath, reason: "ternary_qat.rms_norm must be true or false") }
+                info.rmsNormBeforeQuant = value
+            }
+            if let eps = flags["rms_norm_eps"]?.number { info.rmsNormEpsilon = eps }
+        }
+        return info
+    }
+
+    /// Every tensor of `architecture`'s manifest for `config`, read from `source` and stored in the
+    /// formats `quantization` names. Shared by `pack` and `synth`.
+    public static func build(
+        architecture: Architecture, config: JSONValue, source: TensorSource, quantization: QuantizationInfo,
+        tokenizer: BPETokenizer?, sourceName: String, progress: (Int, Int, String) -> Void
+    ) throws -> PackedModelBuilder {
+        let manifest = try architecture.manifest(config, quantization)
+        var builder = PackedModelBuilder(architecture: architecture.name, config: config, quantization: quantization, tokenizer: tokenizer)
+        var used = Set<String>()
+        progress(0, manifest.count, "")
+        for (i, spec) in manifest.enumerated() {
+            switch spec.kind {
+            case let .linear(rows, k):
+                try builder.addMatrix(spec.name, source.matrix(spec.source, rows: rows, k: k, transposed: spec.transposed),
+                                      rows: rows, k: k, format: quantization.weights)
+            case let .embedding(rows, k):
+                try builder.addMatrix(spec.name, source.matrix(spec.source, rows: rows, k: k, transposed: spec.transposed),
+                                      rows: rows, k: k, format: quantization.embeddings)
+            case let .vector(n):
+                try builder.addFloats(spec.name, source.floats(spec.source, shape: [n]), shape: [n])
+            case let .table(rows, columns):
+                try builder.addFloatTable(spec.name, source.floats(spec.source, shape: [rows, columns]), shape: [rows, columns])
+            }
+            used.insert(spec.source)
+            progress(i + 1, manifest.count, spec.name)
+        }
+        if let (head, embedding) = architecture.tiedHead, source.contains(head), !used.contains(head), let shape = manifest.first(where: { $0.source == embedding })?.matrixShape {
+            // A tied head may be saved as a copy of the embeddings; anything else is a different model.
+            let shape = [shape.rows, shape.k]
+            guard try source.floats(head, shape: shape) == source.floats(embedding, shape: shape) else {
+                throw ConvertError.untiedHead(directory: sourceName)
+            }
+            used.insert(head)
+        }
+        let usedNames = Set(used.compactMap { name in (source as? HFCheckpoint)?.resolve(name) ?? name })
+        let unused = source.tensorNames.filter { name in
+            !usedNames.contains(name) && !architecture.ignoredCheckpointSuffixes.contains { name.hasSuffix($0) }
+        }
+        if !unused.isEmpty { throw ConvertError.unusedTensors(directory: sourceName, names: unused) }
+        return builder
     }
 }

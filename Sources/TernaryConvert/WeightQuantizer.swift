@@ -27,6 +27,30 @@ public enum WeightQuantizer {
         return (packed, beta)
     }
 
+    /// Packs exact ternary values (rows, k), each −1, 0 or +1, into the 2-bit layout.
+    public static func pack(_ codes: [Int8], rows: Int, k: Int) -> [UInt8] {
+        precondition(codes.count == rows * k)
+        let rowBytes = TernaryLayout.rowBytes(k)
+        var packed = [UInt8](repeating: 0, count: rows * rowBytes)
+        packed.withUnsafeMutableBytes { out in
+            codes.withUnsafeBufferPointer { all in
+                for r in 0..<rows {
+                    TernaryLayout.packRow(UnsafeBufferPointer(rebasing: all[(r * k)..<((r + 1) * k)]),
+                                          into: UnsafeMutableRawBufferPointer(rebasing: out[(r * rowBytes)..<((r + 1) * rowBytes)]))
+                }
+            }
+        }
+        return packed
+    }
+
+    /// bfloat16 bits of a float, rounded to nearest even (as torch's `.to(torch.bfloat16)`).
+    public static func bfloat16(_ value: Float) -> UInt16 {
+        let bits = value.bitPattern
+        if value.isNaN { return UInt16(bits >> 16) | 0x40 }
+        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return UInt16(rounded >> 16)
+    }
+
     /// Per-row int8: scale = max(max|row|, 1e-5) / 127, q = clamp(round(w / scale), −127, 127),
     /// rows padded with zeros to a multiple of 64.
     public static func int8Rows(_ w: [Float], rows: Int, k: Int) -> (values: [Int8], scales: [Float]) {

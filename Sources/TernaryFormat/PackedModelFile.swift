@@ -1,40 +1,37 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
-/// How the embeddings (and the tied LM head) are stored.
-public enum EmbeddingStorage: String, Sendable, CaseIterable {
-    case f32, f16, int8, ternary
-}
-
 /// The quantization flags of a packed file (metadata key `quantization`).
 public struct QuantizationInfo: Sendable, Equatable {
-    public var embeddings: EmbeddingStorage
+    /// The format the token embeddings (and a tied head) were packed in (informational: each
+    /// matrix's own dtype is what the reader goes by).
+    public var embeddings: WeightFormat
+    /// The format linear layers were packed in (informational, as `embeddings`).
+    public var weights: WeightFormat
     /// An RMSNorm with a learned weight before each BitLinear's activation quantization.
     public var rmsNormBeforeQuant: Bool
     public var rmsNormEpsilon: Double
 
-    public init(embeddings: EmbeddingStorage, rmsNormBeforeQuant: Bool = false, rmsNormEpsilon: Double = 1e-6) {
+    public init(embeddings: WeightFormat, weights: WeightFormat = .ternary, rmsNormBeforeQuant: Bool = false, rmsNormEpsilon: Double = 1e-6) {
         self.embeddings = embeddings
+        self.weights = weights
         self.rmsNormBeforeQuant = rmsNormBeforeQuant
         self.rmsNormEpsilon = rmsNormEpsilon
+    }
+
+    /// The `weights` value of the metadata for each linear-layer format.
+    static func weightsName(_ format: WeightFormat) -> String {
+        format == .ternary ? "ternary-absmean-per-tensor" : format.rawValue
     }
 
     public var json: JSONValue {
         .object([
             ("activations", .string("int8-absmax-per-token")),
-            ("block", .int(TernaryLayoutInfo.blockWeights)),
+            ("block", .int(WeightFormat.blockWeights)),
             ("embeddings", .string(embeddings.rawValue)),
             ("rms_norm", .bool(rmsNormBeforeQuant)),
             ("rms_norm_eps", .double(rmsNormEpsilon)),
-            ("weights", .string("ternary-absmean-per-tensor")),
+            ("weights", .string(Self.weightsName(weights))),
         ])
     }
 }
-
-enum TernaryLayoutInfo { static let blockWeights = 64 }
 
 /// A packed ternary model: a validated safetensors file plus its parsed `__metadata__`.
 public final class PackedModelFile: @unchecked Sendable {
@@ -43,8 +40,8 @@ public final class PackedModelFile: @unchecked Sendable {
 
     public let file: SafetensorsFile
     public let architecture: String
-    /// The architecture's config as parsed JSON.
-    public let config: [String: Any]
+    /// The architecture's config (a JSON object with Hugging Face key names).
+    public let config: JSONValue
     public let quantization: QuantizationInfo
     public var path: String { file.path }
 
@@ -58,42 +55,46 @@ public final class PackedModelFile: @unchecked Sendable {
         architecture = try file.requireMetadata("architecture")
         config = try Self.object(file, key: "config")
         let q = try Self.object(file, key: "quantization")
-        guard let embeddingName = q["embeddings"] as? String, let embeddings = EmbeddingStorage(rawValue: embeddingName) else {
-            throw FormatError.badMetadata(path: path, key: "quantization", reason: "embeddings must be one of f32, f16, int8, ternary")
+        let formats = WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")
+        guard let embeddingName = q["embeddings"]?.string, let embeddings = WeightFormat(rawValue: embeddingName) else {
+            throw FormatError.badMetadata(path: path, key: "quantization", reason: "embeddings must be one of \(formats)")
         }
-        guard (q["block"] as? Int) == TernaryLayoutInfo.blockWeights else {
-            throw FormatError.badMetadata(path: path, key: "quantization", reason: "block must be \(TernaryLayoutInfo.blockWeights)")
+        let weightsName = q["weights"]?.string ?? QuantizationInfo.weightsName(.ternary)
+        guard let weights = WeightFormat.allCases.first(where: { QuantizationInfo.weightsName($0) == weightsName }) else {
+            throw FormatError.badMetadata(path: path, key: "quantization", reason: "weights '\(weightsName)' is not one of ternary-absmean-per-tensor, \(formats)")
         }
-        quantization = QuantizationInfo(
-            embeddings: embeddings, rmsNormBeforeQuant: (q["rms_norm"] as? Bool) ?? false,
-            rmsNormEpsilon: q["rms_norm_eps"].flatMap(JSONReader.double) ?? 1e-6)
+        guard q["block"]?.integer == WeightFormat.blockWeights else {
+            throw FormatError.badMetadata(path: path, key: "quantization", reason: "block must be \(WeightFormat.blockWeights)")
+        }
+        let rmsNorm = q["rms_norm"] ?? .bool(false)
+        guard let rmsNormFlag = rmsNorm.boolean else {
+            throw FormatError.badMetadata(path: path, key: "quantization", reason: "rms_norm must be true or false")
+        }
+        let epsilon = q["rms_norm_eps"]?.number ?? 1e-6
+        guard epsilon.isFinite, epsilon > 0 else {
+            throw FormatError.badMetadata(path: path, key: "quantization", reason: "rms_norm_eps must be a positive number")
+        }
+        quantization = QuantizationInfo(embeddings: embeddings, weights: weights, rmsNormBeforeQuant: rmsNormFlag, rmsNormEpsilon: epsilon)
     }
 
-    private static func object(_ file: SafetensorsFile, key: String) throws -> [String: Any] {
+    private static func object(_ file: SafetensorsFile, key: String) throws -> JSONValue {
         let text = try file.requireMetadata(key)
-        guard let value = try? JSONReader.parse(Data(text.utf8)) as? [String: Any] else {
-            throw FormatError.badMetadata(path: file.path, key: key, reason: "not a JSON object")
+        let value: JSONValue
+        do {
+            value = try JSONParser().parse(text)
+        } catch {
+            throw FormatError.badMetadata(path: file.path, key: key, reason: "not valid JSON (\(error))")
         }
+        guard case .object = value else { throw FormatError.badMetadata(path: file.path, key: key, reason: "not a JSON object") }
         return value
     }
 
-    /// An integer config field, validated as positive.
-    public func configInt(_ key: String, default value: Int? = nil) throws -> Int {
-        guard let raw = config[key] else {
-            if let value { return value }
-            throw FormatError.badMetadata(path: path, key: "config", reason: "missing '\(key)'")
+    /// The config decoded as an architecture's `Decodable` config type; errors name the file and key.
+    public func decodeConfig<Config: Decodable>(_ type: Config.Type) throws -> Config {
+        do {
+            return try JSONValueDecoder.decode(type, from: config)
+        } catch let failure as JSONValueDecoder.Failure {
+            throw FormatError.badMetadata(path: path, key: "config", reason: failure.description)
         }
-        guard let int = raw as? Int, int > 0 else {
-            throw FormatError.badMetadata(path: path, key: "config", reason: "'\(key)' must be a positive integer, found \(raw)")
-        }
-        return int
-    }
-
-    public func configDouble(_ key: String, default value: Double) throws -> Double {
-        guard let raw = config[key] else { return value }
-        guard let d = JSONReader.double(raw), d.isFinite, d > 0 else {
-            throw FormatError.badMetadata(path: path, key: "config", reason: "'\(key)' must be a positive number, found \(raw)")
-        }
-        return d
     }
 }

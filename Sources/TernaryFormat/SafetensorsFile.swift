@@ -39,44 +39,44 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
         let dataStart = 8 + Int(headerLength)
         let dataSize = bytes.count - dataStart
-        let headerData = Data(bytes[8..<dataStart])
-        let parsed: Any
+        let header: [(String, JSONValue)]
         do {
-            parsed = try JSONReader.parse(headerData)
-        } catch {
+            guard case let .object(pairs) = try JSONParser().parse(UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart])) else {
+                throw FormatError.malformedHeader(path: path, reason: "expected a JSON object at the top level")
+            }
+            header = pairs
+        } catch let error as JSONParser.SyntaxError {
             throw FormatError.malformedHeader(path: path, reason: "not valid JSON (\(error))")
         }
-        guard let header = parsed as? [String: Any] else {
-            throw FormatError.malformedHeader(path: path, reason: "expected a JSON object at the top level")
-        }
         var metadata: [String: String] = [:]
-        if let raw = header["__metadata__"] {
-            guard let dict = raw as? [String: Any] else {
-                throw FormatError.malformedHeader(path: path, reason: "__metadata__ must be an object of strings")
-            }
-            for (key, value) in dict {
-                guard let string = value as? String else {
-                    throw FormatError.malformedHeader(path: path, reason: "__metadata__ value for '\(key)' is not a string")
-                }
-                metadata[key] = string
-            }
-        }
         var tensors: [String: TensorView] = [:]
         var spans: [(begin: Int, end: Int, name: String)] = []
-        for (name, raw) in header where name != "__metadata__" {
-            guard let entry = raw as? [String: Any] else {
+        for (name, raw) in header {
+            if name == "__metadata__" {
+                guard case let .object(entries) = raw else {
+                    throw FormatError.malformedHeader(path: path, reason: "__metadata__ must be an object of strings")
+                }
+                for (key, value) in entries {
+                    guard case let .string(string) = value else {
+                        throw FormatError.malformedHeader(path: path, reason: "__metadata__ value for '\(key)' is not a string")
+                    }
+                    metadata[key] = string
+                }
+                continue
+            }
+            guard case .object = raw else {
                 throw FormatError.badTensorEntry(path: path, tensor: name, reason: "expected an object")
             }
-            guard let dtypeName = entry["dtype"] as? String, let dtype = DType(rawValue: dtypeName) else {
-                throw FormatError.badTensorEntry(path: path, tensor: name, reason: "unknown or missing dtype \(String(describing: entry["dtype"]))")
+            guard let dtypeName = raw["dtype"]?.string, let dtype = DType(rawValue: dtypeName) else {
+                throw FormatError.badTensorEntry(
+                    path: path, tensor: name,
+                    reason: "unknown or missing dtype \(raw["dtype"].map { $0.serialized() } ?? "(none)"); expected one of \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            guard let shapeRaw = entry["shape"] as? [Any], let shape = Self.integers(shapeRaw), shape.allSatisfy({ $0 >= 0 }) else {
-                throw FormatError.badTensorEntry(path: path, tensor: name, reason: "shape must be an array of non-negative integers")
+            guard let shape = Self.integers(raw["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
+                throw FormatError.badTensorEntry(path: path, tensor: name, reason: "shape must be an array of non-negative integers, found \(raw["shape"].map { $0.serialized() } ?? "(none)")")
             }
-            guard let offsetsRaw = entry["data_offsets"] as? [Any], let offsets = Self.integers(offsetsRaw), offsets.count == 2,
-                  offsets[0] >= 0, offsets[1] >= offsets[0]
-            else {
-                throw FormatError.badTensorEntry(path: path, tensor: name, reason: "data_offsets must be [begin, end] with 0 <= begin <= end")
+            guard let offsets = Self.integers(raw["data_offsets"]), offsets.count == 2, offsets[0] >= 0, offsets[1] >= offsets[0] else {
+                throw FormatError.badTensorEntry(path: path, tensor: name, reason: "data_offsets must be [begin, end] integers with 0 <= begin <= end, found \(raw["data_offsets"].map { $0.serialized() } ?? "(none)")")
             }
             guard offsets[1] <= dataSize else {
                 throw FormatError.offsetsOutOfRange(path: path, tensor: name, end: offsets[1], dataSize: dataSize)
@@ -98,19 +98,35 @@ public final class SafetensorsFile: @unchecked Sendable {
             tensors[name] = view
             spans.append((offsets[0], offsets[1], name))
         }
+        // As the safetensors reference reader: tensors tile the data section exactly, in offset
+        // order, with no overlap, no gap and nothing after the last one (zero-length tensors
+        // included, so an empty tensor cannot hide an overlap between its neighbours).
         spans.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
-        for (a, b) in zip(spans, spans.dropFirst()) where b.begin < a.end && a.begin < a.end && b.begin < b.end {
-            throw FormatError.overlappingTensors(path: path, first: a.name, second: b.name)
+        var position = 0, previous: String?
+        for span in spans {
+            if span.begin < position {
+                throw FormatError.overlappingTensors(path: path, first: previous ?? span.name, second: span.name)
+            }
+            if span.begin > position {
+                throw FormatError.malformedHeader(path: path, reason: "bytes \(position)..<\(span.begin) of the data section belong to no tensor (before '\(span.name)')")
+            }
+            position = span.end
+            if span.end > span.begin || previous == nil { previous = span.name }
+        }
+        if position != dataSize {
+            throw FormatError.malformedHeader(path: path, reason: "the data section has \(dataSize) bytes but its tensors cover \(position); the file is truncated or has trailing bytes")
         }
         self.metadata = metadata
         self.tensors = tensors
         self.tensorNames = spans.map(\.name)
     }
 
-    private static func integers(_ values: [Any]) -> [Int]? {
+    /// An array of integers (a number written as `192.0` does not count, as in safetensors).
+    private static func integers(_ value: JSONValue?) -> [Int]? {
+        guard case let .array(items)? = value else { return nil }
         var result: [Int] = []
-        for value in values {
-            guard let number = value as? Int else { return nil }
+        for item in items {
+            guard case let .int(number) = item else { return nil }
             result.append(number)
         }
         return result

@@ -53,25 +53,25 @@ public struct BenchmarkResult: Sendable {
 public enum Benchmark {
     /// Runs `test` `repetitions` times after one warm-up run, each after `depth` tokens of context
     /// (not timed); returns tokens per second per run.
-    public static func measure(model: any LanguageModel, test: BenchmarkTest, repetitions: Int, depth: Int = 0,
-                               seed: UInt64 = 1) throws -> [Double] {
+    public static func measure(model: any LanguageModel, context: InferenceContext, memoryOptions: MemoryOptions = MemoryOptions(),
+                               test: BenchmarkTest, repetitions: Int, depth: Int = 0, seed: UInt64 = 1) throws -> [Double] {
         var random = SplitMix64(seed: seed)
         let ids = (0..<test.tokens).map { _ in Int.random(in: 0..<model.vocabularySize, using: &random) }
-        let context = (0..<depth).map { _ in Int.random(in: 0..<model.vocabularySize, using: &random) }
+        let history = (0..<depth).map { _ in Int.random(in: 0..<model.vocabularySize, using: &random) }
         var samples: [Double] = []
         var logits = [Float](repeating: 0, count: model.vocabularySize)
         var token = [0]
         for rep in 0...repetitions {
-            let memory = model.makeMemory()
-            if depth > 0 { _ = try model.forward(context, memory: memory, allLogits: false) }
+            let memory = model.makeMemory(memoryOptions)
+            if depth > 0 { _ = try model.forward(history, memory: memory, context: context, allLogits: false) }
             let start = Timing.now()
             try logits.withUnsafeMutableBufferPointer { out in
                 switch test {
-                case .prefill: try model.forward(ids, memory: memory, allLogits: false, into: out)
+                case .prefill: try model.forward(ids, memory: memory, context: context, allLogits: false, into: out)
                 case .decode:
                     for id in ids {
                         token[0] = id
-                        try model.forward(token, memory: memory, allLogits: false, into: out)
+                        try model.forward(token, memory: memory, context: context, allLogits: false, into: out)
                     }
                 }
             }
@@ -81,15 +81,18 @@ public enum Benchmark {
         return samples
     }
 
-    public static func run(model: any LanguageModel, pool: WorkerPool, tests: [BenchmarkTest], repetitions: Int,
-                           depth: Int = 0) throws -> [BenchmarkResult] {
+    public static func run(model: any LanguageModel, context: InferenceContext, memoryOptions: MemoryOptions = MemoryOptions(),
+                           tests: [BenchmarkTest], repetitions: Int, depth: Int = 0) throws -> [BenchmarkResult] {
+        let pool = context.pool
         // The machine's bandwidth moves with its other tenants: probe before and after the tests and
         // keep the better figure, so a probe that happened to run in a slow moment cannot flatter
         // the roofline fraction.
         let regions = model.weightRegions
         let before = MemoryBandwidth.measure(regions: regions, pool: pool)
         let streamBefore = MemoryBandwidth.measure(regions: regions, pool: pool, prefetching: false)
-        let measured = try tests.map { test in try (test, measure(model: model, test: test, repetitions: repetitions, depth: depth)) }
+        let measured = try tests.map { test in
+            try (test, measure(model: model, context: context, memoryOptions: memoryOptions, test: test, repetitions: repetitions, depth: depth))
+        }
         let probe = max(before, MemoryBandwidth.measure(regions: regions, pool: pool))
         let stream = max(streamBefore, MemoryBandwidth.measure(regions: regions, pool: pool, prefetching: false))
         return measured.map { test, samples in

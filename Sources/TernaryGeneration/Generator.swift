@@ -27,15 +27,24 @@ public struct GenerationStats: Sendable {
 /// Runs a model on a prompt and streams text: prefill in one batch, then one token at a time.
 public final class Generator {
     public let model: any LanguageModel
+    /// Where the forward passes run (threads and scratch).
+    public let context: InferenceContext
+    /// How new sequences' memories are made (KV cache precision, capacity).
+    public let memoryOptions: MemoryOptions
     public let tokenizer: BPETokenizer
 
-    public init(model: any LanguageModel) throws {
+    public init(model: any LanguageModel, context: InferenceContext, memoryOptions: MemoryOptions = MemoryOptions()) throws {
         guard let tokenizer = model.tokenizer else {
-            throw ModelError.noTokenizer(path: model.architecture)
+            throw ModelError.noTokenizer(path: model.file.path)
         }
         self.model = model
+        self.context = context
+        self.memoryOptions = memoryOptions
         self.tokenizer = tokenizer
     }
+
+    /// The memory of a new sequence.
+    public func makeMemory() -> SequenceMemory { model.makeMemory(memoryOptions) }
 
     /// Generates up to `maxTokens` after `promptIDs`, continuing `memory` (multi-turn chat keeps it).
     /// `onText` receives complete UTF-8 text as it is produced; returning false stops generation.
@@ -47,9 +56,9 @@ public final class Generator {
         try options.validate()
         guard !promptIDs.isEmpty else { throw GenerationError.emptyPrompt }
         guard maxTokens >= 0 else { throw GenerationError.badOption(option: "-n", value: "\(maxTokens)", expected: "an integer >= 0") }
-        let memory = memory ?? model.makeMemory()
-        let budget = min(maxTokens, model.contextLength - memory.length - promptIDs.count)
-        guard budget >= 0 else { throw ModelError.contextFull(needed: memory.length + promptIDs.count, contextLength: model.contextLength) }
+        let memory = memory ?? makeMemory()
+        let budget = min(maxTokens, memory.capacity - memory.length - promptIDs.count)
+        guard budget >= 0 else { throw ModelError.contextFull(needed: memory.length + promptIDs.count, contextLength: memory.capacity) }
         var stats = GenerationStats()
         stats.promptTokens = promptIDs.count
         var sampler = Sampler(options: options)
@@ -63,7 +72,7 @@ public final class Generator {
         // then allocate nothing per token.
         var logits = [Float](repeating: 0, count: model.vocabularySize)
         var token = [0]
-        try logits.withUnsafeMutableBufferPointer { try model.forward(promptIDs, memory: memory, allLogits: false, into: $0) }
+        try logits.withUnsafeMutableBufferPointer { try model.forward(promptIDs, memory: memory, context: context, allLogits: false, into: $0) }
         stats.prefillSeconds = Timing.seconds(since: prefillStart)
         let decodeStart = Timing.now()
         if budget == 0 { stats.stopReason = maxTokens == 0 ? "length" : "context" }
@@ -89,7 +98,7 @@ public final class Generator {
                 break
             }
             token[0] = next
-            try logits.withUnsafeMutableBufferPointer { try model.forward(token, memory: memory, allLogits: false, into: $0) }
+            try logits.withUnsafeMutableBufferPointer { try model.forward(token, memory: memory, context: context, allLogits: false, into: $0) }
         }
         let rest = decoder.flush()
         if !rest.isEmpty, stats.stopReason != "stop string" { _ = onText(rest) }

@@ -23,7 +23,8 @@ public struct PerplexityResult: Sendable {
 public enum PerplexityEvaluator {
     /// `progress(done, total)` is called after each chunk.
     public static func evaluate(
-        model: any LanguageModel, tokens: [Int], contextSize: Int, progress: (Int, Int) -> Void = { _, _ in }
+        model: any LanguageModel, context: InferenceContext, memoryOptions: MemoryOptions = MemoryOptions(), tokens: [Int],
+        contextSize: Int, progress: (Int, Int) -> Void = { _, _ in }
     ) throws -> PerplexityResult {
         guard contextSize >= 2, contextSize <= model.contextLength else {
             throw GenerationError.badOption(option: "--ctx", value: "\(contextSize)", expected: "an integer in 2...\(model.contextLength) (the model's context)")
@@ -35,8 +36,8 @@ public enum PerplexityEvaluator {
         let vocabulary = model.vocabularySize
         for chunk in 0..<chunks {
             let ids = Array(tokens[(chunk * contextSize)..<((chunk + 1) * contextSize)])
-            let memory = model.makeMemory()
-            let logits = try model.forward(ids, memory: memory, allLogits: true)
+            let memory = model.makeMemory(memoryOptions)
+            let logits = try model.forward(ids, memory: memory, context: context, allLogits: true)
             for position in 0..<(contextSize - 1) {
                 let row = position * vocabulary
                 var maxLogit = -Double.infinity

@@ -114,6 +114,16 @@ public struct TernaryKernels: Sendable {
         }
     }
 
+    /// Float GEMV over bf16 rows (the top half of each f32).
+    @inline(__always)
+    public func bf16GEMV(weights: UnsafePointer<UInt16>, k: Int, rows: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        if isa != .scalar && isa != .portable && KernelISA.hasFloatSIMD {
+            tk_bf16_gemv_fma(weights, k, rows, x, out)
+        } else {
+            ScalarKernels.bf16GEMV(weights: weights, k: k, rows: rows, x: x, out: out)
+        }
+    }
+
     /// Float GEMV over f32 rows.
     @inline(__always)
     public func f32GEMV(weights: UnsafePointer<Float>, k: Int, rows: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {

@@ -64,4 +64,15 @@ public enum ScalarKernels {
             out[r] = acc
         }
     }
+
+    /// `out[r] = Σ_k W[r,k]·x[k]` over bfloat16 rows (each value is the top half of an f32).
+    public static func bf16GEMV(
+        weights: UnsafePointer<UInt16>, k: Int, rows: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>
+    ) {
+        for r in 0..<rows {
+            var acc: Float = 0
+            for i in 0..<k { acc += Float(bitPattern: UInt32(weights[r * k + i]) << 16) * x[i] }
+            out[r] = acc
+        }
+    }
 }

@@ -1,23 +1,52 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import TernaryFormat
+import TernaryKernels
 import TernaryTokenizer
 
-/// Architecture name (the file's `architecture` metadata) → loader. Adding an architecture adds
-/// its file and one line here. Planned: "bitnet" (Llama-style BitNet b1.58: RMSNorm, RoPE, GQA,
-/// sub-norms, squared ReLU, KVCache) and "mamba2" (BitMamba-2, RecurrentState).
-public enum ModelRegistry {
-    public typealias Loader = (PackedModelFile, BPETokenizer?, InferenceContext) throws -> any LanguageModel
+/// What the engine knows of one architecture: how to read its config, its tensor manifest and how
+/// to build the model. Each architecture file defines one; adding an architecture adds its file
+/// and one line to `ModelRegistry.architectures`.
+public struct Architecture: Sendable {
+    /// The `architecture` metadata of a packed file.
+    public let name: String
+    /// The Hugging Face `model_type` values `ternary pack` reads as this architecture.
+    public let modelTypes: [String]
+    /// Prefixes of the tensor names in a Hugging Face checkpoint (tried in order).
+    public let checkpointPrefixes: [String]
+    /// Checkpoint tensors that carry no weights (causal-mask buffers).
+    public let ignoredCheckpointSuffixes: [String]
+    /// A checkpoint tensor that must equal another one because the head is tied (GPT-2).
+    public let tiedHead: (head: String, embedding: String)?
+    /// A Hugging Face config.json (or a packed file's config) → the config as a packed file stores
+    /// it: validated, with this engine's defaults filled in.
+    public let decodeConfig: @Sendable (JSONValue) throws -> JSONValue
+    /// The tensors of a packed file for a (packed) config.
+    public let manifest: @Sendable (JSONValue, QuantizationInfo) throws -> [TensorSpec]
+    public let load: @Sendable (PackedModelFile, BPETokenizer?, TernaryKernels) throws -> any LanguageModel
+}
 
-    public static let loaders: [String: Loader] = [
-        "gpt2": { try GPT2Model(file: $0, tokenizer: $1, context: $2) },
+/// Architecture name (the file's `architecture` metadata) → what builds it.
+public enum ModelRegistry {
+    public static let architectures: [Architecture] = [
+        GPT2.architecture,
     ]
 
-    /// Opens a packed file and builds its model, tokenizer included.
-    public static func load(path: String, context: InferenceContext = InferenceContext()) throws -> any LanguageModel {
+    public static func architecture(named name: String) -> Architecture? { architectures.first { $0.name == name } }
+
+    /// The architecture that packs a Hugging Face checkpoint of this `model_type`.
+    public static func architecture(modelType: String) -> Architecture? { architectures.first { $0.modelTypes.contains(modelType) } }
+
+    /// Opens a packed file and builds its model, tokenizer included; `isa` picks the kernels.
+    public static func load(path: String, isa: KernelISA = .best) throws -> any LanguageModel {
         let file = try PackedModelFile(path: path)
-        guard let loader = loaders[file.architecture] else {
-            throw ModelError.unknownArchitecture(path: path, found: file.architecture, known: loaders.keys.sorted())
+        guard let architecture = architecture(named: file.architecture) else {
+            throw ModelError.unknownArchitecture(path: path, found: file.architecture, known: architectures.map(\.name))
         }
-        return try loader(file, try file.tokenizer(), context)
+        return try architecture.load(file, try file.tokenizer(), TernaryKernels(isa: isa))
     }
 }
 
@@ -45,9 +74,3 @@ extension PackedModelFile {
         ]
     }
 }
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif

@@ -49,7 +49,7 @@ struct BadInputTests {
 
     static func loadError(_ path: String) -> String? {
         do {
-            _ = try ModelRegistry.load(path: path, context: InferenceContext(threads: 1))
+            _ = try ModelRegistry.load(path: path)
             return nil
         } catch {
             return "\(error)"
@@ -130,9 +130,53 @@ struct BadInputTests {
         Self.expectError(path, contains: "the config implies")
     }
 
-    @Test("a missing tensor") func missingTensor() {
+    /// The good file rewritten without one tensor (a coherent file, not just an edited header).
+    static func without(_ name: String) throws -> String {
+        let good = try SafetensorsFile(path: goodPath)
+        let tensors = good.tensorNames.filter { $0 != name }.map { n in
+            let t = good.tensors[n]!
+            return OutputTensor(name: n, dtype: t.dtype, shape: t.shape, bytes: Array(t.data))
+        }
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("without.safetensors").path
+        try SafetensorsWriter.write(to: path, metadata: good.metadata, tensors: tensors)
+        return path
+    }
+
+    @Test("a missing tensor") func missingTensor() throws {
+        Self.expectError(try Self.without("ln_f.bias"), contains: "lacks tensor 'ln_f.bias'")
+    }
+
+    @Test("bytes that belong to no tensor (a header entry removed)") func orphanBytes() {
         let path = Self.editedHeader { h in h.removeValue(forKey: "ln_f.bias") }
-        Self.expectError(path, contains: "lacks tensor 'ln_f.bias'")
+        Self.expectError(path, contains: "belong to no tensor")
+    }
+
+    @Test("a zero-length tensor between two overlapping ones does not hide the overlap") func emptyTensorOverlap() {
+        let header = #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"z":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},"# +
+            #""b":{"dtype":"F32","shape":[4],"data_offsets":[12,28]}}"#
+        Self.expectError(Self.file(header: header, dataBytes: 28), contains: "overlap")
+    }
+
+    @Test("a shape or offset written as a float is refused, as safetensors does") func floatShape() {
+        Self.expectError(Self.file(header: #"{"w":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}}"#, dataBytes: 4), contains: "shape must be an array of non-negative integers")
+        Self.expectError(Self.file(header: #"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}"#, dataBytes: 4), contains: "data_offsets must be")
+    }
+
+    @Test("a key that appears twice in the header is refused") func duplicateHeaderKey() {
+        let header = #"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
+        Self.expectError(Self.file(header: header, dataBytes: 4), contains: "duplicate key \"w\"")
+    }
+
+    @Test("a tensor the architecture does not have") func strayTensor() throws {
+        let good = try SafetensorsFile(path: Self.goodPath)
+        var tensors = good.tensorNames.map { n in
+            let t = good.tensors[n]!
+            return OutputTensor(name: n, dtype: t.dtype, shape: t.shape, bytes: Array(t.data))
+        }
+        tensors.append(OutputTensor(name: "h.0.attn.rotary.inv_freq", dtype: .f32, shape: [2], values: [Float(1), 2]))
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("stray.safetensors").path
+        try SafetensorsWriter.write(to: path, metadata: good.metadata, tensors: tensors)
+        Self.expectError(path, contains: "'h.0.attn.rotary.inv_freq' has a bad header entry: architecture 'gpt2' has no such tensor")
     }
 
     @Test("an unknown architecture") func unknownArchitecture() {

@@ -1,4 +1,5 @@
 import Foundation
+@testable import TernaryModels
 
 enum TestPaths {
     /// The repository root (this file is Tests/TernaryTests/TestSupport.swift).
@@ -12,5 +13,18 @@ enum TestPaths {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ternary-tests-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir
+    }
+}
+
+/// A model with the context and memory options a test runs it with.
+struct ModelRunner {
+    let model: any LanguageModel
+    let context: InferenceContext
+    let memoryOptions: MemoryOptions
+
+    var vocabularySize: Int { model.vocabularySize }
+    func makeMemory() -> SequenceMemory { model.makeMemory(memoryOptions) }
+    func forward(_ ids: [Int], memory: SequenceMemory, allLogits: Bool) throws -> [Float] {
+        try model.forward(ids, memory: memory, context: context, allLogits: allLogits)
     }
 }

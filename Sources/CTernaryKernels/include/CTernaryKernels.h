@@ -54,6 +54,8 @@ void tk_int8_gemv_avx512vnni(const int8_t *w, size_t row_len, size_t rows,
 /// out[r] = sum_k float(W[r,k]) * x[k]; W is IEEE half, rows of `k` (no padding).
 void tk_f16_gemv_fma(const uint16_t *w, size_t k, size_t rows, const float *x, float *out);
 void tk_f32_gemv_fma(const float *w, size_t k, size_t rows, const float *x, float *out);
+/// W is bfloat16 (the top 16 bits of an f32).
+void tk_bf16_gemv_fma(const uint16_t *w, size_t k, size_t rows, const float *x, float *out);
 
 // ---- Activation quantization --------------------------------------------------------------------
 /// s = 127 / max(max|x|, 1e-5); q = clamp(round_half_even(x * s), -128, 127); zero padding up to
@@ -63,6 +65,8 @@ float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t p
 // ---- Float activations -------------------------------------------------------------------------
 /// In place: GELU, tanh form (GPT-2's gelu_new).
 void tk_gelu_tanh(float *x, size_t n);
+/// In place: SiLU, x · sigmoid(x) (Llama's FFN gate).
+void tk_silu(float *x, size_t n);
 /// In place: softmax.
 void tk_softmax(float *x, size_t n);
 /// BitLinear dequantization: y = float(acc[i]) · factor + bias[i] (no bias if NULL), stored into

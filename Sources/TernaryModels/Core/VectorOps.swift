@@ -52,12 +52,35 @@ enum VectorOps {
         for i in 0..<n { out[i] = (x[i] - mean) * inv * weight[i] + bias[i] }
     }
 
-    /// RMSNorm: x / sqrt(mean(x²) + eps) * weight.
+    /// Σ x[i]² with eight lanes.
+    @inline(__always)
+    static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        var i = 0
+        let r = UnsafeRawPointer(x)
+        while i + 8 <= n {
+            let v = r.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            acc += v * v
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n { s += x[i] * x[i]; i += 1 }
+        return s
+    }
+
+    /// RMSNorm: x / sqrt(mean(x²) + eps) * weight (Llama's and BitNet's norm, and the BitLinear
+    /// pre-norm), vectorised.
     static func rmsNorm(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int, weight: UnsafePointer<Float>, eps: Float) {
-        var ss: Float = 0
-        for i in 0..<n { ss += x[i] * x[i] }
-        let inv = 1 / (ss / Float(n) + eps).squareRoot()
-        for i in 0..<n { out[i] = x[i] * inv * weight[i] }
+        let inv = 1 / (sumOfSquares(x, n) / Float(n) + eps).squareRoot()
+        var i = 0
+        let iv = SIMD8<Float>(repeating: inv)
+        let src = UnsafeRawPointer(x), w = UnsafeRawPointer(weight), dst = UnsafeMutableRawPointer(out)
+        while i + 8 <= n {
+            let v = src.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * iv
+            dst.storeBytes(of: v * w.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { out[i] = x[i] * inv * weight[i]; i += 1 }
     }
 
     /// GELU, tanh form (GPT-2's "gelu_new"), vectorised.
@@ -72,19 +95,25 @@ enum VectorOps {
         for i in 0..<n { x[i] = max(x[i], 0) }
     }
 
+    /// Squared ReLU (BitNet b1.58's "relu2").
+    static func reluSquared(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { let r = max(x[i], 0); x[i] = r * r }
+    }
+
     /// An elementwise activation, chosen once from the config (a value, so applying it per
     /// parallel task costs no closure call or reference count).
     enum Activation: Sendable {
-        case geluTanh, geluErf, relu
+        case geluTanh, geluErf, relu, silu, reluSquared
 
-        /// HF's activation_function names.
+        /// Hugging Face's `activation_function` / `hidden_act` names this engine runs.
+        static let names: [String: Activation] = [
+            "gelu_new": .geluTanh, "gelu_pytorch_tanh": .geluTanh, "gelu": .geluErf, "relu": .relu,
+            "silu": .silu, "swish": .silu, "relu2": .reluSquared,
+        ]
+
         init?(name: String) {
-            switch name {
-            case "gelu_new", "gelu_pytorch_tanh": self = .geluTanh
-            case "gelu": self = .geluErf
-            case "relu": self = .relu
-            default: return nil
-            }
+            guard let activation = Self.names[name] else { return nil }
+            self = activation
         }
 
         @inline(__always)
@@ -93,8 +122,22 @@ enum VectorOps {
             case .geluTanh: VectorOps.geluTanh(x, n)
             case .geluErf: VectorOps.geluErf(x, n)
             case .relu: VectorOps.relu(x, n)
+            case .silu: tk_silu(x, n)
+            case .reluSquared: VectorOps.reluSquared(x, n)
             }
         }
+    }
+
+    /// out[i] = a[i] · b[i] (the gated FFN's act(gate) · up), vectorised.
+    static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        let pa = UnsafeRawPointer(a), pb = UnsafeRawPointer(b), po = UnsafeMutableRawPointer(out)
+        while i + 8 <= n {
+            let v = pa.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * pb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            po.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { out[i] = a[i] * b[i]; i += 1 }
     }
 
     /// In-place softmax, vectorised.

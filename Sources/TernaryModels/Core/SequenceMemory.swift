@@ -6,13 +6,30 @@ import Glibc
 import Darwin
 #endif
 
-/// What a model remembers between calls: a KV cache for attention models, a fixed-size recurrent
-/// state for state-space models (Mamba-2). Generation and perplexity only use this interface.
+/// What a model remembers of one sequence between calls: a KV cache for attention models, a
+/// fixed-size recurrent state for state-space models (Mamba-2). Generation and perplexity only use
+/// this interface. A memory belongs to one sequence and is used by one forward at a time.
 public protocol SequenceMemory: AnyObject {
     /// Tokens consumed so far.
     var length: Int { get }
+    /// The most tokens it can hold.
+    var capacity: Int { get }
     /// Forget everything (start a new sequence).
     func reset()
+}
+
+/// How a model makes the memory of a new sequence.
+public struct MemoryOptions: Sendable, Equatable {
+    /// How a KV cache stores keys and values.
+    public var kvPrecision: KVPrecision
+    /// The most tokens the sequence may hold (nil: the model's context length; larger values are
+    /// capped to it).
+    public var capacity: Int?
+
+    public init(kvPrecision: KVPrecision = .q8, capacity: Int? = nil) {
+        self.kvPrecision = kvPrecision
+        self.capacity = capacity
+    }
 }
 
 /// Storage from an anonymous mapping: pages cost memory only once written, so a cache sized for
@@ -54,19 +71,21 @@ public enum KVPrecision: String, Sendable, CaseIterable {
     }
 }
 
-/// Per-layer keys and values for attention models, stored head by head: each head's positions are
-/// contiguous, so attention over the cache streams memory instead of striding across all heads.
+/// Per-layer keys and values for attention models, stored KV head by KV head (with grouped-query
+/// attention a KV head serves several query heads, and only KV heads are stored): each head's
+/// positions are contiguous, so attention over the cache streams memory instead of striding
+/// across all heads.
 ///
-/// One anonymous mapping holds every layer: keys (heads, capacity, head size), values (same), and
-/// for q8 the key and value scales, position-major (capacity, heads) so that a short sequence
+/// One anonymous mapping holds every layer: keys (kvHeads, capacity, head size), values (same), and
+/// for q8 the key and value scales, position-major (capacity, kvHeads) so that a short sequence
 /// touches few pages of them.
 public final class KVCache: SequenceMemory {
     public let layers: Int
     public let capacity: Int
-    public let heads: Int
+    public let kvHeads: Int
     public let headSize: Int
-    /// Width of one position's keys (heads × head size).
-    public var width: Int { heads * headSize }
+    /// Width of one position's keys (KV heads × head size).
+    public var width: Int { kvHeads * headSize }
     public let precision: KVPrecision
     private let storage: LazyBuffer
     private let base: UnsafeMutableRawPointer   // storage.pointer, read without retaining storage
@@ -75,10 +94,11 @@ public final class KVCache: SequenceMemory {
     private let layerBytes: Int
     public private(set) var length = 0
 
-    public init(layers: Int, capacity: Int, heads: Int, headSize: Int, precision: KVPrecision = .f32) {
+    public init(layers: Int, capacity: Int, kvHeads: Int, headSize: Int, precision: KVPrecision = .f32) {
         self.layers = layers
         self.capacity = capacity
-        self.heads = heads
+        self.kvHeads = kvHeads
+        let heads = kvHeads
         self.headSize = headSize
         self.precision = precision
         func pageAligned(_ bytes: Int) -> Int { (bytes + 4095) / 4096 * 4096 }
@@ -91,6 +111,12 @@ public final class KVCache: SequenceMemory {
 
     public func reset() { length = 0 }
 
+    /// Keeps the first `count` positions (the rest are overwritten by later tokens).
+    public func truncate(to count: Int) {
+        precondition(count >= 0 && count <= length, "truncate(to:) keeps at most what the cache holds")
+        length = count
+    }
+
     /// One layer's keys and values as plain pointers, for the attention tasks: calls through it
     /// cost no reference counting per head.
     func layer(_ layer: Int) -> KVCacheLayer {
@@ -99,15 +125,15 @@ public final class KVCache: SequenceMemory {
         return KVCacheLayer(
             keys: start, values: start + planeBytes, keyScales: scales,
             valueScales: scales + scalePlaneBytes / MemoryLayout<Float>.size,
-            precision: precision, capacity: capacity, heads: heads, headSize: headSize)
+            precision: precision, capacity: capacity, heads: kvHeads, headSize: headSize)
     }
 
     /// Called by the model once all layers have stored `count` new positions.
     func advance(by count: Int) { length += count }
 }
 
-/// One layer of a `KVCache`: keys and values (heads, capacity, head size); for q8 also the key and
-/// value scales (capacity, heads).
+/// One layer of a `KVCache`: keys and values (KV heads, capacity, head size); for q8 also the key and
+/// value scales (capacity, KV heads). `head` arguments are KV head indices.
 struct KVCacheLayer {
     let keys: UnsafeMutableRawPointer
     let values: UnsafeMutableRawPointer
@@ -190,6 +216,7 @@ public final class RecurrentState: SequenceMemory {
     public let convState: [[Float]]  // per layer: (channels, kernel - 1)
     public let ssmState: [[Float]]   // per layer: (heads, head size, state size)
     public private(set) var length = 0
+    public var capacity: Int { Int.max }
 
     public init(layers: Int, convSize: Int, ssmSize: Int) {
         convState = Array(repeating: [Float](repeating: 0, count: convSize), count: layers)

@@ -1,0 +1,246 @@
+import CTernaryKernels
+import TernaryFormat
+import TernaryKernels
+
+/// What a linear layer does with each output y_r = W_r·x + b_r, in the same parallel pass that
+/// computes it (so there is no extra serial pass over the outputs).
+enum LinearEpilogue {
+    /// out = y
+    case store
+    /// out += y (a residual connection)
+    case addToOutput
+    /// out = f(y), applied to each thread's run of outputs
+    case activation(VectorOps.Activation)
+    /// A group of two equal-height members (gate, up): out = f(gate) · up (Llama's gated FFN)
+    case gated(VectorOps.Activation)
+}
+
+/// One linear layer at inference, y = W·x + b, over a matrix of any format. For the integer formats
+/// x is quantized per token (docs/FORMAT.md): y = (W_q · x_q) · β / s + b with an integer-only
+/// weight loop. `inputNorm` is an RMSNorm of x before the product (the BitLinear pre-norm of our
+/// trainer and of 1bitLLM's checkpoints, and BitNet b1.58's attention/FFN sub-norms).
+struct Linear {
+    let matrix: WeightMatrix
+    let bias: UnsafePointer<Float>?       // (rows)
+    let inputNorm: UnsafePointer<Float>?  // (k)
+    let inputNormEpsilon: Float
+}
+
+/// Linear layers that read the same input (q, k and v; gate and up): the input is normalized and
+/// quantized once per token, and one parallel pass covers every member's rows. Member outputs lie
+/// side by side in each output row, member i from column `offsets[i]`.
+///
+/// Immutable once built (weights are shared by every context); the members live in a buffer the
+/// parallel tasks read through plain pointers, without reference counting.
+final class LinearGroup: @unchecked Sendable {
+    let members: UnsafeMutableBufferPointer<Linear>
+    let offsets: UnsafeMutableBufferPointer<Int>
+    /// Σ rows: the width of an output row.
+    let width: Int
+    let k: Int
+    let kernels: TernaryKernels
+    private let storedK: Int
+    private let inputNorm: UnsafePointer<Float>?
+    private let inputNormEpsilon: Float
+    private let quantizes: Bool
+    private let hasFloatMembers: Bool
+
+    /// Members must share `k` and their input norm (each normalizes the same input).
+    init(_ linears: [Linear], kernels: TernaryKernels) {
+        precondition(!linears.isEmpty, "a group needs a member")
+        let k = linears[0].matrix.k
+        precondition(linears.allSatisfy { $0.matrix.k == k && $0.inputNorm == linears[0].inputNorm }, "group members must share k and input norm")
+        members = .allocate(capacity: linears.count)
+        _ = members.initialize(from: linears)
+        offsets = .allocate(capacity: linears.count)
+        var offset = 0
+        for (i, linear) in linears.enumerated() {
+            offsets[i] = offset
+            offset += linear.matrix.rows
+        }
+        width = offset
+        self.k = k
+        self.kernels = kernels
+        storedK = WeightFormat.ternary.storedRowLength(k)
+        inputNorm = linears[0].inputNorm
+        inputNormEpsilon = linears[0].inputNormEpsilon
+        quantizes = linears.contains { $0.matrix.format.quantizesActivations }
+        hasFloatMembers = linears.contains { !$0.matrix.format.quantizesActivations }
+    }
+
+    deinit {
+        members.deallocate()
+        offsets.deallocate()
+    }
+
+    var weightBytes: Int { members.reduce(0) { $0 + $1.matrix.bytes } }
+    var regions: [UnsafeRawBufferPointer] { members.map(\.matrix.region) }
+
+    /// y(tokens, stride) ← the members' outputs for x(tokens, k); `stride` ≥ the output width.
+    func callAsFunction(
+        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, stride: Int,
+        context: InferenceContext, epilogue: LinearEpilogue = .store
+    ) {
+        let ws = context.workspace
+        let kernels = kernels, k = k, storedK = storedK, inputNorm = inputNorm, eps = inputNormEpsilon, quantizes = quantizes
+        // The integer formats read int8 rows (stride storedK); float members read float rows, normalized
+        // into their own buffer when the group has an input norm.
+        let quantized = ws.typed(.quantized, Int8.self, quantizes ? tokens * storedK : 1)
+        let scales = ws.floats(.activationScales, tokens), sums = ws.typed(.activationSums, Int32.self, tokens)
+        let normedInput: UnsafeMutablePointer<Float>? = hasFloatMembers && inputNorm != nil ? ws.floats(.normedInput, tokens * k) : nil
+        let normRows = inputNorm != nil && normedInput == nil ? ws.floats(.normRows, context.pool.threads * k) : nil
+        if quantizes || inputNorm != nil {
+            // One fused pass per token; a prefill spreads its tokens over the threads.
+            context.pool.runIndexed(tokens, grain: 1) { range, worker in
+                for t in range {
+                    var source = x + t * k
+                    if let inputNorm {
+                        let buffer = normedInput.map { $0 + t * k } ?? normRows! + worker * k
+                        VectorOps.rmsNorm(source, buffer, k, weight: inputNorm, eps: eps)
+                        source = UnsafePointer(buffer)
+                    }
+                    if quantizes {
+                        let (s, sum) = kernels.quantize(source, count: k, into: quantized + t * storedK, padded: storedK)
+                        scales[t] = s
+                        sums[t] = sum
+                    }
+                }
+            }
+        }
+        var run = MemberProducts(
+            kernels: kernels, members: UnsafePointer(members.baseAddress!), offsets: UnsafePointer(offsets.baseAddress!),
+            count: members.count, tokens: tokens, quantized: quantized, sums: sums, scales: scales,
+            floatInput: normedInput.map { UnsafePointer($0) } ?? x, accumulators: nil, accumulatorStride: 0)
+        switch epilogue {
+        case .gated(let activation):
+            precondition(members.count == 2 && members[0].matrix.rows == members[1].matrix.rows, "a gated epilogue needs (gate, up) of equal height")
+            let rows = members[0].matrix.rows
+            let pair = ws.floats(.ffnPair, tokens * 2 * rows)
+            context.pool.run(rows, grain: 8, GatedRun(products: run, pair: pair, rows: rows, activation: activation, y: y, stride: stride))
+        case .addToOutput:
+            // The outputs already hold the residual: the sums need their own buffer.
+            run.accumulators = ws.typed(.accumulators, Int32.self, tokens * width)
+            run.accumulatorStride = width
+            context.pool.run(width, grain: 8, GroupRun(products: run, y: y, stride: stride, accumulate: true, activation: nil))
+        case .store:
+            context.pool.run(width, grain: 8, GroupRun(products: run, y: y, stride: stride, accumulate: false, activation: nil))
+        case .activation(let f):
+            context.pool.run(width, grain: 8, GroupRun(products: run, y: y, stride: stride, accumulate: false, activation: f))
+        }
+    }
+}
+
+/// Computes and dequantizes a run of one member's rows (shared by the plain and gated passes).
+private struct MemberProducts {
+    let kernels: TernaryKernels
+    let members: UnsafePointer<Linear>
+    let offsets: UnsafePointer<Int>
+    let count: Int
+    let tokens: Int
+    let quantized: UnsafePointer<Int8>          // (tokens, storedK)
+    let sums: UnsafePointer<Int32>              // (tokens)
+    let scales: UnsafePointer<Float>            // (tokens)
+    let floatInput: UnsafePointer<Float>        // (tokens, k)
+    /// Separate int32 sums (tokens, accumulatorStride) for outputs that add to what they hold; nil:
+    /// the sums go into the outputs and each is replaced by its value.
+    var accumulators: UnsafeMutablePointer<Int32>?
+    var accumulatorStride: Int
+
+    /// out[t·stride + r] (=, or += when `accumulate`) y_r(x_t) for `rows` of member `m`; `out`
+    /// points at the member's first column.
+    @inline(__always)
+    func compute(_ m: Int, rows: Range<Int>, out: UnsafeMutablePointer<Float>, stride: Int, accumulate: Bool,
+                 activation: VectorOps.Activation?) {
+        let linear = members[m]
+        let matrix = linear.matrix
+        let n = rows.count
+        let bias = linear.bias.map { $0 + rows.lowerBound }
+        if matrix.format.quantizesActivations {
+            let acc: UnsafeMutablePointer<Int32>, accStride: Int
+            if let accumulators {
+                acc = accumulators + offsets[m]
+                accStride = accumulatorStride
+            } else {
+                // The kernels write int32 sums where the outputs go; each is turned into its float
+                // output in place (prefill activations are the largest buffers after the KV cache).
+                acc = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Int32.self)
+                accStride = stride
+            }
+            matrix.integerProducts(kernels, rows: rows, x: quantized, xSums: sums, tokens: tokens, out: acc + rows.lowerBound, outStride: accStride)
+            for t in 0..<tokens {
+                let sum = acc + t * accStride + rows.lowerBound, o = out + t * stride + rows.lowerBound
+                if matrix.format == .ternary {
+                    tk_dequantize(sum, matrix.beta / scales[t], bias, o, n, accumulate ? 1 : 0)
+                } else {
+                    let rowScales = matrix.rowScales! + rows.lowerBound, s = scales[t]
+                    for i in 0..<n {
+                        var v = Float(sum[i]) * rowScales[i] / s
+                        if let bias { v += bias[i] }
+                        o[i] = accumulate ? o[i] + v : v
+                    }
+                }
+                activation?.apply(o, n)
+            }
+        } else {
+            let dest: UnsafeMutablePointer<Float>, destStride: Int
+            if let accumulators {
+                dest = UnsafeMutableRawPointer(accumulators).assumingMemoryBound(to: Float.self) + offsets[m]
+                destStride = accumulatorStride
+            } else {
+                dest = out
+                destStride = stride
+            }
+            matrix.floatProducts(kernels, rows: rows, x: floatInput, tokens: tokens, out: dest + rows.lowerBound, outStride: destStride)
+            for t in 0..<tokens {
+                let d = dest + t * destStride + rows.lowerBound, o = out + t * stride + rows.lowerBound
+                for i in 0..<n {
+                    var v = d[i]
+                    if let bias { v += bias[i] }
+                    o[i] = accumulate ? o[i] + v : v
+                }
+                activation?.apply(o, n)
+            }
+        }
+    }
+}
+
+/// One thread's run of a group's output columns, split at member boundaries.
+private struct GroupRun: ParallelTask {
+    let products: MemberProducts
+    let y: UnsafeMutablePointer<Float>
+    let stride: Int
+    let accumulate: Bool
+    let activation: VectorOps.Activation?
+
+    func run(_ range: Range<Int>, worker: Int) {
+        var r = range.lowerBound
+        var m = 0
+        while r < range.upperBound {
+            while m + 1 < products.count, products.offsets[m + 1] <= r { m += 1 }
+            let start = products.offsets[m]
+            let end = min(range.upperBound, start + products.members[m].matrix.rows)
+            products.compute(m, rows: (r - start)..<(end - start), out: y + start, stride: stride, accumulate: accumulate, activation: activation)
+            r = end
+        }
+    }
+}
+
+/// One thread's rows of a gated FFN: the gate and up rows into the pair buffer, then f(gate) · up.
+private struct GatedRun: ParallelTask {
+    let products: MemberProducts
+    let pair: UnsafeMutablePointer<Float>  // (tokens, 2 · rows): gate | up
+    let rows: Int
+    let activation: VectorOps.Activation
+    let y: UnsafeMutablePointer<Float>
+    let stride: Int
+
+    func run(_ range: Range<Int>, worker: Int) {
+        products.compute(0, rows: range, out: pair, stride: 2 * rows, accumulate: false, activation: nil)
+        products.compute(1, rows: range, out: pair + rows, stride: 2 * rows, accumulate: false, activation: nil)
+        for t in 0..<products.tokens {
+            let gate = pair + t * 2 * rows + range.lowerBound
+            activation.apply(gate, range.count)
+            VectorOps.multiply(gate, gate + rows, into: y + t * stride + range.lowerBound, range.count)
+        }
+    }
+}

@@ -1,0 +1,227 @@
+import TernaryFormat
+import TernaryKernels
+import TernaryTokenizer
+
+/// A decoder-only transformer on the shared core. GPT-2, Llama and BitNet b1.58 are configurations
+/// of it: each architecture file reads its config, lists its manifest and builds one of these.
+///
+/// Per layer: x += out(attend(rope(qkv(norm₁(x))))); x += down(ffn(up(norm₂(x)))), where the FFN is
+/// act(up) or act(gate) · up, and any linear may normalize its own input first (BitNet's sub-norms,
+/// the BitLinear pre-norm). Then a final norm and the LM head.
+final class TransformerModel: LanguageModel, @unchecked Sendable {
+    struct Shape {
+        let vocabulary: Int
+        let contextLength: Int
+        let width: Int
+        let layers: Int
+        let attention: AttentionShape
+        let ffnWidth: Int
+        let gatedFFN: Bool
+        let activation: VectorOps.Activation
+        let rope: RotaryEmbedding?
+    }
+
+    struct Layer {
+        let attentionNorm: Norm
+        /// Groups writing the q | k | v row, each from its own column (one fused group for GPT-2's
+        /// c_attn; one group of three for Llama; three groups when each has its own input norm).
+        let projections: [(group: LinearGroup, offset: Int)]
+        let output: LinearGroup
+        let ffnNorm: Norm
+        /// One member (act(up)) or two (gate, up) for a gated FFN.
+        let up: LinearGroup
+        let down: LinearGroup
+    }
+
+    let architecture: String
+    let file: PackedModelFile
+    let tokenizer: BPETokenizer?
+    let kernels: TernaryKernels
+    let shape: Shape
+    let tokenEmbedding: WeightMatrix
+    let positionEmbedding: FloatTable?
+    let layers: [Layer]
+    let finalNorm: Norm
+    let head: LinearGroup
+
+    init(architecture: String, file: PackedModelFile, tokenizer: BPETokenizer?, kernels: TernaryKernels, shape: Shape,
+         tokenEmbedding: WeightMatrix, positionEmbedding: FloatTable?, layers: [Layer], finalNorm: Norm, head: LinearGroup) {
+        self.architecture = architecture
+        self.file = file
+        self.tokenizer = tokenizer
+        self.kernels = kernels
+        self.shape = shape
+        self.tokenEmbedding = tokenEmbedding
+        self.positionEmbedding = positionEmbedding
+        self.layers = layers
+        self.finalNorm = finalNorm
+        self.head = head
+    }
+
+    var vocabularySize: Int { shape.vocabulary }
+    var contextLength: Int { shape.contextLength }
+
+    private var groups: [LinearGroup] {
+        layers.flatMap { $0.projections.map(\.group) + [$0.output, $0.up, $0.down] } + [head]
+    }
+    var weightBytesPerToken: Int { groups.reduce(0) { $0 + $1.weightBytes } }
+    var weightRegions: [UnsafeRawBufferPointer] { groups.flatMap(\.regions) }
+
+    func makeMemory(_ options: MemoryOptions) -> SequenceMemory {
+        KVCache(layers: shape.layers, capacity: min(options.capacity ?? shape.contextLength, shape.contextLength),
+                kvHeads: shape.attention.kvHeads, headSize: shape.attention.headSize, precision: options.kvPrecision)
+    }
+
+    func forward(_ steps: UnsafeMutableBufferPointer<ForwardStep>, context: InferenceContext) throws {
+        let n = steps.count
+        // Check every step before any memory changes.
+        for i in 0..<n {
+            guard let cache = steps[i].memory as? KVCache, cache.layers == shape.layers, cache.kvHeads == shape.attention.kvHeads,
+                  cache.headSize == shape.attention.headSize else { throw ModelError.foreignMemory(architecture: architecture) }
+            for j in 0..<i where steps[j].memory === cache { throw ModelError.sharedMemory(step: i) }
+            let needed = cache.length + steps[i].tokens.count
+            guard needed <= cache.capacity else { throw ModelError.contextFull(needed: needed, contextLength: cache.capacity) }
+            for token in steps[i].tokens where token < 0 || token >= shape.vocabulary {
+                throw ModelError.tokenOutOfRange(token: token, vocabularySize: shape.vocabulary)
+            }
+            precondition(steps[i].logits == .none || steps[i].output != nil, "a step that asks for logits needs an output buffer")
+        }
+        let ws = context.workspace
+        let done = ws.typed(.stepProgress, Int.self, n)
+        for i in 0..<n { done[i] = 0 }
+        let segments = ws.typed(.segments, Segment.self, n)
+        while true {
+            // A round takes up to a micro-batch of tokens, the next chunk of each unfinished step.
+            var count = 0, rows = 0
+            for i in 0..<n where done[i] < steps[i].tokens.count && rows < context.microBatch {
+                let c = min(steps[i].tokens.count - done[i], context.microBatch - rows)
+                segments[count] = Segment(firstRow: rows, count: c, start: steps[i].memory.length, step: i)
+                count += 1
+                rows += c
+            }
+            if count == 0 { break }
+            round(steps, segments: segments, count: count, rows: rows, done: done, context: context)
+            for s in 0..<count { done[segments[s].step] += segments[s].count }
+        }
+    }
+
+    /// Every layer over one round's rows; stores their keys and values, advances the memories and
+    /// writes the logits the steps ask for.
+    private func round(_ steps: UnsafeMutableBufferPointer<ForwardStep>, segments: UnsafeMutablePointer<Segment>, count: Int,
+                       rows T: Int, done: UnsafePointer<Int>, context: InferenceContext) {
+        let ws = context.workspace, pool = context.pool
+        let d = shape.width, a = shape.attention
+        let x = ws.floats(.residual, T * d)                      // (T, d) residual stream
+        let h = ws.floats(.normed, T * max(d, a.queryWidth))     // (T, d) norm out, then (T, queryWidth) attention out
+        let qkv = ws.floats(.qkv, T * a.rowWidth)                // (T, q | k | v)
+        let ffn = ws.floats(.ffn, T * shape.ffnWidth)            // (T, ffn)
+        let rowSegments = ws.typed(.rowSegments, Int32.self, T)
+        let positions = ws.typed(.positions, Int32.self, T)
+        var scoreStride = 1
+        for s in 0..<count {
+            let segment = segments[s]
+            scoreStride = max(scoreStride, segment.start + segment.count)
+            steps[segment.step].tokens.withUnsafeBufferPointer { ids in
+                for t in 0..<segment.count {
+                    let row = segment.firstRow + t
+                    tokenEmbedding.dequantizeRow(ids[done[segment.step] + t], into: x + row * d)
+                    positionEmbedding?.add(row: segment.start + t, to: x + row * d)
+                    rowSegments[row] = Int32(s)
+                    positions[row] = Int32(segment.start + t)
+                }
+            }
+        }
+        var cosines: UnsafeMutablePointer<Float>?, sines: UnsafeMutablePointer<Float>?
+        if let rope = shape.rope {
+            let half = rope.dimensions / 2, table = ws.floats(.rope, 2 * T * half)
+            rope.tables(positions: positions, count: T, cos: table, sin: table + T * half)
+            (cosines, sines) = (table, table + T * half)
+        }
+        let caches = ws.typed(.caches, KVCacheLayer.self, count)
+        let scores = ws.floats(.scores, pool.threads * scoreStride)
+        let batchKeys = ws.floats(.batchKeys, T * a.kvWidth), batchValues = ws.floats(.batchValues, T * a.kvWidth)
+        let ffnEpilogue: LinearEpilogue = shape.gatedFFN ? .gated(shape.activation) : .activation(shape.activation)
+        for (l, layer) in layers.enumerated() {
+            layer.attentionNorm.apply(x, into: h, rows: T, width: d, pool: pool)
+            for projection in layer.projections {
+                projection.group(h, tokens: T, into: qkv + projection.offset, stride: a.rowWidth, context: context)
+            }
+            if let rope = shape.rope, let cosines, let sines {
+                let half = rope.dimensions / 2
+                pool.run(T) { range in
+                    for i in range {
+                        let row = qkv + i * a.rowWidth
+                        rope.rotate(row, heads: a.heads, headSize: a.headSize, cos: cosines + i * half, sin: sines + i * half)
+                        rope.rotate(row + a.queryWidth, heads: a.kvHeads, headSize: a.headSize, cos: cosines + i * half, sin: sines + i * half)
+                    }
+                }
+            }
+            for s in 0..<count { caches[s] = (steps[segments[s].step].memory as! KVCache).layer(l) }
+            let task = AttentionRun(
+                shape: a, tokens: T, qkv: qkv, out: h, scores: scores, scoreStride: scoreStride, batchKeys: batchKeys,
+                batchValues: batchValues, segments: segments, caches: caches, rowSegments: rowSegments)
+            if T == count {
+                // Decode: one token per sequence.
+                pool.run(count * a.kvHeads, task)
+            } else {
+                // Prefill: the threads store heads in parallel, then (head, row) items spread the
+                // attention finely over the threads.
+                pool.run(count * a.kvHeads, BatchStore(attention: task))
+                pool.runIndexed(T * a.heads) { range, worker in
+                    for item in range { task.attend(head: item / T, row: item % T, worker: worker) }
+                }
+            }
+            layer.output(h, tokens: T, into: x, stride: d, context: context, epilogue: .addToOutput)
+            layer.ffnNorm.apply(x, into: h, rows: T, width: d, pool: pool)
+            layer.up(h, tokens: T, into: ffn, stride: shape.ffnWidth, context: context, epilogue: ffnEpilogue)
+            layer.down(ffn, tokens: T, into: x, stride: d, context: context, epilogue: .addToOutput)
+        }
+        for s in 0..<count { (steps[segments[s].step].memory as! KVCache).advance(by: segments[s].count) }
+        writeLogits(steps, segments: segments, count: count, rows: T, done: done, x: x, context: context)
+    }
+
+    /// The final norm and the head, for the rows whose logits are asked for.
+    private func writeLogits(_ steps: UnsafeMutableBufferPointer<ForwardStep>, segments: UnsafePointer<Segment>, count: Int,
+                             rows T: Int, done: UnsafePointer<Int>, x: UnsafePointer<Float>, context: InferenceContext) {
+        let ws = context.workspace, d = shape.width, vocabulary = shape.vocabulary
+        // Which rows: every row of an `.all` step; the last row of a `.last` step whose tokens end here.
+        func wanted(_ s: Int) -> Range<Int> {
+            let segment = segments[s], step = steps[segment.step]
+            switch step.logits {
+            case .none: return segment.firstRow..<segment.firstRow
+            case .all: return segment.firstRow..<(segment.firstRow + segment.count)
+            case .last:
+                let end = segment.firstRow + segment.count
+                return done[segment.step] + segment.count == step.tokens.count ? (end - 1)..<end : end..<end
+            }
+        }
+        var total = 0
+        for s in 0..<count { total += wanted(s).count }
+        guard total > 0 else { return }
+        let normed = ws.floats(.headRows, total * d)
+        var j = 0
+        for s in 0..<count {
+            for row in wanted(s) {
+                finalNorm.apply(x + row * d, into: normed + j * d, d)
+                j += 1
+            }
+        }
+        if count == 1 {
+            // One sequence: straight into its buffer.
+            let step = steps[segments[0].step]
+            let destination = step.output! + (step.logits == .all ? done[segments[0].step] * vocabulary : 0)
+            head(normed, tokens: total, into: destination, stride: vocabulary, context: context)
+            return
+        }
+        let logits = ws.floats(.logits, total * vocabulary)
+        head(normed, tokens: total, into: logits, stride: vocabulary, context: context)
+        j = 0
+        for s in 0..<count {
+            let range = wanted(s), step = steps[segments[s].step]
+            guard !range.isEmpty else { continue }
+            let destination = step.output! + (step.logits == .all ? done[segments[s].step] * vocabulary : 0)
+            destination.update(from: logits + j * vocabulary, count: range.count * vocabulary)
+            j += range.count
+        }
+    }
+}

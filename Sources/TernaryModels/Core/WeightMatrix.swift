@@ -1,0 +1,126 @@
+import TernaryFormat
+import TernaryKernels
+
+/// A `(rows, k)` matrix mapped from a packed file, in any format of docs/FORMAT.md. Plain pointers
+/// into the mapping, so it can be copied into parallel tasks without reference counting.
+struct WeightMatrix {
+    let format: WeightFormat
+    let rows: Int
+    let k: Int
+    /// Stored weights per row (k padded to whole blocks for the integer formats).
+    let storedK: Int
+    let rowBytes: Int
+    let data: UnsafeRawPointer            // (rows, rowBytes)
+    /// β of a ternary matrix: w = (code − 1) · β.
+    let beta: Float
+    /// Per-row scales of an int8 matrix: w = q · scale[row].
+    let rowScales: UnsafePointer<Float>?  // (rows)
+
+    /// Loads `<name>.weight` (and its scale) in whatever format the file stored it, checking the
+    /// shape against `(rows, k)`.
+    init(file: PackedModelFile, name: String, rows: Int, k: Int) throws {
+        let tensors = file.file
+        guard let weight = tensors.tensors["\(name).weight"] else { throw FormatError.missingTensor(path: file.path, tensor: "\(name).weight") }
+        guard let format = WeightFormat(dtype: weight.dtype) else {
+            throw FormatError.wrongDType(path: file.path, tensor: "\(name).weight", expected: WeightFormat.allCases.map(\.dtype), found: weight.dtype)
+        }
+        _ = try tensors.tensor("\(name).weight", shape: format.weightShape(rows: rows, k: k))
+        self.format = format
+        self.rows = rows
+        self.k = k
+        storedK = format.storedRowLength(k)
+        rowBytes = format.rowBytes(k)
+        data = weight.data.baseAddress!
+        switch format {
+        case .ternary:
+            let scale = try tensors.tensor("\(name).weight_scale", dtypes: [.f32], shape: [1])
+            beta = scale.data.loadUnaligned(as: Float.self)
+            guard beta.isFinite, beta > 0 else {
+                throw FormatError.badMetadata(path: file.path, key: "\(name).weight_scale", reason: "β must be a positive finite number, found \(beta)")
+            }
+            rowScales = nil
+        case .int8:
+            let scales = try tensors.tensor("\(name).scale", dtypes: [.f32], shape: [rows])
+            rowScales = scales.data.baseAddress!.assumingMemoryBound(to: Float.self)
+            beta = 1
+        case .f32, .f16, .bf16:
+            beta = 1
+            rowScales = nil
+        }
+    }
+
+    /// The weights a matmul streams (the int8 row scales sit elsewhere and are small).
+    var region: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: data, count: rows * rowBytes) }
+
+    /// Bytes read per use, scales included.
+    var bytes: Int { rows * rowBytes + (rowScales == nil ? 0 : 4 * rows) }
+
+    /// The names this matrix occupies in the file.
+    static func tensorNames(_ name: String, format: WeightFormat) -> [String] { ["\(name).weight"] + format.companionNames(name) }
+
+    /// out(k) = row `r`, dequantized (an embedding lookup).
+    func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        let row = data + r * rowBytes
+        switch format {
+        case .f32:
+            let w = row.assumingMemoryBound(to: Float.self)
+            for i in 0..<k { out[i] = w[i] }
+        case .f16:
+            let w = row.assumingMemoryBound(to: Float16.self)
+            for i in 0..<k { out[i] = Float(w[i]) }
+        case .bf16:
+            let w = row.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<k { out[i] = Float(bitPattern: UInt32(w[i]) << 16) }
+        case .int8:
+            let w = row.assumingMemoryBound(to: Int8.self), s = rowScales![r]
+            for i in 0..<k { out[i] = Float(w[i]) * s }
+        case .ternary:
+            let packed = UnsafeRawBufferPointer(start: row, count: rowBytes)
+            for i in 0..<k { out[i] = Float(TernaryLayout.weight(at: i, of: packed)) * beta }
+        }
+    }
+
+    /// Integer sums `out[t·outStride + r] = Σ W[r]·x_t` for rows `range` and `tokens` int8
+    /// activation rows of stride `storedK` (ternary and int8 formats).
+    @inline(__always)
+    func integerProducts(
+        _ kernels: TernaryKernels, rows range: Range<Int>, x: UnsafePointer<Int8>, xSums: UnsafePointer<Int32>, tokens: Int,
+        out: UnsafeMutablePointer<Int32>, outStride: Int
+    ) {
+        let w = data + range.lowerBound * rowBytes
+        switch format {
+        case .ternary:
+            if tokens == 1 {
+                kernels.ternaryGEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xSum: xSums[0], out: out)
+            } else {
+                kernels.ternaryGEMM(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xStride: storedK, xSums: xSums,
+                                    tokens: tokens, out: out, outStride: outStride)
+            }
+        case .int8:
+            for t in 0..<tokens {
+                kernels.int8GEMV(weights: w.assumingMemoryBound(to: Int8.self), rowLength: storedK, rows: range.count,
+                                 x: x + t * storedK, xSum: xSums[t], out: out + t * outStride)
+            }
+        case .f32, .f16, .bf16:
+            preconditionFailure("integerProducts on a float matrix")
+        }
+    }
+
+    /// Float products `out[t·outStride + r] = Σ W[r]·x_t` for rows `range`, activations of stride k.
+    @inline(__always)
+    func floatProducts(
+        _ kernels: TernaryKernels, rows range: Range<Int>, x: UnsafePointer<Float>, tokens: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        let w = data + range.lowerBound * rowBytes
+        for t in 0..<tokens {
+            let xt = x + t * k, o = out + t * outStride
+            switch format {
+            case .f32: kernels.f32GEMV(weights: w.assumingMemoryBound(to: Float.self), k: k, rows: range.count, x: xt, out: o)
+            case .f16: kernels.f16GEMV(weights: w.assumingMemoryBound(to: Float16.self), k: k, rows: range.count, x: xt, out: o)
+            case .bf16: kernels.bf16GEMV(weights: w.assumingMemoryBound(to: UInt16.self), k: k, rows: range.count, x: xt, out: o)
+            case .ternary, .int8: preconditionFailure("floatProducts on an integer matrix")
+            }
+        }
+    }
+}
