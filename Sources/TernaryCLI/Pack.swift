@@ -33,6 +33,9 @@ struct Pack: ParsableCommand {
     @Flag(help: "Pack without a tokenizer (the model then runs on token ids only).")
     var noTokenizer = false
 
+    @Flag(help: "Read a BitNet checkpoint whose quantization_config says linear_class 'bitlinear': transformers' legacy BitLinear, whose weight_scale divides the outputs.")
+    var legacyBitlinear = false
+
     func validate() throws {
         _ = try formatOption("--embeddings", embeddings)
         _ = try formatOption("--weights", weights)
@@ -44,6 +47,7 @@ struct Pack: ParsableCommand {
         options.weights = try formatOption("--weights", weights)
         options.tokenizerDirectory = tokenizer
         options.withoutTokenizer = noTokenizer
+        options.legacyBitLinear = legacyBitlinear
         var bar = ProgressBar(label: "packing")
         let report = try Packer.pack(directory: directory, output: output, options: options) { done, total, note in
             bar.update(done, total, note)

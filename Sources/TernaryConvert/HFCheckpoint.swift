@@ -13,6 +13,12 @@ public final class HFCheckpoint: TensorSource {
     public let config: JSONValue
     public let configPath: String
     public var prefixes: [String] = [""]
+    /// How a `weight_scale` beside packed ternary weights applies (from `quantization_config`);
+    /// nil: the checkpoint must not hold packed ternary weights.
+    public var ternaryScale: TernaryScale?
+    public enum TernaryScale: Sendable { case multiplies, divides }
+    /// Full names of the tensors read so far.
+    private var consumed = Set<String>()
     private var shards: [String: SafetensorsFile] = [:]
     /// Tensor name → shard file.
     private let location: [String: String]
@@ -63,17 +69,26 @@ public final class HFCheckpoint: TensorSource {
 
     public var tensorNames: [String] { location.keys.sorted() }
 
-    /// The checkpoint's own name for a manifest source name (the first prefix that has it).
+    /// The checkpoint's own name for a manifest source name (the first prefix that has it). A
+    /// BitLinear input norm is `norm.weight` in our trainer's exports and `rms_norm.weight` in
+    /// transformers' BitNet layers.
     public func resolve(_ name: String) -> String? {
-        for prefix in prefixes where location[prefix + name] != nil { return prefix + name }
+        var names = [name]
+        if name.hasSuffix(".norm.weight") { names.append(String(name.dropLast("norm.weight".count)) + "rms_norm.weight") }
+        for candidate in names {
+            for prefix in prefixes where location[prefix + candidate] != nil { return prefix + candidate }
+        }
         return nil
     }
+
+    public func unusedTensorNames() -> [String] { tensorNames.filter { !consumed.contains($0) } }
 
     public func contains(_ name: String) -> Bool { resolve(name) != nil }
 
     public func view(_ name: String) throws -> TensorView {
         guard let full = resolve(name), let path = location[full] else { throw FormatError.missingTensor(path: directory, tensor: name) }
         if shards[path] == nil { shards[path] = try SafetensorsFile(path: path) }
+        consumed.insert(full)
         return try shards[path]!.tensor(full)
     }
 
@@ -84,8 +99,42 @@ public final class HFCheckpoint: TensorSource {
     }
 
     public func matrix(_ name: String, rows: Int, k: Int, transposed: Bool) throws -> SourceMatrix {
+        let v = try view(name)
+        if v.dtype == .u8 { return try packedTernary(v, name: name, rows: rows, k: k) }
         let values = try floats(name, shape: transposed ? [k, rows] : [rows, k])
         return .float(transposed ? WeightQuantizer.transpose(values, rows: k, cols: rows) : values)
+    }
+
+    /// Hugging Face BitNet's packed deployment form: U8 `[rows/4, k]`, four values per byte along
+    /// the output dimension (bits 2i..2i+1 of byte [r, c] hold W[i·rows/4 + r, c] + 1), and a
+    /// `weight_scale` the values multiply (AutoBitLinear) or divide (the legacy BitLinear).
+    func packedTernary(_ v: TensorView, name: String, rows: Int, k: Int) throws -> SourceMatrix {
+        guard let ternaryScale else {
+            throw ConvertError.badConfig(path: configPath, reason: "tensor '\(name)' holds packed ternary weights (U8) but config.json has no quantization_config with quant_method 'bitnet' saying how its weight_scale applies")
+        }
+        guard rows % 4 == 0, v.shape == [rows / 4, k] else {
+            throw FormatError.wrongShape(path: directory, tensor: name, expected: [rows / 4, k], found: v.shape)
+        }
+        let scaleName = String(name.dropLast("weight".count)) + "weight_scale"
+        let scaleView = try view(scaleName)
+        guard scaleView.elementCount == 1 else { throw FormatError.wrongShape(path: directory, tensor: scaleName, expected: [1], found: scaleView.shape) }
+        let stored = try Self.floats(scaleView, source: directory)[0]
+        guard stored.isFinite, stored > 0 else { throw ConvertError.nonFinite(tensor: "\(scaleName) (\(stored); a scale must be positive and finite)") }
+        let quarter = rows / 4
+        var codes = [Int8](repeating: 0, count: rows * k)
+        for r in 0..<quarter {
+            for c in 0..<k {
+                let byte = v.data[r * k + c]
+                for i in 0..<4 {
+                    let code = (byte >> UInt8(2 * i)) & 3
+                    guard code != 3 else {
+                        throw FormatError.badTensorEntry(path: directory, tensor: name, reason: "byte [\(r), \(c)] holds the code 3, which is no ternary value")
+                    }
+                    codes[(i * quarter + r) * k + c] = Int8(code) - 1
+                }
+            }
+        }
+        return .ternary(codes: codes, scale: ternaryScale == .multiplies ? stored : 1 / stored)
     }
 
     /// A tensor's values as Float32 (F32, F16 and BF16 tensors).

@@ -3,6 +3,11 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TernaryFormat
 import TernaryModels
 import TernaryTokenizer
@@ -17,6 +22,9 @@ public struct PackOptions: Sendable {
     public var tokenizerDirectory: String?
     /// Pack without a tokenizer (the file then works only on token ids).
     public var withoutTokenizer = false
+    /// Accept a BitNet checkpoint in transformers' legacy `bitlinear` convention, whose weight_scale
+    /// divides the outputs (the packer then stores its reciprocal).
+    public var legacyBitLinear = false
 
     public init() {}
 }
@@ -59,20 +67,56 @@ public enum Packer {
         if let tokenizer, let vocab = config["vocab_size"]?.integer, tokenizer.vocabularySize > vocab {
             throw ConvertError.badConfig(path: checkpoint.configPath, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but vocab_size is \(vocab)")
         }
-        var quantization = try quantizationFlags(checkpoint)
+        var quantization = try quantizationFlags(checkpoint, options: options)
         quantization.embeddings = options.embeddings
         quantization.weights = options.weights
         let builder = try build(architecture: architecture, config: config, source: checkpoint, quantization: quantization,
                                 tokenizer: tokenizer, sourceName: directory, progress: progress)
         try builder.write(to: output)
         let inputBytes = checkpoint.tensorNames.reduce(0) { $0 + ((try? checkpoint.view($1).data.count) ?? 0) }
-        let outputBytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+        let outputBytes = fileSize(output)
         return PackReport(inputBytes: inputBytes, outputBytes: outputBytes)
     }
 
-    /// The quantization flags recorded by the trainer's export (`ternary_qat` in config.json).
-    static func quantizationFlags(_ checkpoint: HFCheckpoint) throws -> QuantizationInfo {
+    /// The size of a file in bytes (0 if it cannot be read).
+    static func fileSize(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : 0
+    }
+
+    /// The quantization flags recorded by the trainer's export (`ternary_qat` in config.json) or by
+    /// a Hugging Face BitNet checkpoint (`quantization_config`).
+    static func quantizationFlags(_ checkpoint: HFCheckpoint, options: PackOptions) throws -> QuantizationInfo {
         var info = QuantizationInfo(embeddings: .f16)
+        if let q = checkpoint.config["quantization_config"], !q.isNull {
+            func bad(_ reason: String) -> ConvertError { .badConfig(path: checkpoint.configPath, reason: "quantization_config: \(reason)") }
+            guard q["quant_method"]?.string == "bitnet" else {
+                throw bad("quant_method '\(q["quant_method"]?.string ?? "?")' is not supported; ternary pack reads BitNet checkpoints (quant_method bitnet) and unquantized ones")
+            }
+            switch q["linear_class"]?.string ?? "bitlinear" {
+            case "autobitlinear": checkpoint.ternaryScale = .multiplies
+            case "bitlinear":
+                // transformers' BitLinear divides the outputs by weight_scale, the opposite of
+                // AutoBitLinear and of every scale this engine stores; mixing them up silently gives
+                // a model whose outputs are off by β², so it takes an explicit flag.
+                guard options.legacyBitLinear else {
+                    throw bad("linear_class 'bitlinear' stores a weight_scale that divides the outputs (transformers' legacy BitLinear); if the checkpoint really was saved that way, pass --legacy-bitlinear")
+                }
+                checkpoint.ternaryScale = .divides
+            case let other: throw bad("linear_class '\(other)' is not one of autobitlinear, bitlinear")
+            }
+            guard ["offline", "online"].contains(q["quantization_mode"]?.string ?? "offline") else {
+                throw bad("quantization_mode must be offline or online")
+            }
+            if let notConverted = q["modules_to_not_convert"], case let .array(names) = notConverted,
+               let other = names.compactMap(\.string).first(where: { $0 != "lm_head" }) {
+                throw bad("modules_to_not_convert lists '\(other)'; only lm_head may stay unquantized")
+            }
+            if q["use_rms_norm"]?.boolean == true {
+                info.rmsNormBeforeQuant = true
+                if let eps = q["rms_norm_eps"]?.number { info.rmsNormEpsilon = eps }
+            }
+        }
         if let flags = checkpoint.config["ternary_qat"] {
             guard case .object = flags else { throw ConvertError.badConfig(path: checkpoint.configPath, reason: "ternary_qat must be an object") }
             if let rms = flags["rms_norm"] {
@@ -92,7 +136,6 @@ public enum Packer {
     ) throws -> PackedModelBuilder {
         let manifest = try architecture.manifest(config, quantization)
         var builder = PackedModelBuilder(architecture: architecture.name, config: config, quantization: quantization, tokenizer: tokenizer)
-        var used = Set<String>()
         progress(0, manifest.count, "")
         for (i, spec) in manifest.enumerated() {
             switch spec.kind {
@@ -107,21 +150,17 @@ public enum Packer {
             case let .table(rows, columns):
                 try builder.addFloatTable(spec.name, source.floats(spec.source, shape: [rows, columns]), shape: [rows, columns])
             }
-            used.insert(spec.source)
             progress(i + 1, manifest.count, spec.name)
         }
-        if let (head, embedding) = architecture.tiedHead, source.contains(head), !used.contains(head), let shape = manifest.first(where: { $0.source == embedding })?.matrixShape {
+        if let (head, embedding) = architecture.tiedHead, source.contains(head), !manifest.contains(where: { $0.source == head }),
+           let shape = manifest.first(where: { $0.source == embedding })?.matrixShape {
             // A tied head may be saved as a copy of the embeddings; anything else is a different model.
             let shape = [shape.rows, shape.k]
             guard try source.floats(head, shape: shape) == source.floats(embedding, shape: shape) else {
                 throw ConvertError.untiedHead(directory: sourceName)
             }
-            used.insert(head)
         }
-        let usedNames = Set(used.compactMap { name in (source as? HFCheckpoint)?.resolve(name) ?? name })
-        let unused = source.tensorNames.filter { name in
-            !usedNames.contains(name) && !architecture.ignoredCheckpointSuffixes.contains { name.hasSuffix($0) }
-        }
+        let unused = source.unusedTensorNames().filter { name in !architecture.ignoredCheckpointSuffixes.contains { name.hasSuffix($0) } }
         if !unused.isEmpty { throw ConvertError.unusedTensors(directory: sourceName, names: unused) }
         return builder
     }

@@ -68,6 +68,7 @@ final class RandomWeights: TensorSource {
 
     var tensorNames: [String] { [] }
     func contains(_ name: String) -> Bool { false }
+    func unusedTensorNames() -> [String] { [] }
 
     func matrix(_ name: String, rows: Int, k: Int, transposed: Bool) throws -> SourceMatrix {
         if name.contains("wte") || name.contains("embed") || name.contains("lm_head") {

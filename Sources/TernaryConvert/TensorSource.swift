@@ -21,4 +21,6 @@ public protocol TensorSource: AnyObject {
     func matrix(_ name: String, rows: Int, k: Int, transposed: Bool) throws -> SourceMatrix
     /// A float tensor of `shape` (a vector or a table), as Float32.
     func floats(_ name: String, shape: [Int]) throws -> [Float]
+    /// What nothing has read so far (after a pack: tensors the architecture does not know).
+    func unusedTensorNames() -> [String]
 }

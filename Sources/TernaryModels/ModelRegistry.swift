@@ -33,6 +33,8 @@ public struct Architecture: Sendable {
 public enum ModelRegistry {
     public static let architectures: [Architecture] = [
         GPT2.architecture,
+        Llama.architecture,
+        BitNet.architecture,
     ]
 
     public static func architecture(named name: String) -> Architecture? { architectures.first { $0.name == name } }

@@ -1,11 +1,16 @@
 """Writes the small fixtures the Swift tests compare against (run from the repo root):
 
-    python python/scripts/make_swift_fixtures.py
+    python python/scripts/make_swift_fixtures.py [tokenizer] [gpt2] [bitnet] [llama]
 
 * Tests/TernaryTests/Fixtures/gpt2-tiny/: a random-init HF GPT-2 (F16 weights, width 80 so rows
   need padding, head size 20 so attention has a tail) and expected.safetensors with reference
   logits for every embedding storage, 32 greedy tokens and a perplexity, all computed by
   ternary_qat.reference (independent of the Swift code).
+* Tests/TernaryTests/Fixtures/bitnet-tiny/: a random-init HF BitNetForCausalLM (6 query heads, 2 KV
+  heads, relu2, sub-norms, tied embeddings) saved in HF BitNet's packed deployment form, with
+  expected logits, greedy tokens and a perplexity from ternary_qat.reference_llama.
+* Tests/TernaryTests/Fixtures/llama-tiny/: a random-init LlamaForCausalLM patched and exported by
+  ternary_qat (per-linear BitLinear RMSNorm, untied head, F16 latent weights), likewise.
 * Tests/TernaryTests/Fixtures/tokenizer-cases.json: 1,200 varied strings with tiktoken's GPT-2 ids.
 """
 from __future__ import annotations
@@ -22,6 +27,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ternary_qat import reference  # noqa: E402
+from ternary_qat import reference_llama  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "Tests" / "TernaryTests" / "Fixtures"
@@ -105,6 +111,108 @@ def make_model_fixture() -> None:
     print(f"gpt2-tiny: seed {seed}, ids seed {ids_seed}, ppl {ppl:.4f} over {scored} tokens")
 
 
+def margin_ok(forward, prompt, steps, margin=0.05) -> bool:
+    ids = list(prompt)
+    for _ in range(steps):
+        last = forward(ids)[-1]
+        top = np.sort(last)[-2:]
+        if top[1] - top[0] < margin:
+            return False
+        ids.append(int(np.argmax(last)))
+    return True
+
+
+def tie_distance(forward, ids) -> float:
+    """As nearest_rounding_tie, for any forward that quantizes through ternary_qat.semantics."""
+    from ternary_qat import semantics
+
+    original, closest = semantics.quantize_activations, [1.0]
+
+    def spy(x):
+        x = np.asarray(x, dtype=np.float32)
+        v = x * (np.float32(127) / np.maximum(np.abs(x).max(-1, keepdims=True), semantics.ACT_FLOOR))
+        closest[0] = min(closest[0], float(np.abs(np.abs(v - np.floor(v)) - 0.5).min()))
+        return original(x)
+
+    semantics.quantize_activations = spy
+    try:
+        forward(ids)
+    finally:
+        semantics.quantize_activations = original
+    return closest[0]
+
+
+def tiny_bitnet(seed: int, out: Path) -> None:
+    from transformers import BitNetConfig, BitNetForCausalLM
+
+    from ternary_qat import export_hf_bitnet
+
+    torch.manual_seed(seed)
+    config = BitNetConfig(vocab_size=300, hidden_size=96, intermediate_size=160, num_hidden_layers=2, num_attention_heads=6,
+                          num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=True, initializer_range=0.25,
+                          bos_token_id=0, eos_token_id=0)
+    model = BitNetForCausalLM(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1 + 0.3 * torch.randn_like(p))
+    export_hf_bitnet(model, out)
+
+
+def tiny_llama(seed: int, out: Path) -> None:
+    from safetensors.torch import load_file
+    from safetensors.torch import save_file as save_torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ternary_qat import export_hf, patch_model
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, max_position_embeddings=64, initializer_range=0.25, bos_token_id=0, eos_token_id=0)
+    model = LlamaForCausalLM(config).eval()
+    patch_model(model, rms_norm=True)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1 + 0.3 * torch.randn_like(p))
+    export_hf(model, out)
+    # F16 latent weights keep the fixture small; the packer reads F16 as well.
+    weights = out / "model.safetensors"
+    save_torch({k: v.half().contiguous() for k, v in load_file(str(weights)).items()}, str(weights), metadata={"format": "pt"})
+
+
+def make_llama_family_fixture(name: str, build, bitnet: bool, rms_norm: bool) -> None:
+    from safetensors.torch import load_file
+
+    out = FIXTURES / name
+    out.mkdir(parents=True, exist_ok=True)
+    prompt = [17, 42, 7, 255, 3]
+    for seed in range(100):
+        build(seed, out)
+        config = json.loads((out / "config.json").read_text())
+        state = load_file(str(out / "model.safetensors"))
+        w = reference_llama.quantize_state(state, config, bitnet=bitnet, embeddings="f16", rms_norm=rms_norm)
+        forward = lambda ids: reference_llama.forward(w, ids)  # noqa: E731
+        if margin_ok(forward, prompt, 32):
+            break
+    for ids_seed in range(2000):
+        rng = np.random.default_rng(ids_seed)
+        ids = rng.integers(0, 300, size=32).tolist()
+        if tie_distance(forward, ids) > 2e-5:
+            break
+    else:
+        raise SystemExit(f"{name}: no id sequence without a near rounding tie; change the model seed")
+    tensors = {"ids": np.array(ids, dtype=np.int32), "greedy_prompt": np.array(prompt, dtype=np.int32),
+               "logits_f16": forward(ids), "greedy_tokens": np.array(reference_llama.greedy(w, prompt, 32), dtype=np.int32)}
+    ppl_ids = rng.integers(0, 300, size=4 * 32 + 7).tolist()
+    ppl, scored = reference_llama.perplexity(w, ppl_ids, 32)
+    tensors["ppl_ids"] = np.array(ppl_ids, dtype=np.int32)
+    save_file(tensors, str(out / "expected.safetensors"),
+              metadata={"ppl": repr(ppl), "ppl_ctx": "32", "tokens_scored": str(scored), "seed": str(seed), "ids_seed": str(ids_seed)})
+    (out / "generation_config.json").unlink(missing_ok=True)
+    print(f"{name}: seed {seed}, ids seed {ids_seed}, ppl {ppl:.4f} over {scored} tokens")
+
+
 def tokenizer_strings(n: int) -> list[str]:
     rng = random.Random(1234)
     shakespeare = (SHARED / "text" / "tinyshakespeare" / "input.txt").read_text()
@@ -156,5 +264,12 @@ def make_tokenizer_fixture() -> None:
 
 if __name__ == "__main__":
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    make_tokenizer_fixture()
-    make_model_fixture()
+    which = set(sys.argv[1:]) or {"tokenizer", "gpt2", "bitnet", "llama"}
+    if "tokenizer" in which:
+        make_tokenizer_fixture()
+    if "gpt2" in which:
+        make_model_fixture()
+    if "bitnet" in which:
+        make_llama_family_fixture("bitnet-tiny", tiny_bitnet, bitnet=True, rms_norm=False)
+    if "llama" in which:
+        make_llama_family_fixture("llama-tiny", tiny_llama, bitnet=False, rms_norm=True)

@@ -8,7 +8,9 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from . import semantics as S
 from .bitlinear import BitLinear
+from .manifest import ARCHITECTURES, PREFIXES, manifest, packed_config
 from .packed_format import PackedBuilder
 from .tokenizer_files import copy_tokenizer, vocab_and_merges
 
@@ -50,37 +52,76 @@ def export_hf(model, out_dir: str | Path, tokenizer_dir: str | Path | None = Non
     return out
 
 
+BITNET_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def export_hf_bitnet(model, out_dir: str | Path, tokenizer_dir: str | Path | None = None) -> Path:
+    """Hugging Face BitNet's packed deployment form, which transformers' `BitNetForCausalLM`
+    (AutoBitLinear, offline mode) loads with `from_pretrained`: each linear of the attention and
+    FFN ternarized by absmean and stored as uint8 (out/4, in), four values per byte along the
+    output dimension, with a `weight_scale` (β) that multiplies; `quantization_config` says so.
+    A BitLinear pre-norm becomes AutoBitLinear's `rms_norm` (use_rms_norm)."""
+    from .reference_llama import pack_bitnet
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rms, eps = _flags(model)
+    state = {}
+    for name, tensor in latent_state_dict(model).items():
+        base, _, leaf = name.rpartition(".")
+        owner = base.rsplit(".", 1)[-1]
+        if leaf == "weight" and owner in BITNET_LINEARS:
+            q, beta = S.ternarize(tensor.numpy())
+            state[name] = torch.from_numpy(pack_bitnet(q))
+            state[base + ".weight_scale"] = torch.tensor([float(beta)], dtype=torch.float32)
+        elif name.endswith(".norm.weight") and base.rsplit(".", 1)[0].rsplit(".", 1)[-1] in BITNET_LINEARS:
+            state[base.rsplit(".", 1)[0] + ".rms_norm.weight"] = tensor
+        else:
+            state[name] = tensor
+    config = model.config.to_dict()
+    config.pop("ternary_qat", None)
+    config["quantization_config"] = {"quant_method": "bitnet", "linear_class": "autobitlinear", "quantization_mode": "offline",
+                                     "use_rms_norm": rms, "rms_norm_eps": eps}
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    if tokenizer_dir is not None:
+        copy_tokenizer(tokenizer_dir, out)
+    return out
+
+
 def gpt2_config_metadata(config) -> dict:
     """The `config` metadata of a packed GPT-2 (the same keys and values the Swift packer writes)."""
-    d = config.n_embd
-    return {"activation_function": config.activation_function, "layer_norm_epsilon": float(config.layer_norm_epsilon),
-            "n_embd": d, "n_head": config.n_head, "n_inner": config.n_inner or 4 * d, "n_layer": config.n_layer,
-            "n_positions": config.n_positions, "vocab_size": config.vocab_size}
+    return packed_config("gpt2", config.to_dict())
 
 
-def export_packed(model, path: str | Path, *, embeddings: str = "f16", tokenizer_dir: str | Path | None = None) -> Path:
-    """Writes the packed ternary file directly; byte-identical to `ternary pack` of export_hf(model)."""
-    if model.config.model_type != "gpt2":
-        raise NotImplementedError(f"export_packed supports gpt2, not {model.config.model_type}")
+def export_packed(model, path: str | Path, *, embeddings: str = "f16", weights: str = "ternary",
+                  tokenizer_dir: str | Path | None = None) -> Path:
+    """Writes the packed file directly, from the architecture's manifest (ternary_qat.manifest);
+    byte-identical to `ternary pack` of export_hf(model). GPT-2, Llama and BitNet models."""
+    model_type = model.config.model_type
+    if model_type not in ARCHITECTURES:
+        raise NotImplementedError(f"export_packed supports {', '.join(ARCHITECTURES)}, not {model_type}")
     rms, eps = _flags(model)
     state = {k: v.numpy() for k, v in latent_state_dict(model).items()}
-    pre = "transformer." if "transformer.wte.weight" in state else ""
-    c = model.config
+    config = packed_config(model_type, model.config.to_dict())
+
+    def source(name: str) -> np.ndarray:
+        for prefix in PREFIXES[model_type]:
+            if prefix + name in state:
+                return state[prefix + name]
+        raise KeyError(f"{name} is not in the model's state dict")
+
     tokenizer = vocab_and_merges(tokenizer_dir) if tokenizer_dir is not None else None
-    b = PackedBuilder("gpt2", gpt2_config_metadata(c), embeddings, rms, eps, tokenizer)
-    b.add_embedding("wte", state[pre + "wte.weight"])
-    b.add_float_table("wpe.weight", state[pre + "wpe.weight"])
-    for i in range(c.n_layer):
-        p = f"h.{i}"
-        for norm in ("ln_1", "ln_2"):
-            b.add(f"{p}.{norm}.weight", state[f"{pre}{p}.{norm}.weight"])
-            b.add(f"{p}.{norm}.bias", state[f"{pre}{p}.{norm}.bias"])
-        for name in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"):
-            w = np.ascontiguousarray(state[f"{pre}{p}.{name}.weight"].T)  # (out, in)
-            norm = state[f"{pre}{p}.{name}.norm.weight"] if rms else None
-            b.add_bitlinear(f"{p}.{name}", w, state[f"{pre}{p}.{name}.bias"], norm)
-    b.add("ln_f.weight", state[pre + "ln_f.weight"])
-    b.add("ln_f.bias", state[pre + "ln_f.bias"])
+    b = PackedBuilder(ARCHITECTURES[model_type], config, embeddings, rms, eps, tokenizer, weights=weights)
+    for spec in manifest(model_type, config, rms):
+        if spec.kind in ("linear", "embedding"):
+            w = source(spec.source)
+            w = np.ascontiguousarray(w.T) if spec.transposed else w
+            b.add_matrix(spec.name, w, weights if spec.kind == "linear" else embeddings)
+        elif spec.kind == "vector":
+            b.add(spec.name, source(spec.source).astype(np.float32))
+        else:
+            b.add_float_table(spec.name, source(spec.source))
     b.write(path)
     return Path(path)
 

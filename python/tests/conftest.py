@@ -71,3 +71,25 @@ def tie_free_ids(forward, vocab: int, length: int, margin: float = 2e-5) -> list
         if nearest_rounding_tie(lambda: forward(ids)) > margin:
             return ids
     raise AssertionError("no id sequence without a near rounding tie")
+
+
+def tiny_llama_family(model_type="llama", seed=0, vocab_size=300, hidden_size=64, intermediate_size=96, layers=2, heads=4,
+                      kv_heads=2, rms_norm=False, **kw):
+    """A random-init tiny LlamaForCausalLM or BitNetForCausalLM, patched by ternary_qat, with
+    non-trivial norm weights (so a lost norm would show)."""
+    from transformers import BitNetConfig, BitNetForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    from ternary_qat import patch_model
+
+    torch.manual_seed(seed)
+    Config, Model = (BitNetConfig, BitNetForCausalLM) if model_type == "bitnet" else (LlamaConfig, LlamaForCausalLM)
+    config = Config(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=intermediate_size, num_hidden_layers=layers,
+                    num_attention_heads=heads, num_key_value_heads=kv_heads, max_position_embeddings=64, initializer_range=0.25,
+                    bos_token_id=0, eos_token_id=0, pad_token_id=None, **kw)
+    model = Model(config).eval()
+    patch_model(model, rms_norm=rms_norm)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1 + 0.3 * torch.randn_like(p))
+    return model

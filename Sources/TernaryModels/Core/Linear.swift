@@ -26,44 +26,55 @@ struct Linear {
     let inputNormEpsilon: Float
 }
 
-/// Linear layers that read the same input (q, k and v; gate and up): the input is normalized and
-/// quantized once per token, and one parallel pass covers every member's rows. Member outputs lie
-/// side by side in each output row, member i from column `offsets[i]`.
+/// Linear layers that read the same input (q, k and v; gate and up): one parallel pass covers every
+/// member's rows, and the input is normalized and quantized once per token for all members that
+/// share an input norm (once per distinct norm when members have their own, as the BitLinear
+/// pre-norm gives them). Member outputs lie side by side in each output row, member i from column
+/// `offsets[i]`.
 ///
-/// Immutable once built (weights are shared by every context); the members live in a buffer the
+/// Immutable once built (weights are shared by every context); the members live in buffers the
 /// parallel tasks read through plain pointers, without reference counting.
 final class LinearGroup: @unchecked Sendable {
     let members: UnsafeMutableBufferPointer<Linear>
     let offsets: UnsafeMutableBufferPointer<Int>
+    /// The input variant (distinct input norm) of each member.
+    private let variantOf: UnsafeMutableBufferPointer<Int>
+    /// The input norm of each variant (nil: the input as it is).
+    private let variantNorms: [(weight: UnsafePointer<Float>?, epsilon: Float)]
     /// Σ rows: the width of an output row.
     let width: Int
     let k: Int
     let kernels: TernaryKernels
     private let storedK: Int
-    private let inputNorm: UnsafePointer<Float>?
-    private let inputNormEpsilon: Float
     private let quantizes: Bool
     private let hasFloatMembers: Bool
 
-    /// Members must share `k` and their input norm (each normalizes the same input).
+    /// Members must share `k`.
     init(_ linears: [Linear], kernels: TernaryKernels) {
         precondition(!linears.isEmpty, "a group needs a member")
         let k = linears[0].matrix.k
-        precondition(linears.allSatisfy { $0.matrix.k == k && $0.inputNorm == linears[0].inputNorm }, "group members must share k and input norm")
+        precondition(linears.allSatisfy { $0.matrix.k == k }, "group members must share k")
         members = .allocate(capacity: linears.count)
         _ = members.initialize(from: linears)
         offsets = .allocate(capacity: linears.count)
+        variantOf = .allocate(capacity: linears.count)
+        var norms: [(weight: UnsafePointer<Float>?, epsilon: Float)] = []
         var offset = 0
         for (i, linear) in linears.enumerated() {
             offsets[i] = offset
             offset += linear.matrix.rows
+            if let v = norms.firstIndex(where: { $0.weight == linear.inputNorm }) {
+                variantOf[i] = v
+            } else {
+                variantOf[i] = norms.count
+                norms.append((linear.inputNorm, linear.inputNormEpsilon))
+            }
         }
+        variantNorms = norms
         width = offset
         self.k = k
         self.kernels = kernels
         storedK = WeightFormat.ternary.storedRowLength(k)
-        inputNorm = linears[0].inputNorm
-        inputNormEpsilon = linears[0].inputNormEpsilon
         quantizes = linears.contains { $0.matrix.format.quantizesActivations }
         hasFloatMembers = linears.contains { !$0.matrix.format.quantizesActivations }
     }
@@ -71,6 +82,7 @@ final class LinearGroup: @unchecked Sendable {
     deinit {
         members.deallocate()
         offsets.deallocate()
+        variantOf.deallocate()
     }
 
     var weightBytes: Int { members.reduce(0) { $0 + $1.matrix.bytes } }
@@ -82,35 +94,40 @@ final class LinearGroup: @unchecked Sendable {
         context: InferenceContext, epilogue: LinearEpilogue = .store
     ) {
         let ws = context.workspace
-        let kernels = kernels, k = k, storedK = storedK, inputNorm = inputNorm, eps = inputNormEpsilon, quantizes = quantizes
-        // The integer formats read int8 rows (stride storedK); float members read float rows, normalized
-        // into their own buffer when the group has an input norm.
-        let quantized = ws.typed(.quantized, Int8.self, quantizes ? tokens * storedK : 1)
-        let scales = ws.floats(.activationScales, tokens), sums = ws.typed(.activationSums, Int32.self, tokens)
-        let normedInput: UnsafeMutablePointer<Float>? = hasFloatMembers && inputNorm != nil ? ws.floats(.normedInput, tokens * k) : nil
-        let normRows = inputNorm != nil && normedInput == nil ? ws.floats(.normRows, context.pool.threads * k) : nil
-        if quantizes || inputNorm != nil {
+        let kernels = kernels, k = k, storedK = storedK, quantizes = quantizes, norms = variantNorms
+        let variants = norms.count, normalized = norms.contains { $0.weight != nil }
+        // The integer formats read int8 rows (stride storedK), one block of `tokens` rows per input
+        // variant; float members read float rows, normalized into their own buffer when their
+        // variant has a norm.
+        let quantized = ws.typed(.quantized, Int8.self, quantizes ? variants * tokens * storedK : 1)
+        let scales = ws.floats(.activationScales, variants * tokens), sums = ws.typed(.activationSums, Int32.self, variants * tokens)
+        let normedInput: UnsafeMutablePointer<Float>? = hasFloatMembers && normalized ? ws.floats(.normedInput, variants * tokens * k) : nil
+        let normRows = normalized && normedInput == nil ? ws.floats(.normRows, context.pool.threads * k) : nil
+        if quantizes || normalized {
             // One fused pass per token; a prefill spreads its tokens over the threads.
             context.pool.runIndexed(tokens, grain: 1) { range, worker in
                 for t in range {
-                    var source = x + t * k
-                    if let inputNorm {
-                        let buffer = normedInput.map { $0 + t * k } ?? normRows! + worker * k
-                        VectorOps.rmsNorm(source, buffer, k, weight: inputNorm, eps: eps)
-                        source = UnsafePointer(buffer)
-                    }
-                    if quantizes {
-                        let (s, sum) = kernels.quantize(source, count: k, into: quantized + t * storedK, padded: storedK)
-                        scales[t] = s
-                        sums[t] = sum
+                    for v in 0..<variants {
+                        var source = x + t * k
+                        if let weight = norms[v].weight {
+                            let buffer = normedInput.map { $0 + (v * tokens + t) * k } ?? normRows! + worker * k
+                            VectorOps.rmsNorm(source, buffer, k, weight: weight, eps: norms[v].epsilon)
+                            source = UnsafePointer(buffer)
+                        }
+                        if quantizes {
+                            let (s, sum) = kernels.quantize(source, count: k, into: quantized + (v * tokens + t) * storedK, padded: storedK)
+                            scales[v * tokens + t] = s
+                            sums[v * tokens + t] = sum
+                        }
                     }
                 }
             }
         }
         var run = MemberProducts(
             kernels: kernels, members: UnsafePointer(members.baseAddress!), offsets: UnsafePointer(offsets.baseAddress!),
-            count: members.count, tokens: tokens, quantized: quantized, sums: sums, scales: scales,
-            floatInput: normedInput.map { UnsafePointer($0) } ?? x, accumulators: nil, accumulatorStride: 0)
+            variantOf: UnsafePointer(variantOf.baseAddress!), count: members.count, tokens: tokens, storedK: storedK, k: k,
+            quantized: quantized, sums: sums, scales: scales, raw: x, normedInput: normedInput.map { UnsafePointer($0) },
+            accumulators: nil, accumulatorStride: 0)
         switch epilogue {
         case .gated(let activation):
             precondition(members.count == 2 && members[0].matrix.rows == members[1].matrix.rows, "a gated epilogue needs (gate, up) of equal height")
@@ -135,12 +152,15 @@ private struct MemberProducts {
     let kernels: TernaryKernels
     let members: UnsafePointer<Linear>
     let offsets: UnsafePointer<Int>
+    let variantOf: UnsafePointer<Int>
     let count: Int
     let tokens: Int
-    let quantized: UnsafePointer<Int8>          // (tokens, storedK)
-    let sums: UnsafePointer<Int32>              // (tokens)
-    let scales: UnsafePointer<Float>            // (tokens)
-    let floatInput: UnsafePointer<Float>        // (tokens, k)
+    let storedK: Int, k: Int
+    let quantized: UnsafePointer<Int8>          // (variants, tokens, storedK)
+    let sums: UnsafePointer<Int32>              // (variants, tokens)
+    let scales: UnsafePointer<Float>            // (variants, tokens)
+    let raw: UnsafePointer<Float>               // (tokens, k): the input as given
+    let normedInput: UnsafePointer<Float>?      // (variants, tokens, k) when float members normalize
     /// Separate int32 sums (tokens, accumulatorStride) for outputs that add to what they hold; nil:
     /// the sums go into the outputs and each is replaced by its value.
     var accumulators: UnsafeMutablePointer<Int32>?
@@ -155,6 +175,8 @@ private struct MemberProducts {
         let matrix = linear.matrix
         let n = rows.count
         let bias = linear.bias.map { $0 + rows.lowerBound }
+        let variant = variantOf[m]
+        let scales = scales + variant * tokens
         if matrix.format.quantizesActivations {
             let acc: UnsafeMutablePointer<Int32>, accStride: Int
             if let accumulators {
@@ -166,7 +188,8 @@ private struct MemberProducts {
                 acc = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Int32.self)
                 accStride = stride
             }
-            matrix.integerProducts(kernels, rows: rows, x: quantized, xSums: sums, tokens: tokens, out: acc + rows.lowerBound, outStride: accStride)
+            matrix.integerProducts(kernels, rows: rows, x: quantized + variant * tokens * storedK, xSums: sums + variant * tokens,
+                                   tokens: tokens, out: acc + rows.lowerBound, outStride: accStride)
             for t in 0..<tokens {
                 let sum = acc + t * accStride + rows.lowerBound, o = out + t * stride + rows.lowerBound
                 if matrix.format == .ternary {
@@ -190,7 +213,8 @@ private struct MemberProducts {
                 dest = out
                 destStride = stride
             }
-            matrix.floatProducts(kernels, rows: rows, x: floatInput, tokens: tokens, out: dest + rows.lowerBound, outStride: destStride)
+            let input = linear.inputNorm == nil ? raw : normedInput! + variant * tokens * k
+            matrix.floatProducts(kernels, rows: rows, x: input, tokens: tokens, out: dest + rows.lowerBound, outStride: destStride)
             for t in 0..<tokens {
                 let d = dest + t * destStride + rows.lowerBound, o = out + t * stride + rows.lowerBound
                 for i in 0..<n {

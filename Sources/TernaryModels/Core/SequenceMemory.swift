@@ -87,6 +87,8 @@ public final class KVCache: SequenceMemory {
     /// Width of one position's keys (KV heads × head size).
     public var width: Int { kvHeads * headSize }
     public let precision: KVPrecision
+    /// The model that made it (a cache of the same shape from another model holds other keys).
+    let owner: ObjectIdentifier?
     private let storage: LazyBuffer
     private let base: UnsafeMutableRawPointer   // storage.pointer, read without retaining storage
     private let planeBytes: Int                 // one layer's keys (or values), page-aligned
@@ -94,7 +96,8 @@ public final class KVCache: SequenceMemory {
     private let layerBytes: Int
     public private(set) var length = 0
 
-    public init(layers: Int, capacity: Int, kvHeads: Int, headSize: Int, precision: KVPrecision = .f32) {
+    public init(layers: Int, capacity: Int, kvHeads: Int, headSize: Int, precision: KVPrecision = .f32, owner: ObjectIdentifier? = nil) {
+        self.owner = owner
         self.layers = layers
         self.capacity = capacity
         self.kvHeads = kvHeads

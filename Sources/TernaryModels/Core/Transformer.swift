@@ -69,15 +69,17 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
 
     func makeMemory(_ options: MemoryOptions) -> SequenceMemory {
         KVCache(layers: shape.layers, capacity: min(options.capacity ?? shape.contextLength, shape.contextLength),
-                kvHeads: shape.attention.kvHeads, headSize: shape.attention.headSize, precision: options.kvPrecision)
+                kvHeads: shape.attention.kvHeads, headSize: shape.attention.headSize, precision: options.kvPrecision,
+                owner: ObjectIdentifier(self))
     }
 
     func forward(_ steps: UnsafeMutableBufferPointer<ForwardStep>, context: InferenceContext) throws {
         let n = steps.count
         // Check every step before any memory changes.
         for i in 0..<n {
-            guard let cache = steps[i].memory as? KVCache, cache.layers == shape.layers, cache.kvHeads == shape.attention.kvHeads,
-                  cache.headSize == shape.attention.headSize else { throw ModelError.foreignMemory(architecture: architecture) }
+            guard let cache = steps[i].memory as? KVCache, cache.owner == ObjectIdentifier(self) else {
+                throw ModelError.foreignMemory(architecture: architecture)
+            }
             for j in 0..<i where steps[j].memory === cache { throw ModelError.sharedMemory(step: i) }
             let needed = cache.length + steps[i].tokens.count
             guard needed <= cache.capacity else { throw ModelError.contextFull(needed: needed, contextLength: cache.capacity) }
