@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "CTernaryKernels"),
         .target(name: "TernaryKernels", dependencies: ["CTernaryKernels"]),
         .target(name: "TernaryFormat", dependencies: ["TernaryKernels"]),
-        .target(name: "TernaryTokenizer"),
+        .target(name: "TernaryTokenizer", dependencies: ["TernaryFormat"]),
         .target(name: "TernaryModels", dependencies: ["CTernaryKernels", "TernaryFormat", "TernaryKernels", "TernaryTokenizer"]),
         .target(name: "TernaryGeneration", dependencies: ["TernaryKernels", "TernaryModels", "TernaryTokenizer"]),
         .target(name: "TernaryConvert", dependencies: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels"]),

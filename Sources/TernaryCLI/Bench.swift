@@ -23,7 +23,7 @@ struct Bench: ParsableCommand {
     @Option(name: .short, help: "Repetitions per test.") var r: Int = 5
     @Option(name: .short, help: "Tokens already in the context before each test (llama-bench's -d).") var d: Int = 0
     @Option(help: "Kernel path (default: the fastest this CPU has).") var kernel: String?
-    @Option(name: .customLong("kv-cache"), help: "KV cache precision: q8, f16 or f32.") var kvCache: String = "q8"
+    @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 (default), q8 or f32.") var kvCache: String = "f16"
     @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes.")
     var microBatch: Int = InferenceContext.defaultMicroBatch
     @Flag(help: "Print a JSON array instead of the table.") var json = false

@@ -45,7 +45,7 @@ struct Chat: ParsableCommand {
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let interactive = isatty(STDIN_FILENO) != 0
         var memory = generator.makeMemory()
-        var transcript: [Int] = tokenizer.encode(system)
+        var transcript: [Int] = tokenizer.encode(system, addSpecialTokens: false, parseSpecial: false)
         var pending = transcript  // tokens not yet fed to the model
         var options = sampling.options
         if interactive { printError("chatting with \(URL(fileURLWithPath: lm.file.path).lastPathComponent) — Ctrl-C ends a reply, Ctrl-D quits") }
@@ -56,11 +56,11 @@ struct Chat: ParsableCommand {
             if line == "/quit" { break }
             if line == "/reset" {
                 memory = generator.makeMemory()
-                transcript = tokenizer.encode(system)
+                transcript = tokenizer.encode(system, addSpecialTokens: false, parseSpecial: false)
                 pending = transcript
                 continue
             }
-            let turn = tokenizer.encode("\(transcript.isEmpty ? "" : "\n\n")\(user):\n\(line)\n\n\(bot):\n", allowSpecial: false)
+            let turn = tokenizer.encode("\(transcript.isEmpty ? "" : "\n\n")\(user):\n\(line)\n\n\(bot):\n", addSpecialTokens: false, parseSpecial: false)
             transcript += turn
             pending += turn
             // Keep the conversation inside the context: restart from the most recent tokens.

@@ -25,8 +25,10 @@ struct Inspect: ParsableCommand {
         print("architecture:   \(packed.architecture)")
         print("config:         \(try st.requireMetadata("config"))")
         print("quantization:   \(try st.requireMetadata("quantization"))")
-        if let vocab = try packed.tokenizer() {
-            print("tokenizer:      \(st.metadata["tokenizer.model"] ?? "bpe"), \(vocab.vocabularySize) tokens, \(vocab.merges.count) merges")
+        if let spec = try packed.tokenizerSpec() {
+            let special = [("bos", spec.bos), ("eos", spec.eos)].compactMap { name, id in id.map { "\(name) \($0) \(spec.pieces[$0].debugDescription)" } }
+            print("tokenizer:      \(st.metadata["tokenizer.model"] ?? "?"), \(spec.pieces.count) tokens, \(spec.merges.count) merges"
+                  + (special.isEmpty ? "" : ", " + special.joined(separator: ", ")) + (spec.chatTemplate == nil ? "" : ", chat template"))
         } else {
             print("tokenizer:      none")
         }

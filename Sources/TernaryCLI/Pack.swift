@@ -15,7 +15,7 @@ import TernaryFormat
 struct Pack: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Pack a Hugging Face checkpoint into one ternary .safetensors file.")
 
-    @Argument(help: "Hugging Face model directory (config.json + model.safetensors, or a sharded index).")
+    @Argument(help: "A Hugging Face model directory (config.json + model.safetensors, or a sharded index), or a llama2.c checkpoint (.bin, with --tokenizer tokenizer.bin).")
     var directory: String
 
     @Option(name: .shortAndLong, help: "Output file.")
@@ -27,7 +27,7 @@ struct Pack: ParsableCommand {
     @Option(help: "How linear layers are stored: ternary (quantized at pack time unless already ternary), or \(WeightFormat.allCases.dropFirst().map(\.rawValue).joined(separator: ", ")) to keep them dense.")
     var weights: String = "ternary"
 
-    @Option(help: "Tokenizer directory, when the model directory has none (vocab.json + merges.txt, encoder.json + vocab.bpe, or tokenizer.json).")
+    @Option(help: "Tokenizer, when the model has none (a directory with tokenizer.json, vocab.json + merges.txt or encoder.json + vocab.bpe; or a tokenizer.json, GGUF or llama2.c tokenizer.bin file).")
     var tokenizer: String?
 
     @Flag(help: "Pack without a tokenizer (the model then runs on token ids only).")
@@ -49,7 +49,7 @@ struct Pack: ParsableCommand {
         options.withoutTokenizer = noTokenizer
         options.legacyBitLinear = legacyBitlinear
         var bar = ProgressBar(label: "packing")
-        let report = try Packer.pack(directory: directory, output: output, options: options) { done, total, note in
+        let report = try Packer.pack(input: directory, output: output, options: options) { done, total, note in
             bar.update(done, total, note)
         }
         print("\(directory) (\(formatBytes(report.inputBytes))) → \(output) (\(formatBytes(report.outputBytes))), \(report.ratio.fixed(1))× smaller")

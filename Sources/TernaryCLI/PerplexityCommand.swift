@@ -32,7 +32,7 @@ struct Perplexity: ParsableCommand {
         let text = try readTextFile(file)
         let lm = try model.load()
         guard let tokenizer = lm.tokenizer else { throw ModelError.noTokenizer(path: try model.resolvedPath()) }
-        var tokens = tokenizer.encode(text, allowSpecial: false)
+        var tokens = tokenizer.encode(text, addSpecialTokens: false, parseSpecial: false)
         if let maxTokens, tokens.count > maxTokens { tokens.removeLast(tokens.count - maxTokens) }
         let chunk = ctx ?? min(512, lm.contextLength)
         var bar = ProgressBar(label: "perplexity")

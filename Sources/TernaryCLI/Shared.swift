@@ -25,8 +25,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Kernel path: \(KernelISA.allCases.map(\.rawValue).joined(separator: ", ")) (default: the fastest this CPU has).")
     var kernel: String?
 
-    @Option(name: .customLong("kv-cache"), help: "KV cache precision: q8 (int8 + a scale per head and position), f16, or f32 (exact float32 attention).")
-    var kvCache: String = "q8"
+    @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 (default, as llama.cpp), q8 (int8 + a scale per head and position: half of f16's memory), or f32 (exact float32 attention).")
+    var kvCache: String = "f16"
 
     @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes; longer prompts run in steps of this size.")
     var microBatch: Int = InferenceContext.defaultMicroBatch
@@ -57,7 +57,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// How sequences' memories are made.
-    var memoryOptions: MemoryOptions { MemoryOptions(kvPrecision: KVPrecision(rawValue: kvCache) ?? .q8) }
+    var memoryOptions: MemoryOptions { MemoryOptions(kvPrecision: KVPrecision(rawValue: kvCache) ?? .f16) }
 
     var isa: KernelISA { kernel.flatMap(KernelISA.init(rawValue:)) ?? .best }
 
@@ -149,4 +149,15 @@ func formatOption(_ option: String, _ value: String) throws -> WeightFormat {
         throw ValidationError("\(option) \(value) is unknown: expected one of \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     return format
+}
+
+/// Everything on standard input.
+func readStandardInput() -> [UInt8] {
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+        if n > 0 { bytes += chunk[0..<n] } else if n == 0 || errno != EINTR { break }
+    }
+    return bytes
 }

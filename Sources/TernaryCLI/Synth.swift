@@ -11,7 +11,7 @@ struct Synth: ParsableCommand {
     @Option(help: "How token embeddings and the LM head are stored: \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")).") var embeddings: String = "ternary"
     @Option(help: "How linear layers are stored: \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")).") var weights: String = "ternary"
     @Option(help: "Random seed.") var seed: UInt64 = 1
-    @Option(help: "Embed this tokenizer (a GPT-2 tokenizer directory), so the file can run on text.") var tokenizer: String?
+    @Option(help: "Embed this tokenizer (a directory or a tokenizer.json, GGUF or llama2.c tokenizer file), so the file can run on text.") var tokenizer: String?
 
     func validate() throws {
         _ = try formatOption("--embeddings", embeddings)
@@ -21,7 +21,7 @@ struct Synth: ParsableCommand {
     func run() throws {
         let p = try Synthesizer.preset(named: preset)
         var bar = ProgressBar(label: "synth \(p.name)")
-        let bpe = try tokenizer.map { try BPETokenizer.load(directory: $0) }
+        let bpe = try tokenizer.map { try TokenizerLoader.spec(path: $0) }
         try Synthesizer.write(preset: p, embeddings: try formatOption("--embeddings", embeddings), weights: try formatOption("--weights", weights),
                               seed: seed, output: output, tokenizer: bpe) { done, total, note in
             bar.update(done, total, note)

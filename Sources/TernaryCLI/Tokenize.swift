@@ -4,11 +4,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import TernaryFormat
 import TernaryModels
 import TernaryTokenizer
@@ -25,47 +20,77 @@ struct Tokenize: ParsableCommand {
     @Option(name: .shortAndLong, help: "Packed model whose tokenizer to use (default: the shipped model).")
     var model: String?
 
-    @Option(help: "Tokenizer directory instead of a model (vocab.json + merges.txt, encoder.json + vocab.bpe, or tokenizer.json).")
+    @Option(help: "Tokenizer instead of a model: a directory (tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe) or a tokenizer.json, GGUF or llama2.c tokenizer.bin file.")
     var tokenizer: String?
 
     @Flag(help: "Print only a JSON array of ids on one line.")
     var ids = false
 
+    @Flag(help: "Print each token's id and its piece as the vocabulary writes it (Ġworld, ▁world, <0x0A>).")
+    var pieces = false
+
     @Flag(help: "Decode a JSON array of ids back to text.")
     var decode = false
 
-    @Flag(help: "Treat <|endoftext|> in the text as plain text, not the special token.")
-    var noSpecial = false
+    @Flag(help: "Parse special-token text in the input (<|endoftext|>, <|eot_id|>) as those tokens (llama.cpp's parse_special).")
+    var special = false
+
+    @Flag(name: .customLong("no-bos"), help: "Do not add the tokens the tokenizer puts around a sequence (BOS/EOS).")
+    var noBOS = false
+
+    @Flag(help: "Batch mode: each line of the input (--file, or stdin) is a JSON string to encode, printed as a JSON array of ids per line; with --decode, each line is an array of ids, printed as a JSON string.")
+    var jsonl = false
 
     func run() throws {
-        let bpe: BPETokenizer
+        let tok: TextTokenizer
         if let tokenizer {
-            bpe = try BPETokenizer.load(directory: tokenizer)
+            tok = try TokenizerLoader.load(path: tokenizer)
         } else {
             let path = try ModelOptions.parse(model.map { ["-m", $0] } ?? []).resolvedPath()
             guard let loaded = try PackedModelFile(path: path).tokenizer() else { throw ModelError.noTokenizer(path: path) }
-            bpe = loaded
+            tok = loaded
         }
+        if jsonl { return try batch(tok) }
         let input: String
         if let file { input = try readTextFile(file) } else if let text { input = text } else {
             throw ValidationError("give the text as an argument or with --file")
         }
         if decode {
-            guard let parsed = try? JSONDecoder().decode([Int].self, from: Data(input.utf8)) else {
+            guard case let .array(items)? = try? JSONParser().parse(input), let parsed = Optional(items.compactMap(\.integer)), parsed.count == items.count else {
                 throw ValidationError("--decode expects a JSON array of integers, e.g. [15496, 995]")
             }
-            print(try bpe.decode(parsed), terminator: "")
+            print(try tok.decode(parsed), terminator: "")
             return
         }
-        let tokens = bpe.encode(input, allowSpecial: !noSpecial)
+        let tokens = tok.encode(input, addSpecialTokens: !noBOS, parseSpecial: special)
         if ids {
             print("[" + tokens.map(String.init).joined(separator: ",") + "]")
         } else {
             for id in tokens {
-                let piece = String(decoding: try bpe.bytes(of: [id]), as: UTF8.self)
-                print("\(id)\t\(piece.debugDescription)")
+                let shown = pieces ? (tok.piece(id) ?? "?") : String(decoding: try tok.bytes(of: id), as: UTF8.self)
+                print("\(id)\t\(shown.debugDescription)")
             }
             print("\(tokens.count) tokens")
         }
+    }
+
+    /// --jsonl: one JSON value per line in, one per line out.
+    private func batch(_ tok: TextTokenizer) throws {
+        let input = try file.map(readTextFile) ?? String(decoding: readStandardInput(), as: UTF8.self)
+        var out = ""
+        for (n, line) in input.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            let value: JSONValue
+            do { value = try JSONParser().parse(String(line)) } catch { throw ValidationError("line \(n + 1): not valid JSON (\(error))") }
+            if decode {
+                guard case let .array(items) = value, let ids = Optional(items.compactMap(\.integer)), ids.count == items.count else {
+                    throw ValidationError("line \(n + 1): expected a JSON array of token ids")
+                }
+                out += JSONValue.string(try tok.decode(ids)).serialized() + "\n"
+            } else {
+                guard case let .string(text) = value else { throw ValidationError("line \(n + 1): expected a JSON string") }
+                out += "[" + tok.encode(text, addSpecialTokens: !noBOS, parseSpecial: special).map(String.init).joined(separator: ",") + "]\n"
+            }
+        }
+        print(out, terminator: "")
     }
 }

@@ -69,6 +69,12 @@ public final class HFCheckpoint: TensorSource {
 
     public var tensorNames: [String] { location.keys.sorted() }
 
+    /// generation_config.json, if the directory has a valid one (its eos_token_id may list the
+    /// end-of-turn tokens of a chat model).
+    public var generationConfig: JSONValue? {
+        FileManager.default.contents(atPath: joinPath(directory, "generation_config.json")).flatMap { try? JSONParser(allowNonFiniteNumbers: true).parse($0) }
+    }
+
     /// The checkpoint's own name for a manifest source name (the first prefix that has it). A
     /// BitLinear input norm is `norm.weight` in our trainer's exports and `rms_norm.weight` in
     /// transformers' BitNet layers.

@@ -9,7 +9,7 @@ public struct PackedModelBuilder {
     public var metadata: [String: String]
     public let quantization: QuantizationInfo
 
-    public init(architecture: String, config: JSONValue, quantization: QuantizationInfo, tokenizer: BPETokenizer?) {
+    public init(architecture: String, config: JSONValue, quantization: QuantizationInfo, tokenizer: TokenizerSpec?) {
         self.quantization = quantization
         metadata = [
             "format": PackedModelFile.formatName,
@@ -18,7 +18,7 @@ public struct PackedModelBuilder {
             "config": config.serialized(),
             "quantization": quantization.json.serialized(),
         ]
-        if let tokenizer { metadata.merge(PackedModelFile.tokenizerMetadata(tokenizer)) { $1 } }
+        if let tokenizer { metadata.merge(tokenizer.metadata) { $1 } }
     }
 
     public mutating func add(_ tensor: OutputTensor) { tensors.append(tensor) }

@@ -37,6 +37,16 @@ public struct PackReport: Sendable {
 
 /// A model checkpoint → one packed ternary file, driven by the architecture's tensor manifest.
 public enum Packer {
+    /// Packs a Hugging Face model directory or a llama2.c checkpoint file.
+    public static func pack(
+        input: String, output: String, options: PackOptions, progress: (Int, Int, String) -> Void = { _, _, _ in }
+    ) throws -> PackReport {
+        var isDirectory = false
+        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else { throw ConvertError.notADirectory(path: input) }
+        if isDirectory { return try pack(directory: input, output: output, options: options, progress: progress) }
+        return try pack(llama2c: input, output: output, options: options, progress: progress)
+    }
+
     public static func pack(
         directory: String, output: String, options: PackOptions, progress: (Int, Int, String) -> Void = { _, _, _ in }
     ) throws -> PackReport {
@@ -47,35 +57,64 @@ public enum Packer {
                 path: checkpoint.configPath, found: modelType, known: ModelRegistry.architectures.flatMap(\.modelTypes).sorted())
         }
         checkpoint.prefixes = architecture.checkpointPrefixes
-        let config: JSONValue
-        do {
-            config = try architecture.decodeConfig(checkpoint.config)
-        } catch let failure as JSONValueDecoder.Failure {
-            throw ConvertError.badConfig(path: checkpoint.configPath, reason: failure.description)
-        }
-        var tokenizer: BPETokenizer?
+        var tokenizer: TokenizerSpec?
         if !options.withoutTokenizer {
-            do {
-                tokenizer = try BPETokenizer.load(directory: directory)
-            } catch TokenizerError.noTokenizer {
-                guard let other = options.tokenizerDirectory else {
-                    throw TokenizerError.noTokenizer(directory: directory + " (pass --tokenizer DIR, or --no-tokenizer to pack without one)")
+            if let other = options.tokenizerDirectory {
+                tokenizer = try TokenizerLoader.spec(path: other)
+            } else {
+                do {
+                    tokenizer = try TokenizerLoader.spec(path: directory)
+                } catch TokenizerError.noTokenizer {
+                    throw TokenizerError.noTokenizer(directory: directory + " (pass --tokenizer DIR or FILE, or --no-tokenizer to pack without one)")
                 }
-                tokenizer = try BPETokenizer.load(directory: other)
             }
-        }
-        if let tokenizer, let vocab = config["vocab_size"]?.integer, tokenizer.vocabularySize > vocab {
-            throw ConvertError.badConfig(path: checkpoint.configPath, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but vocab_size is \(vocab)")
+            tokenizer?.completeSpecialTokens(config: checkpoint.config, generationConfig: checkpoint.generationConfig)
         }
         var quantization = try quantizationFlags(checkpoint, options: options)
         quantization.embeddings = options.embeddings
         quantization.weights = options.weights
-        let builder = try build(architecture: architecture, config: config, source: checkpoint, quantization: quantization,
-                                tokenizer: tokenizer, sourceName: directory, progress: progress)
-        try builder.write(to: output)
+        try packSource(checkpoint, config: checkpoint.config, configPath: checkpoint.configPath, architecture: architecture,
+                       quantization: quantization, tokenizer: tokenizer, sourceName: directory, output: output, progress: progress)
         let inputBytes = checkpoint.tensorNames.reduce(0) { $0 + ((try? checkpoint.view($1).data.count) ?? 0) }
-        let outputBytes = fileSize(output)
-        return PackReport(inputBytes: inputBytes, outputBytes: outputBytes)
+        return PackReport(inputBytes: inputBytes, outputBytes: fileSize(output))
+    }
+
+    /// A llama2.c checkpoint (`--tokenizer` names its tokenizer.bin).
+    public static func pack(
+        llama2c path: String, output: String, options: PackOptions, progress: (Int, Int, String) -> Void = { _, _, _ in }
+    ) throws -> PackReport {
+        let checkpoint = try Llama2cCheckpoint(path: path)
+        var tokenizer: TokenizerSpec?
+        if !options.withoutTokenizer {
+            guard let file = options.tokenizerDirectory else {
+                throw TokenizerError.noTokenizer(directory: path + " (a llama2.c checkpoint has none inside: pass --tokenizer tokenizer.bin, or --no-tokenizer)")
+            }
+            tokenizer = try TokenizerLoader.spec(path: file)
+        }
+        var quantization = QuantizationInfo(embeddings: options.embeddings, weights: options.weights)
+        quantization.rmsNormEpsilon = 1e-6
+        try packSource(checkpoint, config: checkpoint.config, configPath: path, architecture: Llama.architecture, quantization: quantization,
+                       tokenizer: tokenizer, sourceName: path, output: output, progress: progress)
+        return PackReport(inputBytes: fileSize(path), outputBytes: fileSize(output))
+    }
+
+    /// Config → manifest → tensors → file, for any source.
+    static func packSource(
+        _ source: TensorSource, config rawConfig: JSONValue, configPath: String, architecture: Architecture, quantization: QuantizationInfo,
+        tokenizer: TokenizerSpec?, sourceName: String, output: String, progress: (Int, Int, String) -> Void
+    ) throws {
+        let config: JSONValue
+        do {
+            config = try architecture.decodeConfig(rawConfig)
+        } catch let failure as JSONValueDecoder.Failure {
+            throw ConvertError.badConfig(path: configPath, reason: failure.description)
+        }
+        if let tokenizer, let vocab = config["vocab_size"]?.integer, tokenizer.pieces.count > vocab {
+            throw ConvertError.badConfig(path: configPath, reason: "the tokenizer has \(tokenizer.pieces.count) tokens but vocab_size is \(vocab)")
+        }
+        let builder = try build(architecture: architecture, config: config, source: source, quantization: quantization,
+                                tokenizer: tokenizer, sourceName: sourceName, progress: progress)
+        try builder.write(to: output)
     }
 
     /// The size of a file in bytes (0 if it cannot be read).
@@ -132,7 +171,7 @@ public enum Packer {
     /// formats `quantization` names. Shared by `pack` and `synth`.
     public static func build(
         architecture: Architecture, config: JSONValue, source: TensorSource, quantization: QuantizationInfo,
-        tokenizer: BPETokenizer?, sourceName: String, progress: (Int, Int, String) -> Void
+        tokenizer: TokenizerSpec?, sourceName: String, progress: (Int, Int, String) -> Void
     ) throws -> PackedModelBuilder {
         let manifest = try architecture.manifest(config, quantization)
         var builder = PackedModelBuilder(architecture: architecture.name, config: config, quantization: quantization, tokenizer: tokenizer)

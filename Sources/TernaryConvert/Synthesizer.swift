@@ -43,7 +43,7 @@ public enum Synthesizer {
     /// Writes a random model of `preset`'s shapes to `output`.
     public static func write(
         preset: Preset, embeddings: WeightFormat, weights: WeightFormat = .ternary, seed: UInt64, output: String,
-        tokenizer: BPETokenizer? = nil, progress: (Int, Int, String) -> Void = { _, _, _ in }
+        tokenizer: TokenizerSpec? = nil, progress: (Int, Int, String) -> Void = { _, _, _ in }
     ) throws {
         guard let architecture = ModelRegistry.architecture(named: preset.architecture) else {
             preconditionFailure("preset \(preset.name) names an unregistered architecture")

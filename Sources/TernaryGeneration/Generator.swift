@@ -31,7 +31,7 @@ public final class Generator {
     public let context: InferenceContext
     /// How new sequences' memories are made (KV cache precision, capacity).
     public let memoryOptions: MemoryOptions
-    public let tokenizer: BPETokenizer
+    public let tokenizer: any Tokenizer
 
     public init(model: any LanguageModel, context: InferenceContext, memoryOptions: MemoryOptions = MemoryOptions()) throws {
         guard let tokenizer = model.tokenizer else {
@@ -62,7 +62,7 @@ public final class Generator {
         var stats = GenerationStats()
         stats.promptTokens = promptIDs.count
         var sampler = Sampler(options: options)
-        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        var decoder = StreamingDecoder(tokenizer: tokenizer, after: promptIDs.last)
         var history = promptIDs
         var generated: [Int] = []
         var text = ""
@@ -78,7 +78,7 @@ public final class Generator {
         if budget == 0 { stats.stopReason = maxTokens == 0 ? "length" : "context" }
         while generated.count < budget {
             let next = sampler.sample(logits, history: history)
-            if next == tokenizer.endOfText { stats.stopReason = "eos"; break }
+            if tokenizer.stopTokens.contains(next) { stats.stopReason = "eos"; break }
             generated.append(next)
             history.append(next)
             var piece = try decoder.append(next)

@@ -123,7 +123,7 @@ enum GPT2 {
         return specs
     }
 
-    static func load(file: PackedModelFile, tokenizer: BPETokenizer?, kernels: TernaryKernels) throws -> any LanguageModel {
+    static func load(file: PackedModelFile, tokenizer: (any Tokenizer)?, kernels: TernaryKernels) throws -> any LanguageModel {
         let c = try file.decodeConfig(GPT2Config.self)
         let w = try WeightLoader(file: file, manifest: manifest(c, quantization: file.quantization), kernels: kernels)
         let eps = Float(c.layerNormEpsilon)

@@ -34,7 +34,7 @@ public protocol LanguageModel: AnyObject, Sendable {
     var architecture: String { get }
     var vocabularySize: Int { get }
     var contextLength: Int { get }
-    var tokenizer: BPETokenizer? { get }
+    var tokenizer: (any Tokenizer)? { get }
     /// The packed file the weights are mapped from.
     var file: PackedModelFile { get }
     /// The kernel paths chosen when the model was loaded.

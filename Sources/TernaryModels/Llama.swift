@@ -144,8 +144,8 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
 /// grouped-query attention with RoPE, a gated FFN (SwiGLU), final RMSNorm, tied or untied head.
 /// The per-linear BitLinear RMSNorm of our trainer and of 1bitLLM's bitnet_b1_58 checkpoints is
 /// read when the file's quantization says `rms_norm`.
-enum Llama {
-    static let architecture = Architecture(
+public enum Llama {
+    public static let architecture = Architecture(
         name: "llama", modelTypes: ["llama"], checkpointPrefixes: ["model.", ""], ignoredCheckpointSuffixes: [".rotary_emb.inv_freq"],
         tiedHead: ("lm_head.weight", "embed_tokens.weight"),
         decodeConfig: { try LlamaConfig.decode($0, defaultActivation: "silu").json },
@@ -180,7 +180,7 @@ enum Llama {
         return specs
     }
 
-    static func load(file: PackedModelFile, tokenizer: BPETokenizer?, kernels: TernaryKernels, subNorms: Bool) throws -> any LanguageModel {
+    static func load(file: PackedModelFile, tokenizer: (any Tokenizer)?, kernels: TernaryKernels, subNorms: Bool) throws -> any LanguageModel {
         let c = try file.decodeConfig(LlamaConfig.self)
         do { try c.validate() } catch let failure as JSONValueDecoder.Failure {
             throw FormatError.badMetadata(path: file.path, key: "config", reason: failure.description)

@@ -26,7 +26,7 @@ public struct Architecture: Sendable {
     public let decodeConfig: @Sendable (JSONValue) throws -> JSONValue
     /// The tensors of a packed file for a (packed) config.
     public let manifest: @Sendable (JSONValue, QuantizationInfo) throws -> [TensorSpec]
-    public let load: @Sendable (PackedModelFile, BPETokenizer?, TernaryKernels) throws -> any LanguageModel
+    public let load: @Sendable (PackedModelFile, (any Tokenizer)?, TernaryKernels) throws -> any LanguageModel
 }
 
 /// Architecture name (the file's `architecture` metadata) → what builds it.
@@ -53,26 +53,22 @@ public enum ModelRegistry {
 }
 
 extension PackedModelFile {
-    /// The tokenizer stored in the metadata (`tokenizer.vocab`, `tokenizer.merges`), if any.
-    public func tokenizer() throws -> BPETokenizer? {
-        guard let vocabText = file.metadata["tokenizer.vocab"] else { return nil }
-        guard let mergesText = file.metadata["tokenizer.merges"] else {
-            throw FormatError.missingMetadata(path: path, key: "tokenizer.merges")
-        }
+    /// The tokenizer stored in the metadata, if any (docs/FORMAT.md, "Tokenizer").
+    public func tokenizerSpec() throws -> TokenizerSpec? {
         do {
-            let vocab = try BPETokenizer.parseVocabulary(Data(vocabText.utf8), source: "\(path) (tokenizer.vocab)")
-            return try BPETokenizer(vocabulary: vocab, merges: BPETokenizer.parseMerges(mergesText), source: "\(path) (tokenizer.merges)")
+            return try TokenizerSpec(metadata: file.metadata, source: path)
         } catch let error as TokenizerError {
             throw FormatError.badMetadata(path: path, key: "tokenizer", reason: error.description)
         }
     }
 
-    /// Metadata entries for a tokenizer (the inverse of `tokenizer()`).
-    public static func tokenizerMetadata(_ tokenizer: BPETokenizer) -> [String: String] {
-        [
-            "tokenizer.model": "gpt2-bpe",
-            "tokenizer.vocab": JSONValue.object(tokenizer.vocabulary.map { ($0.key, .int($0.value)) }).serialized(),
-            "tokenizer.merges": tokenizer.merges.joined(separator: "\n"),
-        ]
+    /// The stored tokenizer, built.
+    public func tokenizer() throws -> TextTokenizer? {
+        guard let spec = try tokenizerSpec() else { return nil }
+        do {
+            return try spec.build(source: path)
+        } catch let error as TokenizerError {
+            throw FormatError.badMetadata(path: path, key: "tokenizer", reason: error.description)
+        }
     }
 }

@@ -1,14 +1,26 @@
 /// Turns a stream of token ids into text pieces, holding back a multi-byte UTF-8 character split
-/// across tokens until it is complete, so each character is printed once and whole.
+/// across tokens until it is complete, so each character is printed once and whole (byte-fallback
+/// tokens carry one byte each). Special tokens print nothing. For SentencePiece vocabularies the
+/// space that encoding puts before a text is dropped when the sequence starts here (after BOS,
+/// as llama2.c's run.c does), and kept after other tokens.
 public struct StreamingDecoder {
-    private let tokenizer: BPETokenizer
+    private let tokenizer: any Tokenizer
     private var pending: [UInt8] = []
+    private var previous: Int?
 
-    public init(tokenizer: BPETokenizer) { self.tokenizer = tokenizer }
+    /// `previous`: the last token before the stream (the prompt's), nil at a sequence's start.
+    public init(tokenizer: any Tokenizer, after previous: Int? = nil) {
+        self.tokenizer = tokenizer
+        self.previous = previous
+    }
 
     /// The text that became complete with this token (possibly empty).
     public mutating func append(_ id: Int) throws -> String {
-        pending += try tokenizer.bytes(of: [id])
+        defer { previous = id }
+        if tokenizer.isSpecial(id) { return "" }
+        var bytes = try tokenizer.bytes(of: id)
+        if tokenizer.stripsLeadingSpace, previous == nil || previous == tokenizer.bos, bytes.first == 0x20 { bytes.removeFirst() }
+        pending += bytes
         let complete = Self.completePrefixLength(pending)
         let text = String(decoding: pending[0..<complete], as: UTF8.self)
         pending.removeFirst(complete)

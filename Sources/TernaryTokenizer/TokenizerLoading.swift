@@ -3,89 +3,54 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import TernaryFormat
 
-extension BPETokenizer {
-    /// Loads a GPT-2 tokenizer from a directory holding vocab.json + merges.txt (Hugging Face),
-    /// encoder.json + vocab.bpe (OpenAI), or tokenizer.json.
-    public static func load(directory: String) throws -> BPETokenizer {
+/// Finds and reads a tokenizer wherever users keep one.
+public enum TokenizerLoader {
+    /// A directory with tokenizer.json (+ tokenizer_config.json), vocab.json + merges.txt, or
+    /// encoder.json + vocab.bpe; or a file: tokenizer.json, a GGUF file (its tokenizer.ggml.*
+    /// metadata) or a llama2.c tokenizer.bin.
+    public static func spec(path: String) throws -> TokenizerSpec {
+        var isDirectory = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw TokenizerError.missingFile(path: path) }
+        if !isDirectory { return try spec(file: path) }
+        func inside(_ name: String) -> String { path.hasSuffix("/") ? path + name : path + "/" + name }
         let fm = FileManager.default
-        func path(_ name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent(name).path }
+        if fm.fileExists(atPath: inside("tokenizer.json")) {
+            let config = fm.fileExists(atPath: inside("tokenizer_config.json")) ? try parse(inside("tokenizer_config.json")) : nil
+            return try TokenizerSpec(huggingFace: try parse(inside("tokenizer.json")), config: config, source: inside("tokenizer.json"))
+        }
         for (vocab, merges) in [("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe")]
-        where fm.fileExists(atPath: path(vocab)) && fm.fileExists(atPath: path(merges)) {
-            return try load(vocabJSON: path(vocab), mergesFile: path(merges))
+        where fm.fileExists(atPath: inside(vocab)) && fm.fileExists(atPath: inside(merges)) {
+            let vocabulary = try TokenizerSpec.vocabulary(json: try read(inside(vocab)), source: inside(vocab))
+            return try .gpt2(vocabulary: vocabulary, merges: TokenizerSpec.mergeLines(String(decoding: try read(inside(merges)), as: UTF8.self)),
+                             source: inside(merges))
         }
-        if fm.fileExists(atPath: path("tokenizer.json")) { return try load(tokenizerJSON: path("tokenizer.json")) }
-        throw TokenizerError.noTokenizer(directory: directory)
+        throw TokenizerError.noTokenizer(directory: path)
     }
 
-    public static func load(vocabJSON: String, mergesFile: String) throws -> BPETokenizer {
-        let vocab = try parseVocabulary(try readData(vocabJSON), source: vocabJSON)
-        let text = String(decoding: try readData(mergesFile), as: UTF8.self)
-        return try BPETokenizer(vocabulary: vocab, merges: parseMerges(text), source: mergesFile)
-    }
-
-    public static func load(tokenizerJSON: String) throws -> BPETokenizer {
-        let file: TokenizerJSON
-        do {
-            file = try JSONDecoder().decode(TokenizerJSON.self, from: try readData(tokenizerJSON))
-        } catch let error as TokenizerError {
-            throw error
-        } catch {
-            throw TokenizerError.malformedVocab(source: tokenizerJSON, reason: "expected model.vocab (token → integer id) and model.merges")
+    /// A tokenizer file: tokenizer.json, GGUF, or llama2.c tokenizer.bin.
+    public static func spec(file path: String) throws -> TokenizerSpec {
+        if GGUFFile.isGGUF(path: path) { return try TokenizerSpec(gguf: try GGUFFile(path: path)) }
+        let bytes = try read(path)
+        if bytes.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == UInt8(ascii: "{") {
+            let json: JSONValue
+            do { json = try JSONParser().parse(bytes) } catch { throw TokenizerError.malformedVocab(source: path, reason: "not valid JSON: \(error)") }
+            return try TokenizerSpec(huggingFace: json, config: nil, source: path)
         }
-        var vocab = file.model.vocab
-        for token in file.added_tokens ?? [] { vocab[token.content] = token.id }
-        let merges: [String] = try file.model.merges.enumerated().map { index, item in
-            switch item {
-            case .joined(let s): return s
-            case .pair(let pair) where pair.count == 2: return pair[0] + " " + pair[1]
-            case .pair: throw TokenizerError.malformedMerges(source: tokenizerJSON, line: index + 1, reason: "not a pair")
-            }
+        return try TokenizerSpec(llama2c: bytes, source: path)
+    }
+
+    public static func load(path: String) throws -> TextTokenizer { try spec(path: path).build(source: path) }
+
+    static func parse(_ path: String) throws -> JSONValue {
+        do { return try JSONParser().parse(try read(path)) } catch let error as JSONParser.SyntaxError {
+            throw TokenizerError.malformedVocab(source: path, reason: "not valid JSON: \(error)")
         }
-        return try BPETokenizer(vocabulary: vocab, merges: merges, source: tokenizerJSON)
     }
 
-    /// Parses a vocabulary JSON object (token → id).
-    public static func parseVocabulary(_ data: Data, source: String) throws -> [String: Int] {
-        guard let vocab = try? JSONDecoder().decode([String: Int].self, from: data) else {
-            throw TokenizerError.malformedVocab(source: source, reason: "not a JSON object of token → integer id")
-        }
-        return vocab
-    }
-
-    /// Merge lines without the `#version` header or blank lines.
-    public static func parseMerges(_ text: String) -> [String] {
-        text.split(separator: "\n", omittingEmptySubsequences: true)
-            .map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
-            .filter { !$0.hasPrefix("#version") && !$0.isEmpty }
-    }
-
-    private static func readData(_ path: String) throws -> Data {
+    static func read(_ path: String) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.missingFile(path: path) }
-        return data
+        return [UInt8](data)
     }
-}
-
-/// The parts of a Hugging Face tokenizer.json that a byte-level BPE needs.
-private struct TokenizerJSON: Decodable {
-    struct Model: Decodable {
-        let vocab: [String: Int]
-        let merges: [Merge]
-    }
-    struct AddedToken: Decodable {
-        let content: String
-        let id: Int
-    }
-    /// "left right" (older files) or ["left", "right"] (newer ones).
-    enum Merge: Decodable {
-        case joined(String)
-        case pair([String])
-
-        init(from decoder: any Decoder) throws {
-            let value = try decoder.singleValueContainer()
-            if let joined = try? value.decode(String.self) { self = .joined(joined) } else { self = .pair(try value.decode([String].self)) }
-        }
-    }
-    let model: Model
-    let added_tokens: [AddedToken]?
 }

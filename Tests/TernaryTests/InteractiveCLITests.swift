@@ -85,7 +85,7 @@ struct InteractiveCLITests {
         for row in rows {
             for key in ["test", "threads", "tokens_per_second", "stddev", "peak_rss_bytes"] { #expect(row[key] != nil, "\(key)") }
         }
-        #expect(rows.allSatisfy { $0["kv_cache"] as? String == "q8" }, "the default KV cache is reported")
+        #expect(rows.allSatisfy { $0["kv_cache"] as? String == "f16" }, "the default KV cache (f16, as llama.cpp) is reported")
         #expect(rows[1]["roofline_fraction"] != nil && rows[0]["roofline_fraction"] == nil)
         #expect(rows[1]["stream_fraction"] != nil && rows[0]["stream_fraction"] == nil)
         let probe = try #require(rows[1]["probe_bandwidth_bytes_per_second"] as? Double)

@@ -4,7 +4,7 @@ import Testing
 
 @Suite("GPT-2 tokenizer")
 struct TokenizerTests {
-    static let tokenizer = try! BPETokenizer.load(directory: TestPaths.gpt2Tokenizer)
+    static let tokenizer = try! TokenizerLoader.load(path: TestPaths.gpt2Tokenizer)
 
     struct Case: Decodable { let text: String; let ids: [Int]; let ordinary: [Int] }
 
@@ -15,8 +15,8 @@ struct TokenizerTests {
         #expect(cases.count >= 1000)
         var failures = 0
         for c in cases {
-            let ids = Self.tokenizer.encode(c.text, allowSpecial: true)
-            let ordinary = Self.tokenizer.encode(c.text, allowSpecial: false)
+            let ids = Self.tokenizer.encode(c.text, addSpecialTokens: false, parseSpecial: true)
+            let ordinary = Self.tokenizer.encode(c.text, addSpecialTokens: false, parseSpecial: false)
             if ids != c.ids || ordinary != c.ordinary {
                 failures += 1
                 if failures <= 5 { Issue.record("mismatch for \(c.text.debugDescription): got \(ids), expected \(c.ids)") }
@@ -38,20 +38,20 @@ struct TokenizerTests {
         }
         #expect(texts.count == 46)
         for (i, text) in texts.enumerated() {
-            #expect(Self.tokenizer.encode(text, allowSpecial: false) == expected[i], "case \(i): \(text.debugDescription)")
+            #expect(Self.tokenizer.encode(text, addSpecialTokens: false, parseSpecial: false) == expected[i], "case \(i): \(text.debugDescription)")
         }
     }
 
     @Test("all of tinyshakespeare is exactly 338,025 tokens")
     func tinyshakespeareCount() throws {
         let text = try String(contentsOf: TestPaths.sharedData.appendingPathComponent("text/tinyshakespeare/input.txt"), encoding: .utf8)
-        #expect(Self.tokenizer.encode(text, allowSpecial: false).count == 338_025)
+        #expect(Self.tokenizer.encode(text, addSpecialTokens: false, parseSpecial: false).count == 338_025)
     }
 
     @Test("<|endoftext|> is id 50256, unless special tokens are off")
     func specialToken() {
         #expect(Self.tokenizer.encode("a<|endoftext|>b") == [64, 50256, 65])
-        #expect(!Self.tokenizer.encode("a<|endoftext|>b", allowSpecial: false).contains(50256))
+        #expect(!Self.tokenizer.encode("a<|endoftext|>b", addSpecialTokens: false, parseSpecial: false).contains(50256))
     }
 
     @Test("streaming decode prints a multi-byte character once, only when complete")

@@ -35,7 +35,7 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
 
     let architecture: String
     let file: PackedModelFile
-    let tokenizer: BPETokenizer?
+    let tokenizer: (any Tokenizer)?
     let kernels: TernaryKernels
     let shape: Shape
     let tokenEmbedding: WeightMatrix
@@ -44,7 +44,7 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
     let finalNorm: Norm
     let head: LinearGroup
 
-    init(architecture: String, file: PackedModelFile, tokenizer: BPETokenizer?, kernels: TernaryKernels, shape: Shape,
+    init(architecture: String, file: PackedModelFile, tokenizer: (any Tokenizer)?, kernels: TernaryKernels, shape: Shape,
          tokenEmbedding: WeightMatrix, positionEmbedding: FloatTable?, layers: [Layer], finalNorm: Norm, head: LinearGroup) {
         self.architecture = architecture
         self.file = file
