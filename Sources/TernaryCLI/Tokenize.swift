@@ -5,6 +5,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import TernaryFormat
+import TernaryGeneration
 import TernaryModels
 import TernaryTokenizer
 
@@ -38,6 +39,12 @@ struct Tokenize: ParsableCommand {
     @Flag(name: .customLong("no-bos"), help: "Do not add the tokens the tokenizer puts around a sequence (BOS/EOS).")
     var noBOS = false
 
+    @Option(help: "Render this conversation (a JSON array of {\"role\", \"content\"} messages) in the chat format and print it (with --ids: its token ids), ending with the assistant's turn.")
+    var chat: String?
+
+    @Option(name: .customLong("chat-template"), help: "Turn format for --chat (default: the one the tokenizer's template names).")
+    var chatTemplate: String?
+
     @Flag(help: "Batch mode: each line of the input (--file, or stdin) is a JSON string to encode, printed as a JSON array of ids per line; with --decode, each line is an array of ids, printed as a JSON string.")
     var jsonl = false
 
@@ -51,6 +58,7 @@ struct Tokenize: ParsableCommand {
             tok = loaded
         }
         if jsonl { return try batch(tok) }
+        if let chat { return try render(chat, tok) }
         let input: String
         if let file { input = try readTextFile(file) } else if let text { input = text } else {
             throw ValidationError("give the text as an argument or with --file")
@@ -92,5 +100,24 @@ struct Tokenize: ParsableCommand {
             }
         }
         print(out, terminator: "")
+    }
+
+    /// --chat: a conversation rendered in the tokenizer's chat format.
+    private func render(_ path: String, _ tok: TextTokenizer) throws {
+        guard case let .array(items)? = try? JSONParser().parse(try readTextFile(path)) else {
+            throw ValidationError("--chat \(path): expected a JSON array of {\"role\": …, \"content\": …} messages")
+        }
+        let messages = try items.map { item -> ChatMessage in
+            guard let role = item["role"]?.string, let content = item["content"]?.string else {
+                throw ValidationError("--chat \(path): every message needs string 'role' and 'content'")
+            }
+            return ChatMessage(role: role, content: content)
+        }
+        let (text, tokens) = try ChatTemplate.resolve(name: chatTemplate, tokenizer: tok).prompt(messages, tokenizer: tok)
+        if ids {
+            print("[" + tokens.map(String.init).joined(separator: ",") + "]")
+        } else {
+            print(text, terminator: "")
+        }
     }
 }

@@ -16,6 +16,9 @@ public protocol SequenceMemory: AnyObject {
     var capacity: Int { get }
     /// Forget everything (start a new sequence).
     func reset()
+    /// Keep only the first `count` tokens, if this kind of memory can (a KV cache can; a recurrent
+    /// state cannot go back without a saved checkpoint). Returns whether it did.
+    func truncate(to count: Int) -> Bool
 }
 
 /// How a model makes the memory of a new sequence.
@@ -116,9 +119,10 @@ public final class KVCache: SequenceMemory {
     public func reset() { length = 0 }
 
     /// Keeps the first `count` positions (the rest are overwritten by later tokens).
-    public func truncate(to count: Int) {
-        precondition(count >= 0 && count <= length, "truncate(to:) keeps at most what the cache holds")
+    public func truncate(to count: Int) -> Bool {
+        guard count >= 0, count <= length else { return false }
         length = count
+        return true
     }
 
     /// One layer's keys and values as plain pointers, for the attention tasks: calls through it
@@ -228,5 +232,7 @@ public final class RecurrentState: SequenceMemory {
     }
 
     public func reset() { length = 0 }
+    /// A recurrent state cannot forget its last tokens (it holds no history to go back to).
+    public func truncate(to count: Int) -> Bool { count == length }
     func advance(by count: Int) { length += count }
 }
