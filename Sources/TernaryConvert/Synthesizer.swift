@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import TernaryFormat
 import TernaryKernels
 import TernaryModels
@@ -17,6 +18,7 @@ public enum Synthesizer {
         public let architecture: String
         /// The config, with Hugging Face key names.
         public let config: JSONValue
+        public var rmsNormBeforeQuant = false
     }
 
     static func gpt2(_ name: String, layers: Int, width: Int, heads: Int) -> Preset {
@@ -25,12 +27,32 @@ public enum Synthesizer {
         ]))
     }
 
+    /// A Llama-family config (HF key names); `rmsNorm`: each linear has its own BitLinear RMSNorm.
+    static func llama(_ name: String, architecture: String, layers: Int, width: Int, ffn: Int, heads: Int, kvHeads: Int, vocabulary: Int,
+                      context: Int, theta: Double, activation: String, tied: Bool, rmsNorm: Bool = false) -> Preset {
+        Preset(name: name, architecture: architecture, config: .object([
+            ("num_hidden_layers", .int(layers)), ("hidden_size", .int(width)), ("intermediate_size", .int(ffn)),
+            ("num_attention_heads", .int(heads)), ("num_key_value_heads", .int(kvHeads)), ("vocab_size", .int(vocabulary)),
+            ("max_position_embeddings", .int(context)), ("rope_theta", .double(theta)), ("hidden_act", .string(activation)),
+            ("rms_norm_eps", .double(1e-5)), ("tie_word_embeddings", .bool(tied)),
+        ]), rmsNormBeforeQuant: rmsNorm)
+    }
+
     public static let presets: [Preset] = [
         gpt2("tiny", layers: 2, width: 64, heads: 4),
         gpt2("gpt2", layers: 12, width: 768, heads: 12),
         gpt2("gpt2-medium", layers: 24, width: 1024, heads: 16),
         gpt2("gpt2-large", layers: 36, width: 1280, heads: 20),
         gpt2("gpt2-xl", layers: 48, width: 1600, heads: 25),
+        // microsoft/bitnet-b1.58-2B-4T
+        llama("bitnet-2b4t", architecture: "bitnet", layers: 30, width: 2560, ffn: 6912, heads: 20, kvHeads: 5, vocabulary: 128_256,
+              context: 4096, theta: 500_000, activation: "relu2", tied: true),
+        // 1bitLLM/bitnet_b1_58-large: Llama-shaped, a BitLinear RMSNorm before every linear layer
+        llama("bitnet-large", architecture: "llama", layers: 24, width: 1536, ffn: 4096, heads: 16, kvHeads: 16, vocabulary: 32_002,
+              context: 2048, theta: 10_000, activation: "silu", tied: false, rmsNorm: true),
+        // HF1BitLLM/Llama3-8B-1.58-100B-tokens (Llama 3 8B's shapes)
+        llama("llama3-8b-1.58", architecture: "llama", layers: 32, width: 4096, ffn: 14_336, heads: 32, kvHeads: 8, vocabulary: 128_256,
+              context: 8192, theta: 500_000, activation: "silu", tied: false),
     ]
 
     public static func preset(named name: String) throws -> Preset {
@@ -49,7 +71,8 @@ public enum Synthesizer {
             preconditionFailure("preset \(preset.name) names an unregistered architecture")
         }
         let config = try architecture.decodeConfig(preset.config)
-        let quantization = QuantizationInfo(embeddings: embeddings, weights: weights)
+        let quantization = QuantizationInfo(embeddings: embeddings, weights: weights, rmsNormBeforeQuant: preset.rmsNormBeforeQuant,
+                                            rmsNormEpsilon: preset.rmsNormBeforeQuant ? 1e-5 : 1e-6)
         var builder = try Packer.build(
             architecture: architecture, config: config, source: RandomWeights(seed: seed), quantization: quantization,
             tokenizer: tokenizer, sourceName: "synth", progress: progress)
@@ -72,7 +95,7 @@ final class RandomWeights: TensorSource {
 
     func matrix(_ name: String, rows: Int, k: Int, transposed: Bool) throws -> SourceMatrix {
         if name.contains("wte") || name.contains("embed") || name.contains("lm_head") {
-            return .float((0..<(rows * k)).map { _ in random.normal() * 0.02 })
+            return .float(normalTable(rows * k, scale: 0.02))
         }
         return .packedTernary(bytes: randomTernary(rows: rows, k: k), beta: 0.02)
     }
@@ -81,6 +104,22 @@ final class RandomWeights: TensorSource {
         let count = shape.reduce(1, *)
         if shape.count == 2 { return (0..<count).map { _ in random.normal() * 0.01 } }
         return [Float](repeating: name.hasSuffix("bias") ? 0 : 1, count: count)
+    }
+
+    /// Embedding tables are large (128k × 4096 for Llama 3): filled in parallel chunks, each from its
+    /// own generator seeded from this one, so a file stays a function of the seed.
+    func normalTable(_ count: Int, scale: Float) -> [Float] {
+        let chunk = 1 << 20, chunks = (count + chunk - 1) / chunk
+        let seeds = (0..<chunks).map { _ in random.next() }
+        var values = [Float](repeating: 0, count: count)
+        values.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                var local = SplitMix64(seed: seeds[c])
+                for i in (c * chunk)..<min(count, (c + 1) * chunk) { base[i] = local.normal() * scale }
+            }
+        }
+        return values
     }
 
     func randomTernary(rows: Int, k: Int) -> [UInt8] {

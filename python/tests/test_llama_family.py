@@ -98,3 +98,56 @@ def test_the_legacy_dividing_bitlinear_convention_is_refused_unless_asked(tmp_pa
     accepted = subprocess.run([ternary_bin, "pack", str(tmp_path / "bn"), "-o", str(tmp_path / "x.safetensors"), "--no-tokenizer",
                                "--legacy-bitlinear"], capture_output=True, text=True)
     assert accepted.returncode == 0, accepted.stderr
+
+
+def test_a_sharded_bf16_checkpoint_packs_like_the_same_weights_in_one_file(tmp_path, ternary_bin):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(3)
+    config = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, max_position_embeddings=64)
+    model = LlamaForCausalLM(config).to(torch.bfloat16)  # the bf16 master form: ternarized at pack time
+    model.save_pretrained(tmp_path / "sharded", max_shard_size="100KB")
+    model.save_pretrained(tmp_path / "single")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").exists()
+    a = _pack(ternary_bin, tmp_path / "sharded", tmp_path / "a.safetensors", "--no-tokenizer")
+    b = _pack(ternary_bin, tmp_path / "single", tmp_path / "b.safetensors", "--no-tokenizer")
+    _same(a, b)
+
+
+@pytest.mark.parametrize("edit,fragment", [
+    (lambda c: c.update(hidden_act="gelu_fast"), "'hidden_act': 'gelu_fast' is not one of"),
+    (lambda c: c.update(rope_scaling={"rope_type": "yarn", "factor": 4.0}), "'rope_scaling.rope_type': 'yarn' is not supported"),
+    (lambda c: c.update(quantization_config={"quant_method": "gptq"}), "quant_method 'gptq' is not supported"),
+    (lambda c: c.update(num_key_value_heads=3), "must divide num_attention_heads"),
+    (lambda c: c.update(num_hidden_layers=10**9), "'num_hidden_layers': 1000000000 is outside"),
+    (lambda c: c.update(hidden_size=2**61), "'hidden_size': 2305843009213693952 is outside"),
+])
+def test_bad_configs_are_errors_naming_the_key(tmp_path, ternary_bin, edit, fragment):
+    model = tiny_llama_family("llama")
+    export_hf(model, tmp_path / "hf")
+    path = tmp_path / "hf" / "config.json"
+    config = json.loads(path.read_text())
+    edit(config)
+    path.write_text(json.dumps(config))
+    result = subprocess.run([ternary_bin, "pack", str(tmp_path / "hf"), "-o", str(tmp_path / "x.safetensors"), "--no-tokenizer"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert fragment in result.stderr and "config.json" in result.stderr, result.stderr
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_a_missing_or_misshaped_tensor_names_it_with_the_shapes(tmp_path, ternary_bin):
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_llama_family("llama")
+    export_hf(model, tmp_path / "hf")
+    weights = tmp_path / "hf" / "model.safetensors"
+    state = load_file(str(weights))
+    state["model.layers.1.self_attn.k_proj.weight"] = state["model.layers.1.self_attn.k_proj.weight"][:8].contiguous()
+    del state["model.layers.0.mlp.up_proj.weight"]
+    save_file(state, str(weights))
+    result = subprocess.run([ternary_bin, "pack", str(tmp_path / "hf"), "-o", str(tmp_path / "x.safetensors"), "--no-tokenizer"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "layers.0.mlp.up_proj.weight" in result.stderr or "layers.1.self_attn.k_proj.weight" in result.stderr, result.stderr
