@@ -19,7 +19,7 @@ let package = Package(
         // carries its own __attribute__((target(...))) and is chosen at run time, so no unsafeFlags.
         .target(name: "CTernaryKernels"),
         .target(name: "TernaryKernels", dependencies: ["CTernaryKernels"]),
-        .target(name: "TernaryFormat", dependencies: ["TernaryKernels"]),
+        .target(name: "TernaryFormat", dependencies: ["CTernaryKernels", "TernaryKernels"]),
         .target(name: "TernaryTokenizer", dependencies: ["TernaryFormat"]),
         .target(name: "TernaryModels", dependencies: ["CTernaryKernels", "TernaryFormat", "TernaryKernels", "TernaryTokenizer"]),
         .target(name: "TernaryGeneration", dependencies: ["TernaryKernels", "TernaryModels", "TernaryTokenizer"]),

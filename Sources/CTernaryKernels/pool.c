@@ -1,10 +1,13 @@
 // A persistent worker pool: workers spin briefly on a generation counter, then sleep on a condition
 // variable, so a decode step with ~200 parallel matmuls pays no thread creation and few syscalls.
+// With more threads than online CPUs, spinning only steals the cores the other threads need (each
+// run waits for every worker), so an oversubscribed pool sleeps and wakes on condition variables.
 #include "CTernaryKernels.h"
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
@@ -21,12 +24,14 @@ struct tk_pool {
     _Atomic int remaining;
     _Atomic int stop;
     int sleepers;
+    int oversubscribed;
     tk_task_fn fn;
     void *ctx;
     int64_t total, grain;
     _Atomic int64_t next;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
+    pthread_cond_t done;
 };
 
 typedef struct { tk_pool *pool; int index; } worker_arg;
@@ -56,8 +61,8 @@ static void *worker_main(void *raw) {
     tk_pool *p = arg.pool;
     uint64_t seen = 0;
     for (;;) {
-        int spins = 0;
-        while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && spins < 200000) {
+        int spins = 0, limit = p->oversubscribed ? 0 : 200000;
+        while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && spins < limit) {
             if (spins < 20000) CPU_RELAX(); else sched_yield();
             spins++;
         }
@@ -71,7 +76,11 @@ static void *worker_main(void *raw) {
         if (atomic_load(&p->stop)) return NULL;
         seen = atomic_load_explicit(&p->generation, memory_order_acquire);
         run_chunk(p, arg.index);
-        atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_acq_rel);
+        if (atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_acq_rel) == 1 && p->oversubscribed) {
+            pthread_mutex_lock(&p->mutex);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mutex);
+        }
     }
 }
 
@@ -80,8 +89,11 @@ tk_pool *tk_pool_create(int threads) {
     tk_pool *p = calloc(1, sizeof(tk_pool));
     if (!p) return NULL;
     p->threads = threads;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p->oversubscribed = cpus > 0 && threads > cpus;
     pthread_mutex_init(&p->mutex, NULL);
     pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
     p->workers = calloc((size_t)threads, sizeof(pthread_t));
     for (int i = 1; i < threads; i++) {
         worker_arg *arg = malloc(sizeof(worker_arg));
@@ -111,6 +123,12 @@ void tk_pool_run(tk_pool *p, tk_task_fn fn, void *ctx, int64_t total, int64_t gr
     if (p->sleepers > 0) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mutex);
     run_chunk(p, 0);
+    if (p->oversubscribed) {
+        pthread_mutex_lock(&p->mutex);
+        while (atomic_load_explicit(&p->remaining, memory_order_acquire) != 0) pthread_cond_wait(&p->done, &p->mutex);
+        pthread_mutex_unlock(&p->mutex);
+        return;
+    }
     // Spin briefly, then yield: with more threads than free cores, a descheduled worker must get
     // the core back rather than watch this thread spin through its time slice.
     for (int spins = 0; atomic_load_explicit(&p->remaining, memory_order_acquire) != 0; spins++) {
@@ -127,6 +145,7 @@ void tk_pool_destroy(tk_pool *p) {
     for (int i = 1; i < p->threads; i++) pthread_join(p->workers[i], NULL);
     pthread_mutex_destroy(&p->mutex);
     pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
     free(p->workers);
     free(p);
 }

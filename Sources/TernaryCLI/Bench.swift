@@ -17,11 +17,11 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure prompt processing and generation speed (llama-bench style).")
 
     @Option(name: .shortAndLong, help: "Packed model file (default: the shipped model).") var model: String?
-    @Option(name: .short, help: "Prompt tokens for the pp test (0 = skip).") var p: Int = 128
-    @Option(name: .short, help: "Generated tokens for the tg test (0 = skip).") var n: Int = 64
+    @Option(name: .short, parsing: .unconditional, help: "Prompt tokens for the pp test (0 = skip).") var p: Int = 128
+    @Option(name: .short, parsing: .unconditional, help: "Generated tokens for the tg test (0 = skip).") var n: Int = 64
     @Option(name: .short, help: "Thread counts, comma-separated.") var t: String = "\(WorkerPool.coreCount)"
-    @Option(name: .short, help: "Repetitions per test.") var r: Int = 5
-    @Option(name: .short, help: "Tokens already in the context before each test (llama-bench's -d).") var d: Int = 0
+    @Option(name: .short, parsing: .unconditional, help: "Repetitions per test.") var r: Int = 5
+    @Option(name: .short, parsing: .unconditional, help: "Tokens already in the context before each test (llama-bench's -d).") var d: Int = 0
     @Option(help: "Kernel path (default: the fastest this CPU has).") var kernel: String?
     @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 (default), q8 or f32.") var kvCache: String = "f16"
     @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes.")

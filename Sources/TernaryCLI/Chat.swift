@@ -22,7 +22,7 @@ struct Chat: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var sampling: SamplingFlags
-    @Option(name: .short, help: "Maximum tokens per reply.") var n: Int = 200
+    @Option(name: .short, parsing: .unconditional, help: "Maximum tokens per reply.") var n: Int = 200
     @Option(name: .customLong("chat-template"), help: "Turn format: \(ChatTemplate.allCases.map(\.rawValue).joined(separator: ", ")) (default: the one the model's template names; speakers for models without one).")
     var chatTemplate: String?
     @Option(help: "Speaker name for your lines (speakers format).") var user: String = "You"
@@ -44,11 +44,6 @@ struct Chat: ParsableCommand {
         signal(SIGINT) { _ in
             if replyInProgress != 0 { interruptRequested = 1 } else { _exit(130) }
         }
-        // A parent may have started us with SIGINT blocked (Foundation's Process does); unblock it.
-        var unblock = sigset_t()
-        sigemptyset(&unblock)
-        sigaddset(&unblock, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let interactive = isatty(STDIN_FILENO) != 0
         if interactive {
             printError("chatting with \(URL(fileURLWithPath: generator.model.file.path).lastPathComponent) (\(template.rawValue) format) — Ctrl-C ends a reply, Ctrl-D quits")

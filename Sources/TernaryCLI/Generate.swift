@@ -14,14 +14,14 @@ import TernaryModels
 
 /// Sampling flags shared by `generate` and `chat`.
 struct SamplingFlags: ParsableArguments {
-    @Option(help: "Temperature; 0 = greedy.") var temperature: Float = 0.8
-    @Option(help: "Keep the k most likely tokens (0 = off).") var topK: Int = 40
-    @Option(help: "Nucleus sampling mass (1 = off).") var topP: Float = 0.95
-    @Option(help: "Drop tokens below this fraction of the top probability (0 = off).") var minP: Float = 0.05
-    @Option(name: .customLong("repeat-penalty"), help: "Repetition penalty (1 = off; default 1.1 when sampling, off with --temperature 0, which takes the most likely token).")
+    @Option(parsing: .unconditional, help: "Temperature; 0 = greedy.") var temperature: Float = 0.8
+    @Option(parsing: .unconditional, help: "Keep the k most likely tokens (0 = off).") var topK: Int = 40
+    @Option(parsing: .unconditional, help: "Nucleus sampling mass (1 = off).") var topP: Float = 0.95
+    @Option(parsing: .unconditional, help: "Drop tokens below this fraction of the top probability (0 = off).") var minP: Float = 0.05
+    @Option(name: .customLong("repeat-penalty"), parsing: .unconditional, help: "Repetition penalty (1 = off; default 1.1 when sampling, off with --temperature 0, which takes the most likely token).")
     var repeatPenalty: Float?
-    @Option(name: .customLong("repeat-last-n"), help: "Tokens the repetition penalty looks back over.") var repeatLastN: Int = 64
-    @Option(help: "Random seed (same seed, same text).") var seed: UInt64 = 0
+    @Option(name: .customLong("repeat-last-n"), parsing: .unconditional, help: "Tokens the repetition penalty looks back over.") var repeatLastN: Int = 64
+    @Option(parsing: .unconditional, help: "Random seed, 0…2^64−1 (same seed, same text).") var seed: String = "0"
 
     var options: SamplingOptions {
         var o = SamplingOptions()
@@ -31,11 +31,12 @@ struct SamplingFlags: ParsableArguments {
         o.minP = minP
         o.repetitionPenalty = repeatPenalty ?? (temperature == 0 ? 1 : 1.1)
         o.repetitionWindow = repeatLastN
-        o.seed = seed
+        o.seed = UInt64(seed) ?? 0
         return o
     }
 
     func validate() throws {
+        guard UInt64(seed) != nil else { throw ValidationError("--seed \(seed) is invalid: expected a whole number from 0 to 18446744073709551615") }
         do { try options.validate() } catch let error as GenerationError { throw ValidationError(error.description) }
     }
 }
@@ -43,19 +44,23 @@ struct SamplingFlags: ParsableArguments {
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Continue a prompt, streaming the text.")
 
-    @Argument(help: "The prompt.") var prompt: String
+    @Argument(help: "The prompt (or give it with --file).") var prompt: String?
+    @Option(help: "Read the prompt from this file (\"-\": standard input).") var file: String?
+    @Flag(help: "Replace bytes of the prompt file that are not UTF-8 with U+FFFD instead of refusing it.") var lossy = false
     @OptionGroup var model: ModelOptions
     @OptionGroup var sampling: SamplingFlags
-    @Option(name: .short, help: "Maximum new tokens.") var n: Int = 128
+    @Option(name: .short, parsing: .unconditional, help: "Maximum new tokens.") var n: Int = 128
     @Option(name: .customLong("stop"), help: "Stop when this text appears (repeatable).") var stops: [String] = []
     @Flag(help: "Treat special-token text in the prompt (<|endoftext|>, <|eot_id|>) as plain text.") var noSpecial = false
     @Flag(help: "Do not print the stats line.") var quiet = false
 
     func validate() throws {
         guard n >= 0, n <= 1_000_000 else { throw ValidationError("-n \(n) is invalid: expected 0...1000000") }
+        guard (prompt == nil) != (file == nil) else { throw ValidationError("give the prompt as an argument or with --file, not both") }
     }
 
     func run() throws {
+        let prompt = try file.map { try readTextFile($0, lossy: lossy) } ?? self.prompt!
         let generator = try model.generator()
         let ids = generator.tokenizer.encode(prompt, addSpecialTokens: true, parseSpecial: !noSpecial)
         print(prompt, terminator: "")

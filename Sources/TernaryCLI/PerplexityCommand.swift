@@ -18,9 +18,10 @@ struct Perplexity: ParsableCommand {
         abstract: "Perplexity of a text file over non-overlapping chunks of --ctx tokens.")
 
     @OptionGroup var model: ModelOptions
-    @Option(help: "Text file to score.") var file: String
-    @Option(help: "Chunk length in tokens (default 512, at most the model's context).") var ctx: Int?
-    @Option(name: .customLong("max-tokens"), help: "Use only the first M tokens of the file.") var maxTokens: Int?
+    @Option(help: "Text file to score (\"-\": standard input).") var file: String
+    @Flag(help: "Replace bytes that are not UTF-8 with U+FFFD instead of refusing the file.") var lossy = false
+    @Option(parsing: .unconditional, help: "Chunk length in tokens (default 512, at most the model's context).") var ctx: Int?
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Use only the first M tokens of the file.") var maxTokens: Int?
     @Flag(help: "Print {\"ppl\":…,\"tokens_scored\":…} only.") var json = false
 
     func validate() throws {
@@ -29,7 +30,7 @@ struct Perplexity: ParsableCommand {
     }
 
     func run() throws {
-        let text = try readTextFile(file)
+        let text = try readTextFile(file, lossy: lossy)
         let lm = try model.load()
         guard let tokenizer = lm.tokenizer else { throw ModelError.noTokenizer(path: try model.resolvedPath()) }
         var tokens = tokenizer.encode(text, addSpecialTokens: false, parseSpecial: false)

@@ -19,7 +19,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Packed model file (.safetensors from `ternary pack`).")
     var model: String?
 
-    @Option(name: .shortAndLong, help: "Threads (default: all cores).")
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "Threads (default: all cores; more than the cores is capped to them).")
     var threads: Int?
 
     @Option(help: "Kernel path: \(KernelISA.allCases.map(\.rawValue).joined(separator: ", ")) (default: the fastest this CPU has).")
@@ -28,7 +28,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 (default, as llama.cpp), q8 (int8 + a scale per head and position: half of f16's memory), or f32 (exact float32 attention).")
     var kvCache: String = "f16"
 
-    @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes; longer prompts run in steps of this size.")
+    @Option(name: .customLong("ubatch"), parsing: .unconditional, help: "Micro-batch: the most prompt tokens one forward step processes; longer prompts run in steps of this size.")
     var microBatch: Int = InferenceContext.defaultMicroBatch
 
     func validate() throws {
@@ -53,7 +53,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Threads and scratch for the forward passes.
     func context() -> InferenceContext {
-        InferenceContext(threads: threads ?? WorkerPool.coreCount, microBatch: microBatch)
+        InferenceContext(threads: cappedThreads(threads ?? WorkerPool.coreCount), microBatch: microBatch)
     }
 
     /// How sequences' memories are made.
@@ -103,6 +103,8 @@ enum DefaultModel {
 struct ProgressBar {
     let label: String
     private var lastDrawn = -1
+    /// A bar is drawn and its line not yet ended (an error must not print on it).
+    nonisolated(unsafe) private static var lineOpen = false
 
     init(label: String) { self.label = label }
 
@@ -113,20 +115,90 @@ struct ProgressBar {
         lastDrawn = filled
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
         fputs("\r\(label) \(bar) \(done)/\(total) \(note)\u{1B}[K", stderr)
+        Self.lineOpen = done != total
         if done == total { fputs("\n", stderr) }
+    }
+
+    /// Ends an unfinished bar's line, so what is printed next starts on its own.
+    static func endLine() {
+        if lineOpen { fputs("\n", stderr) }
+        lineOpen = false
     }
 }
 
 func printError(_ message: String) {
+    ProgressBar.endLine()
     fputs(message + "\n", stderr)
 }
 
-func readTextFile(_ path: String) throws -> String {
-    var isDirectory = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw ValidationError("--file \(path) does not exist") }
-    guard !isDirectory else { throw ValidationError("--file \(path) is a directory; pass a text file") }
-    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
-    return String(decoding: data, as: UTF8.self)
+/// More threads than cores only makes the workers take turns (each parallel step waits for every
+/// one of them): the count is capped to the cores, with a note.
+func cappedThreads(_ requested: Int) -> Int {
+    let cores = WorkerPool.coreCount
+    guard requested > cores else { return requested }
+    printError("note: --threads \(requested) is more than this machine's \(cores) cores; using \(cores)")
+    return cores
+}
+
+/// A text file (or standard input for "-"), checked to be UTF-8: invalid bytes are an error naming
+/// their offset, unless `lossy`, which replaces them with U+FFFD and says how many it replaced.
+func readTextFile(_ path: String, lossy: Bool = false, option: String = "--file") throws -> String {
+    let bytes: [UInt8]
+    if path == "-" {
+        bytes = readStandardInput()
+    } else {
+        var isDirectory = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw ValidationError("\(option) \(path) does not exist") }
+        guard !isDirectory else { throw ValidationError("\(option) \(path) is a directory; pass a text file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+        bytes = [UInt8](data)
+    }
+    if let text = String(validating: bytes, as: UTF8.self) { return text }
+    let invalid = UTF8Check.invalidBytes(bytes)
+    guard lossy else {
+        throw ValidationError("\(option) \(path == "-" ? "(standard input)" : path) is not UTF-8 text: byte \(invalid.first) (0x\(String(bytes[invalid.first], radix: 16))) starts an invalid sequence (\(invalid.count) invalid bytes in all); pass --lossy to replace them with U+FFFD")
+    }
+    printError("note: replaced \(invalid.count) bytes that are not UTF-8 with U+FFFD (the first at byte \(invalid.first))")
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Where a byte sequence stops being UTF-8.
+enum UTF8Check {
+    /// The first invalid byte's offset and how many bytes are invalid in all.
+    static func invalidBytes(_ bytes: [UInt8]) -> (first: Int, count: Int) {
+        var first = -1, count = 0, i = 0
+        while i < bytes.count {
+            let length = sequenceLength(bytes, at: i)
+            if length == 0 {
+                if first < 0 { first = i }
+                count += 1
+                i += 1
+            } else {
+                i += length
+            }
+        }
+        return (max(first, 0), count)
+    }
+
+    /// The length of the valid UTF-8 sequence at `i`, or 0.
+    static func sequenceLength(_ b: [UInt8], at i: Int) -> Int {
+        let lead = b[i]
+        let (length, low, high): (Int, UInt8, UInt8)
+        switch lead {
+        case 0x00...0x7F: return 1
+        case 0xC2...0xDF: (length, low, high) = (2, 0x80, 0xBF)
+        case 0xE0: (length, low, high) = (3, 0xA0, 0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: (length, low, high) = (3, 0x80, 0xBF)
+        case 0xED: (length, low, high) = (3, 0x80, 0x9F)
+        case 0xF0: (length, low, high) = (4, 0x90, 0xBF)
+        case 0xF1...0xF3: (length, low, high) = (4, 0x80, 0xBF)
+        case 0xF4: (length, low, high) = (4, 0x80, 0x8F)
+        default: return 0
+        }
+        guard i + length <= b.count, b[i + 1] >= low, b[i + 1] <= high else { return 0 }
+        for k in 2..<max(2, length) where b[i + k] & 0xC0 != 0x80 { return 0 }
+        return length
+    }
 }
 
 func formatBytes(_ bytes: Int) -> String {

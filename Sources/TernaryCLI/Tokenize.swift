@@ -15,8 +15,11 @@ struct Tokenize: ParsableCommand {
     @Argument(help: "Text to encode (or, with --decode, a JSON array of ids).")
     var text: String?
 
-    @Option(help: "Read the text from this file instead.")
+    @Option(help: "Read the text from this file instead (\"-\": standard input).")
     var file: String?
+
+    @Flag(help: "Replace bytes of the input that are not UTF-8 with U+FFFD instead of refusing it.")
+    var lossy = false
 
     @Option(name: .shortAndLong, help: "Packed model whose tokenizer to use (default: the shipped model).")
     var model: String?
@@ -60,7 +63,7 @@ struct Tokenize: ParsableCommand {
         if jsonl { return try batch(tok) }
         if let chat { return try render(chat, tok) }
         let input: String
-        if let file { input = try readTextFile(file) } else if let text { input = text } else {
+        if let file { input = try readTextFile(file, lossy: lossy) } else if let text { input = text } else {
             throw ValidationError("give the text as an argument or with --file")
         }
         if decode {
@@ -84,7 +87,7 @@ struct Tokenize: ParsableCommand {
 
     /// --jsonl: one JSON value per line in, one per line out.
     private func batch(_ tok: TextTokenizer) throws {
-        let input = try file.map(readTextFile) ?? String(decoding: readStandardInput(), as: UTF8.self)
+        let input = try readTextFile(file ?? "-", lossy: lossy)
         var out = ""
         for (n, line) in input.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
             let value: JSONValue
@@ -104,7 +107,7 @@ struct Tokenize: ParsableCommand {
 
     /// --chat: a conversation rendered in the tokenizer's chat format.
     private func render(_ path: String, _ tok: TextTokenizer) throws {
-        guard case let .array(items)? = try? JSONParser().parse(try readTextFile(path)) else {
+        guard case let .array(items)? = try? JSONParser().parse(try readTextFile(path, option: "--chat")) else {
             throw ValidationError("--chat \(path): expected a JSON array of {\"role\": …, \"content\": …} messages")
         }
         let messages = try items.map { item -> ChatMessage in

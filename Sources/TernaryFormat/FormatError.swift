@@ -7,6 +7,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case headerPastEnd(path: String, headerLength: UInt64, fileSize: Int)
     case malformedHeader(path: String, reason: String)
     case badTensorEntry(path: String, tensor: String, reason: String)
+    case corruptValues(path: String, tensor: String, reason: String)
     case offsetsOutOfRange(path: String, tensor: String, end: Int, dataSize: Int)
     case overlappingTensors(path: String, first: String, second: String)
     case missingTensor(path: String, tensor: String)
@@ -29,6 +30,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             "'\(path)' is truncated or corrupt: its header claims \(length) bytes but the file has only \(size). Re-download or re-pack it."
         case let .malformedHeader(path, reason): "'\(path)' has a malformed safetensors header: \(reason)"
         case let .badTensorEntry(path, tensor, reason): "'\(path)': tensor '\(tensor)' has a bad header entry: \(reason)"
+        case let .corruptValues(path, tensor, reason): "'\(path)' is corrupt: tensor '\(tensor)': \(reason); re-pack or re-download it"
         case let .offsetsOutOfRange(path, tensor, end, dataSize):
             "'\(path)' is truncated or corrupt: tensor '\(tensor)' ends at byte \(end) of the data section, which has only \(dataSize) bytes"
         case let .overlappingTensors(path, first, second):

@@ -8,6 +8,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CTernaryKernels
 
 /// A tensor to be written: its bytes are produced in memory, one tensor at a time.
 public struct OutputTensor: Sendable {
@@ -68,11 +69,17 @@ public enum SafetensorsWriter {
         return bytes
     }
 
-    /// Writes `tensors` (any order) with `metadata` to `path` atomically.
+    /// Writes `tensors` (any order) with `metadata` to `path` atomically: into `<path>.partial-<pid>`,
+    /// renamed when complete. The temporary file is removed on an error and when SIGINT, SIGTERM or
+    /// SIGHUP ends the process; one left by a process killed outright (kill -9) is removed by the
+    /// next write to the same path.
     public static func write(to path: String, metadata: [String: String], tensors: [OutputTensor]) throws {
         let ordered = orderedForWriting(tensors)
         let header = header(metadata: metadata, tensors: ordered)
+        removeStaleTemporaries(of: path)
         let temporary = path + ".partial-\(getpid())"
+        let slot = tk_cleanup_register(temporary)
+        defer { tk_cleanup_unregister(slot) }
         do {
             let file = try OutputFile(creating: temporary)
             defer { file.close() }
@@ -89,6 +96,22 @@ public enum SafetensorsWriter {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
             throw FormatError.writeFailed(path: path, reason: reason)
+        }
+    }
+}
+
+extension SafetensorsWriter {
+    /// Removes `<path>.partial-<pid>` files whose process no longer exists (a write killed outright).
+    static func removeStaleTemporaries(of path: String) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let prefix = (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".partial-"
+        guard let dir = opendir(directory.isEmpty ? "/" : directory) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == -1 && errno == ESRCH { unlink((directory.isEmpty ? "" : directory + "/") + name) }
         }
     }
 }

@@ -77,7 +77,7 @@ public final class Generator {
         let decodeStart = Timing.now()
         if budget == 0 { stats.stopReason = maxTokens == 0 ? "length" : "context" }
         while generated.count < budget {
-            let next = sampler.sample(logits, history: history)
+            let next = try sampler.sample(logits, history: history)
             if tokenizer.stopTokens.contains(next) { stats.stopReason = "eos"; break }
             generated.append(next)
             history.append(next)

@@ -9,16 +9,24 @@ public struct Sampler {
         random = SplitMix64(seed: options.seed)
     }
 
-    public mutating func sample(_ logits: [Float], history: [Int]) -> Int {
+    /// The next token. Logits that are NaN or infinite (corrupt weights) are an error, not a
+    /// token. A tiny temperature or repetition penalty (1e-38) that scales a score past Float's
+    /// range gives the limit of the distribution it sharpens: the best-scoring token.
+    public mutating func sample(_ logits: [Float], history: [Int]) throws -> Int {
+        if let bad = logits.firstIndex(where: { !$0.isFinite }) {
+            throw GenerationError.nonFiniteLogits(token: bad, value: logits[bad])
+        }
         var logits = logits
         if options.repetitionPenalty != 1 {
             // As in llama.cpp/CTRL: positive logits are divided, negative ones multiplied.
-            for id in Set(history.suffix(options.repetitionWindow)) where id < logits.count {
+            for id in Set(history.suffix(options.repetitionWindow)) where id >= 0 && id < logits.count {
                 logits[id] = logits[id] > 0 ? logits[id] / options.repetitionPenalty : logits[id] * options.repetitionPenalty
             }
+            if logits.contains(where: { !$0.isFinite }) { return Self.limit(of: logits) }
         }
         if options.temperature == 0 { return Self.argmax(logits) }
         let candidates = Self.ranked(logits, keep: options.topK).map { (id: $0.id, logit: $0.logit / options.temperature) }
+        if candidates.contains(where: { !$0.logit.isFinite }) { return candidates[0].id }
         let maxLogit = candidates[0].logit
         var probabilities = candidates.map { Double(expf($0.logit - maxLogit)) }
         var total = probabilities.reduce(0, +)
@@ -40,6 +48,13 @@ public struct Sampler {
             if target < 0 { return candidates[i].id }
         }
         return candidates[probabilities.count - 1].id
+    }
+
+    /// The best token when penalized logits overflowed: +∞ is the largest, −∞ the smallest.
+    static func limit(of logits: [Float]) -> Int {
+        var best = 0
+        for i in logits.indices where !logits[i].isNaN && (logits[best].isNaN || logits[i] > logits[best]) { best = i }
+        return best
     }
 
     /// Candidates by descending logit (ties: lower id first); only the best `keep` when keep > 0,

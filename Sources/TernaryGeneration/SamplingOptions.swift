@@ -35,6 +35,7 @@ public enum GenerationError: Error, CustomStringConvertible {
     case badOption(option: String, value: String, expected: String)
     case emptyPrompt
     case notEnoughTokens(have: Int, needed: Int)
+    case nonFiniteLogits(token: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -42,6 +43,8 @@ public enum GenerationError: Error, CustomStringConvertible {
         case .emptyPrompt: "the prompt is empty; give some text to continue"
         case let .notEnoughTokens(have, needed):
             "the text has \(have) tokens, fewer than one chunk of \(needed); use a longer file or a smaller --ctx"
+        case let .nonFiniteLogits(token, value):
+            "the model produced a non-finite logit (\(value) for token \(token)); its weights are probably corrupt (a NaN or infinity in a tensor, or flipped bits): re-pack or re-download the model"
         }
     }
 }

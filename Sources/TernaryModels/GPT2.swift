@@ -95,7 +95,7 @@ enum GPT2 {
         ignoredCheckpointSuffixes: [".attn.bias", ".attn.masked_bias"], tiedHead: ("lm_head.weight", "wte.weight"),
         decodeConfig: { try JSONValueDecoder.decode(GPT2Config.self, from: $0).json },
         manifest: { config, quantization in manifest(try JSONValueDecoder.decode(GPT2Config.self, from: config), quantization: quantization) },
-        load: load)
+        load: { try load(file: $0, tokenizer: $1, kernels: $2) })
 
     static func manifest(_ c: GPT2Config, quantization: QuantizationInfo) -> [TensorSpec] {
         let d = c.width

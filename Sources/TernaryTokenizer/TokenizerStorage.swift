@@ -57,11 +57,12 @@ extension TokenizerSpec {
         try vocabulary(json: Array(text.utf8), source: source)
     }
 
-    /// Merge lines without the `#version` header or blank lines (LF or CRLF).
+    /// Merge lines without the `#version` header or blank lines, LF or CRLF (Swift reads "\r\n" as one
+    /// Character, so splitting on "\n" alone would keep a CRLF file as one line).
     public static func mergeLines(_ text: String) -> [String] {
-        text.split(separator: "\n", omittingEmptySubsequences: true)
-            .map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
-            .filter { !$0.hasPrefix("#version") && !$0.isEmpty }
+        text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline)
+            .map(String.init)
+            .filter { !$0.hasPrefix("#version") }
     }
 
     var json: JSONValue {

@@ -224,13 +224,31 @@ struct SamplingTests {
     }
 
     @Test("the same seed gives the same tokens; greedy ignores the seed")
-    func seeded() {
+    func seeded() throws {
         let logits: [Float] = (0..<100).map { Float($0 % 7) }
         var a = Sampler(options: { var o = SamplingOptions(); o.seed = 5; return o }())
         var b = Sampler(options: { var o = SamplingOptions(); o.seed = 5; return o }())
-        let x = (0..<20).map { _ in a.sample(logits, history: []) }
-        #expect(x == (0..<20).map { _ in b.sample(logits, history: []) })
+        let x = try (0..<20).map { _ in try a.sample(logits, history: []) }
+        #expect(x == (try (0..<20).map { _ in try b.sample(logits, history: []) }))
         var g = Sampler(options: .greedy)
-        #expect(g.sample(logits, history: []) == 6)
+        #expect(try g.sample(logits, history: []) == 6)
+    }
+
+    @Test("NaN or infinite logits are an error; a vanishing temperature or penalty picks the best token instead of trapping")
+    func extremes() throws {
+        var s = Sampler(options: SamplingOptions())
+        #expect(throws: GenerationError.self) { try s.sample([1, .nan, 2], history: []) }
+        #expect(throws: GenerationError.self) { try s.sample([1, .infinity, 2], history: []) }
+        let logits: [Float] = [0.5, 3, 2, -1]
+        for (temperature, penalty) in [(Float(1e-38), Float(1.1)), (1, 1e-40), (1e-38, 1e-40), (1e30, 1)] {
+            var o = SamplingOptions()
+            o.temperature = temperature
+            o.repetitionPenalty = penalty
+            var sampler = Sampler(options: o)
+            let token = try sampler.sample(logits, history: [1, 3])
+            #expect(logits.indices.contains(token))
+            // Token 1 has the best logit, and a vanishing penalty divides it toward +∞.
+            if temperature < 1e-30 || penalty < 1e-30 { #expect(token == 1, "temperature \(temperature), penalty \(penalty)") }
+        }
     }
 }

@@ -109,6 +109,12 @@ uint64_t tk_read_sum(const void *data, size_t bytes);
 /// The same sum without software prefetches: a STREAM-style read.
 uint64_t tk_read_sum_plain(const void *data, size_t bytes);
 
+// ---- Interrupted writes ----------------------------------------------------------------------------
+/// Registers a file being written: SIGINT, SIGTERM or SIGHUP (when the program has not set its own
+/// handler) removes it before the process ends as the signal says. Returns a slot, or -1 if full.
+int tk_cleanup_register(const char *path);
+void tk_cleanup_unregister(int slot);
+
 // ---- Worker pool --------------------------------------------------------------------------------
 typedef void (*tk_task_fn)(void *ctx, int64_t begin, int64_t end, int worker);
 typedef struct tk_pool tk_pool;

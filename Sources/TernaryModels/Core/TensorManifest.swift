@@ -62,12 +62,17 @@ struct WeightLoader {
             case let .linear(rows, k), let .embedding(rows, k):
                 let matrix = try WeightMatrix(file: file, name: spec.name, rows: rows, k: k)
                 matrices[spec.name] = matrix
-                expected.formUnion(WeightMatrix.tensorNames(spec.name, format: matrix.format))
+                let names = WeightMatrix.tensorNames(spec.name, format: matrix.format)
+                for name in names { try Self.checkValues(file, name) }
+                try Self.checkValues(file, matrix: matrix, name: spec.name)
+                expected.formUnion(names)
             case let .vector(n):
                 _ = try file.file.tensor(spec.name, dtypes: [.f32], shape: [n])
+                try Self.checkValues(file, spec.name)
                 expected.insert(spec.name)
             case let .table(rows, columns):
                 _ = try file.file.tensor(spec.name, dtypes: [.f32, .f16], shape: [rows, columns])
+                try Self.checkValues(file, spec.name)
                 expected.insert(spec.name)
             }
         }
@@ -75,6 +80,41 @@ struct WeightLoader {
             throw FormatError.badTensorEntry(
                 path: file.path, tensor: stray,
                 reason: "architecture '\(file.architecture)' has no such tensor with this config; the file is for another model or was edited")
+        }
+    }
+
+    /// Every float value of a tensor is finite.
+    static func checkValues(_ file: PackedModelFile, _ name: String) throws {
+        guard let view = file.file.tensors[name] else { return }
+        if let i = TensorValues.firstNonFinite(view) {
+            throw FormatError.corruptValues(path: file.path, tensor: name, reason: "element \(i) is NaN or infinite")
+        }
+    }
+
+    /// Codes and values a matrix's format allows: no ternary code 3, padding code 1 (weight 0),
+    /// int8 weights in −127…127 with positive scales.
+    static func checkValues(_ file: PackedModelFile, matrix: WeightMatrix, name: String) throws {
+        func bad(_ reason: String) -> FormatError { .corruptValues(path: file.path, tensor: "\(name).weight", reason: reason) }
+        let data = UnsafeRawBufferPointer(start: matrix.data, count: matrix.rows * matrix.rowBytes)
+        switch matrix.format {
+        case .ternary:
+            if let at = TensorValues.firstInvalidTernaryByte(data) { throw bad("byte \(at) holds the code 3, which is no ternary value") }
+            let padding = matrix.storedK - matrix.k
+            if padding > 0 {
+                for r in 0..<matrix.rows {
+                    let row = UnsafeRawBufferPointer(rebasing: data[(r * matrix.rowBytes)..<((r + 1) * matrix.rowBytes)])
+                    for position in matrix.k..<matrix.storedK where TernaryLayout.weight(at: position, of: row) != 0 {
+                        throw bad("row \(r) has a nonzero weight in its padding (position \(position) of \(matrix.k))")
+                    }
+                }
+            }
+        case .int8:
+            if let at = TensorValues.firstInt8Minimum(data) { throw bad("byte \(at) is −128; int8 weights are −127…127") }
+            if let scales = matrix.rowScales, let r = (0..<matrix.rows).first(where: { !(scales[$0] > 0) || !scales[$0].isFinite }) {
+                throw FormatError.corruptValues(path: file.path, tensor: "\(name).scale", reason: "row \(r)'s scale \(scales[r]) is not a positive number")
+            }
+        case .f32, .f16, .bf16:
+            break
         }
     }
 
