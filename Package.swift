@@ -10,6 +10,7 @@ let package = Package(
             targets: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryConvert"]),
         .executable(name: "ternary", targets: ["TernaryCLI"]),
         .executable(name: "ternary-kernel-bench", targets: ["KernelBench"]),
+        .executable(name: "ternary-fuzz", targets: ["TernaryFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,9 +32,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "KernelBench", dependencies: ["TernaryKernels"]),
+        // Fuzz targets (docs/RELIABILITY.md): the harness functions, and the `ternary-fuzz` driver that
+        // replays a corpus in a plain build and is libFuzzer's main in scripts/fuzz.sh's build.
+        .target(name: "TernaryFuzzTargets", dependencies: ["TernaryFormat", "TernaryTokenizer", "TernaryModels", "TernaryGeneration"]),
+        .executableTarget(name: "TernaryFuzz", dependencies: ["TernaryFuzzTargets"]),
         .testTarget(
             name: "TernaryTests",
-            dependencies: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryConvert"],
+            dependencies: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryConvert",
+                           "TernaryFuzzTargets"],
             resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

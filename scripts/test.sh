@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Every test: the Swift package (kernels, file format, tokenizer, PyTorch parity, CLI) and the
-# Python trainer (BitLinear, patcher, training, export, and Swift/Python cross-checks).
+# Every test: the Swift package (kernels, file format, tokenizer, PyTorch parity, CLI), the
+# Python trainer (BitLinear, patcher, training, export, Swift/Python cross-checks, the packed-format
+# mutation fuzz), then the reliability runs: every libFuzzer target for 60 s and the Swift tests
+# under AddressSanitizer and ThreadSanitizer (docs/RELIABILITY.md).
+#
+#   scripts/test.sh            everything (what CI runs)
+#   scripts/test.sh --quick    without the fuzzers and sanitizers
+#
 # Needs ../shared/data beside the repository. Creates .venv on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +21,8 @@ swift build
 swift test
 
 TERNARY_BIN="$PWD/.build/debug/ternary" .venv/bin/python -m pytest python/tests -q
+
+if [ "${1:-}" != "--quick" ]; then
+    scripts/fuzz.sh 60
+    scripts/sanitize.sh all
+fi

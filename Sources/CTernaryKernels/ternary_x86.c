@@ -447,14 +447,29 @@ AVX2 void tk_bf16_gemv_fma(const uint16_t *w, size_t k, size_t rows, const float
 // ---- activation quantization -------------------------------------------------------------------
 AVX2 float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t padded, int32_t *sum) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 m = _mm256_setzero_ps();
+    const __m256 largest = _mm256_set1_ps(__FLT_MAX__);
+    __m256 m = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + i), absmask));
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + i), absmask);
+        m = _mm256_max_ps(m, a);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, largest, _CMP_NLE_UQ));  // infinity or NaN
+    }
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
     float mx = _mm_cvtss_f32(m4);
-    for (; i < n; i++) { float a = __builtin_fabsf(x[i]); if (a > mx) mx = a; }
+    int nonfinite = _mm256_movemask_ps(bad) != 0;
+    for (; i < n; i++) {
+        float a = __builtin_fabsf(x[i]);
+        if (!(a <= __FLT_MAX__)) nonfinite = 1;
+        if (a > mx) mx = a;
+    }
+    if (nonfinite) {  // as the scalar reference: NaN scale, zero codes
+        for (i = 0; i < padded; i++) q[i] = 0;
+        *sum = 0;
+        return __builtin_nanf("");
+    }
     if (!(mx >= 1e-5f)) mx = 1e-5f;
     float s = 127.0f / mx;
     const __m256 sv = _mm256_set1_ps(s);

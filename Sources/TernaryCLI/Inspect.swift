@@ -10,9 +10,12 @@ import Glibc
 import Darwin
 #endif
 import TernaryFormat
+import TernaryModels
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a packed file's format version, config and tensors.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show a packed file's format version, config and tensors, then check it as `generate` would load it.",
+        discussion: "Exits with status 1 when the file would not load (a missing tensor, a wrong shape, a NaN, an invalid code).")
 
     @Argument(help: "Packed model file.")
     var file: String
@@ -26,7 +29,10 @@ struct Inspect: ParsableCommand {
         print("config:         \(try st.requireMetadata("config"))")
         print("quantization:   \(try st.requireMetadata("quantization"))")
         if let spec = try packed.tokenizerSpec() {
-            let special = [("bos", spec.bos), ("eos", spec.eos)].compactMap { name, id in id.map { "\(name) \($0) \(spec.pieces[$0].debugDescription)" } }
+            // Ids are checked when the model loads (below); here an invalid one is only not shown.
+            let special = [("bos", spec.bos), ("eos", spec.eos)].compactMap { name, id in
+                id.flatMap { spec.pieces.indices.contains($0) ? "\(name) \($0) \(spec.pieces[$0].debugDescription)" : nil }
+            }
             print("tokenizer:      \(st.metadata["tokenizer.model"] ?? "?"), \(spec.pieces.count) tokens, \(spec.merges.count) merges"
                   + (special.isEmpty ? "" : ", " + special.joined(separator: ", ")) + (spec.chatTemplate == nil ? "" : ", chat template"))
         } else {
@@ -42,5 +48,8 @@ struct Inspect: ParsableCommand {
                   + t.dtype.rawValue.padded(to: 5) + "  "
                   + shape.padded(to: 20) + "  \(t.data.count)")
         }
+        // The listing above shows what is there; this says whether the engine can run it.
+        _ = try ModelRegistry.load(path: file, isa: .scalar)
+        print("check:          ok (every tensor the config needs, with valid shapes and values)")
     }
 }

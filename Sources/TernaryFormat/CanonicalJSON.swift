@@ -63,64 +63,70 @@ public enum JSONValue: Sendable, Equatable {
 
     /// `sortKeys`: sort object keys (Python's sort_keys); otherwise keep their order.
     public func serialized(sortKeys: Bool = true) -> String {
-        var out = ""
+        var out: [UInt8] = []
         write(into: &out, sortKeys: sortKeys)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private func write(into out: inout String, sortKeys: Bool) {
+    /// Written as UTF-8 bytes: every character JSON escapes is ASCII, so escaping byte by byte is
+    /// escaping character by character, and far cheaper (a 128k-token vocabulary is one object).
+    private func write(into out: inout [UInt8], sortKeys: Bool) {
         switch self {
-        case .null: out += "null"
+        case .null: out += "null".utf8
         case let .string(s): JSONValue.writeString(s, into: &out)
-        case let .int(i): out += String(i)
-        case let .double(d): out += JSONValue.pythonRepr(d)
-        case let .bool(b): out += b ? "true" : "false"
+        case let .int(i): out += String(i).utf8
+        case let .double(d): out += JSONValue.pythonRepr(d).utf8
+        case let .bool(b): out += (b ? "true" : "false").utf8
         case let .array(items):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 item.write(into: &out, sortKeys: sortKeys)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case let .object(pairs):
-            out += "{"
-            let ordered = sortKeys ? pairs.sorted { Array($0.0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.0.unicodeScalars.map(\.value)) } : pairs
+            out.append(UInt8(ascii: "{"))
+            // Python sorts keys by code point; UTF-8 byte order is code point order.
+            let ordered = sortKeys ? pairs.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) } : pairs
             for (i, (key, value)) in ordered.enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 JSONValue.writeString(key, into: &out)
-                out += ":"
+                out.append(UInt8(ascii: ":"))
                 value.write(into: &out, sortKeys: sortKeys)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    static func writeString(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+    /// A JSON string as Python's json.dumps(ensure_ascii=False) writes it.
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out += "\\\"".utf8
+            case UInt8(ascii: "\\"): out += "\\\\".utf8
+            case 0x0A: out += "\\n".utf8
+            case 0x0D: out += "\\r".utf8
+            case 0x09: out += "\\t".utf8
+            case 0x08: out += "\\b".utf8
+            case 0x0C: out += "\\f".utf8
+            case ..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += "\\u00".utf8
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 15)])
+            default: out.append(byte)
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 
-    /// Python's `repr(float)`: shortest round-trip digits, exponent form below 1e-4 and from 1e16.
+    /// Python's `repr(float)`: shortest round-trip digits, exponent form below 1e-4 and from 1e16;
+    /// non-finite values as Python's json writes them (`Infinity`, `-Infinity`, `NaN`: not JSON,
+    /// but what Hugging Face config files hold, and only `JSONParser(allowNonFiniteNumbers:)` reads).
     static func pythonRepr(_ d: Double) -> String {
-        precondition(d.isFinite, "JSON cannot hold \(d)")
+        if d.isNaN { return "NaN" }
+        if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
         if d == d.rounded(), abs(d) < 1e16 { return String(Int64(d)) + ".0" }
         let swift = "\(d)"  // shortest round-trip, e.g. "1e-05", "0.0001", "1.5e+20"
         return swift

@@ -174,6 +174,9 @@ public struct JSONParser {
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             if integral, let int = Int(text) { return .int(int) }
             guard let double = Double(text) else { throw error("'\(text)' is not a number", at: start) }
+            // A literal too large for a double is an error, not an infinity that no strict reader
+            // could read back (Infinity is its own literal where allowed).
+            guard double.isFinite || options.allowNonFiniteNumbers else { throw error("'\(text)' is too large for a number", at: start) }
             return .double(double)
         }
 

@@ -16,6 +16,9 @@ public struct QuantizationInfo: Sendable, Equatable {
         self.rmsNormEpsilon = rmsNormEpsilon
     }
 
+    /// The activation quantization of format 1.
+    public static let activationsName = "int8-absmax-per-token"
+
     /// The `weights` value of the metadata for each linear-layer format.
     static func weightsName(_ format: WeightFormat) -> String {
         format == .ternary ? "ternary-absmean-per-tensor" : format.rawValue
@@ -23,7 +26,7 @@ public struct QuantizationInfo: Sendable, Equatable {
 
     public var json: JSONValue {
         .object([
-            ("activations", .string("int8-absmax-per-token")),
+            ("activations", .string(Self.activationsName)),
             ("block", .int(WeightFormat.blockWeights)),
             ("embeddings", .string(embeddings.rawValue)),
             ("rms_norm", .bool(rmsNormBeforeQuant)),
@@ -55,26 +58,38 @@ public final class PackedModelFile: @unchecked Sendable {
         architecture = try file.requireMetadata("architecture")
         config = try Self.object(file, key: "config")
         let q = try Self.object(file, key: "quantization")
+        if case let .object(pairs) = q {
+            let keys = Set(pairs.map(\.0)), expected: Set = ["activations", "block", "embeddings", "rms_norm", "rms_norm_eps", "weights"]
+            guard keys == expected else {
+                throw FormatError.badMetadata(path: path, key: "quantization", reason: "keys are \(keys.sorted()), expected \(expected.sorted())")
+            }
+        }
+        guard q["activations"] == .string(QuantizationInfo.activationsName) else {
+            throw FormatError.badMetadata(path: path, key: "quantization",
+                                          reason: "activations must be \(QuantizationInfo.activationsName) (the only activation quantization of format 1)")
+        }
         let formats = WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")
         guard let embeddingName = q["embeddings"]?.string, let embeddings = WeightFormat(rawValue: embeddingName) else {
             throw FormatError.badMetadata(path: path, key: "quantization", reason: "embeddings must be one of \(formats)")
         }
-        let weightsName = q["weights"]?.string ?? QuantizationInfo.weightsName(.ternary)
+        let weightsName = q["weights"]?.string ?? ""
         guard let weights = WeightFormat.allCases.first(where: { QuantizationInfo.weightsName($0) == weightsName }) else {
             throw FormatError.badMetadata(path: path, key: "quantization", reason: "weights '\(weightsName)' is not one of ternary-absmean-per-tensor, \(formats)")
         }
         guard q["block"]?.integer == WeightFormat.blockWeights else {
             throw FormatError.badMetadata(path: path, key: "quantization", reason: "block must be \(WeightFormat.blockWeights)")
         }
-        let rmsNorm = q["rms_norm"] ?? .bool(false)
-        guard let rmsNormFlag = rmsNorm.boolean else {
+        guard let rmsNormFlag = q["rms_norm"]?.boolean else {
             throw FormatError.badMetadata(path: path, key: "quantization", reason: "rms_norm must be true or false")
         }
-        let epsilon = q["rms_norm_eps"]?.number ?? 1e-6
+        let epsilon = q["rms_norm_eps"]?.number ?? .nan
         guard epsilon.isFinite, epsilon > 0 else {
             throw FormatError.badMetadata(path: path, key: "quantization", reason: "rms_norm_eps must be a positive number")
         }
         quantization = QuantizationInfo(embeddings: embeddings, weights: weights, rmsNormBeforeQuant: rmsNormFlag, rmsNormEpsilon: epsilon)
+        guard file.metadata["quantization"] == quantization.json.serialized() else {
+            throw FormatError.badMetadata(path: path, key: "quantization", reason: "not in canonical form (sorted keys, no spaces, numbers as the packer writes them)")
+        }
     }
 
     private static func object(_ file: SafetensorsFile, key: String) throws -> JSONValue {

@@ -57,14 +57,14 @@ public enum SafetensorsWriter {
             offset = end
         }
         // Keys of the top level keep data order; nested objects (metadata) are sorted.
-        var text = "{"
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
         for (i, (key, value)) in pairs.enumerated() {
-            if i > 0 { text += "," }
-            JSONValue.writeString(key, into: &text)
-            text += ":" + value.serialized(sortKeys: key == "__metadata__")
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(key, into: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            bytes += value.serialized(sortKeys: key == "__metadata__").utf8
         }
-        text += "}"
-        var bytes = Array(text.utf8)
+        bytes.append(UInt8(ascii: "}"))
         while bytes.count % 8 != 0 { bytes.append(0x20) }
         return bytes
     }

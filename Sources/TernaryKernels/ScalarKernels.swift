@@ -3,12 +3,22 @@
 public enum ScalarKernels {
     /// BitNet b1.58 per-token activation quantization (docs/FORMAT.md):
     /// `s = 127 / max(max|x|, 1e-5)`, `q = clamp(roundHalfEven(x * s), -128, 127)`, zero padding.
-    /// Returns `s` and the sum of `q`.
+    /// Returns `s` and the sum of `q`. A token holding NaN or an infinity (weights that overflow)
+    /// gets `s = NaN` and `q = 0`, so the layer's outputs are NaN and the logits say so: the
+    /// sampler then stops with an error instead of generating from garbage.
     public static func quantizeActivations(
         _ x: UnsafePointer<Float>, count: Int, into q: UnsafeMutablePointer<Int8>, padded: Int
     ) -> (scale: Float, sum: Int32) {
         var maxAbs: Float = 0
-        for i in 0..<count { maxAbs = max(maxAbs, abs(x[i])) }
+        var finite = true
+        for i in 0..<count {
+            finite = finite && x[i].isFinite
+            maxAbs = max(maxAbs, abs(x[i]))
+        }
+        guard finite else {
+            q.update(repeating: 0, count: padded)
+            return (.nan, 0)
+        }
         let scale = Float(127) / max(maxAbs, 1e-5)
         var sum: Int32 = 0
         for i in 0..<count {

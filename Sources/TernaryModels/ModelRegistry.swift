@@ -48,7 +48,33 @@ public enum ModelRegistry {
         guard let architecture = architecture(named: file.architecture) else {
             throw ModelError.unknownArchitecture(path: path, found: file.architecture, known: architectures.map(\.name))
         }
+        try checkPackedConfig(file, architecture)
         return try architecture.load(file, try file.tokenizer(), TernaryKernels(isa: isa))
+    }
+
+    /// A packed file stores its config in the packed form: every key of the architecture, with the
+    /// types the packer writes, and nothing else (docs/FORMAT.md). Decoding fills defaults for
+    /// Hugging Face configs; a packed config that needs them was not written by a packer.
+    static func checkPackedConfig(_ file: PackedModelFile, _ architecture: Architecture) throws {
+        func bad(_ reason: String) -> FormatError { .badMetadata(path: file.path, key: "config", reason: reason) }
+        let normalized: JSONValue
+        do { normalized = try architecture.decodeConfig(file.config) } catch let error as JSONValueDecoder.Failure { throw bad(error.description) }
+        guard case let .object(stored) = file.config, case let .object(packed) = normalized else { return }
+        let storedKeys = Dictionary(stored, uniquingKeysWith: { a, _ in a })
+        for (key, value) in packed.sorted(by: { $0.0 < $1.0 }) {
+            guard let found = storedKeys[key] else {
+                throw bad("'\(key)' is missing (the packed form holds every key; the packer writes \(value.serialized())); re-pack the model")
+            }
+            guard found == value else {
+                throw bad("'\(key)' is \(found.serialized()) where the packed form is \(value.serialized()); re-pack the model")
+            }
+        }
+        if let extra = stored.map(\.0).filter({ key in !packed.contains { $0.0 == key } }).sorted().first {
+            throw bad("'\(extra)' is not a key of \(architecture.name) configs; re-pack the model")
+        }
+        guard file.file.metadata["config"] == normalized.serialized() else {
+            throw bad("not in canonical form (sorted keys, no spaces, numbers as the packer writes them); re-pack the model")
+        }
     }
 }
 
@@ -58,7 +84,7 @@ extension PackedModelFile {
         do {
             return try TokenizerSpec(metadata: file.metadata, source: path)
         } catch let error as TokenizerError {
-            throw FormatError.badMetadata(path: path, key: "tokenizer", reason: error.description)
+            throw FormatError.badMetadata(path: path, key: "tokenizer", reason: error.reason)
         }
     }
 
@@ -68,7 +94,7 @@ extension PackedModelFile {
         do {
             return try spec.build(source: path)
         } catch let error as TokenizerError {
-            throw FormatError.badMetadata(path: path, key: "tokenizer", reason: error.description)
+            throw FormatError.badMetadata(path: path, key: "tokenizer", reason: error.reason)
         }
     }
 }

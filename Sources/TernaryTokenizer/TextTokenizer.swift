@@ -130,7 +130,9 @@ public final class TextTokenizer: Tokenizer, @unchecked Sendable {
         }
         self.byteTokens = byteTokens
         self.tokenBytes = tokenBytes
-        for id in prefix + suffix + added.map(\.id) + [bos, eos].compactMap({ $0 }) + Array(stops) where id < 0 || id >= pieces.count {
+        var unknown: Int?
+        if case let .characters(_, id) = symbols { unknown = id }
+        for id in prefix + suffix + added.map(\.id) + [bos, eos, unknown].compactMap({ $0 }) + Array(stops) where id < 0 || id >= pieces.count {
             throw TokenizerError.malformedVocab(source: source, reason: "token id \(id) is outside the vocabulary of \(pieces.count)")
         }
     }

@@ -5,6 +5,15 @@ public enum TokenizerError: Error, CustomStringConvertible {
     case unknownTokenID(Int)
     case noTokenizer(directory: String)
 
+    /// What is wrong, without the file's name (for a caller whose message already names it).
+    public var reason: String {
+        switch self {
+        case let .malformedVocab(_, reason): reason
+        case let .malformedMerges(_, line, reason): "merge \(line): \(reason)"
+        default: description
+        }
+    }
+
     public var description: String {
         switch self {
         case let .missingFile(path): "tokenizer file '\(path)' does not exist"

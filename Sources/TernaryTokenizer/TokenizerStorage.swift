@@ -29,15 +29,44 @@ extension TokenizerSpec {
 
     /// Reads what `metadata` wrote (nil when the file has no tokenizer).
     public init?(metadata: [String: String], source: String) throws {
+        let keys = Set(metadata.keys.filter { $0.hasPrefix("tokenizer.") })
+        if keys.isEmpty { return nil }
+        let expected: Set<String> = switch metadata["tokenizer.model"] {
+        case "gpt2-bpe": ["tokenizer.model", "tokenizer.vocab", "tokenizer.merges"]
+        case Self.specModelName: ["tokenizer.model", "tokenizer.spec"]
+        default: throw TokenizerError.malformedVocab(
+            source: source, reason: "tokenizer.model is \(metadata["tokenizer.model"].map { "'\($0)'" } ?? "missing"), expected gpt2-bpe or \(Self.specModelName)")
+        }
+        guard keys == expected else {
+            throw TokenizerError.malformedVocab(source: source, reason: "the tokenizer keys are \(keys.sorted()), expected \(expected.sorted())")
+        }
         if let spec = metadata["tokenizer.spec"] {
             let value: JSONValue
             do { value = try JSONParser().parse(spec) } catch { throw TokenizerError.malformedVocab(source: source, reason: "tokenizer.spec is not valid JSON: \(error)") }
             try self.init(stored: value, source: source)
+            // The stored form is exactly what `metadata` writes: no key missing, extra or of
+            // another type (a reader that coerced them would see a different tokenizer).
+            guard case let .object(stored) = value, case let .object(written) = json else { throw TokenizerError.malformedVocab(source: source, reason: "tokenizer.spec is not an object") }
+            let writtenKeys = Dictionary(written, uniquingKeysWith: { a, _ in a })
+            for (key, found) in stored.sorted(by: { $0.0 < $1.0 }) where writtenKeys[key]?.serialized() != found.serialized() {
+                throw TokenizerError.malformedVocab(source: source, reason: writtenKeys[key] == nil
+                    ? "tokenizer.spec has '\(key)', which is no key of the stored form" : "tokenizer.spec '\(key)' is not in the stored form (\(String(found.serialized().prefix(80))))")
+            }
+            if let missing = written.map(\.0).first(where: { key in !stored.contains { $0.0 == key } }) {
+                throw TokenizerError.malformedVocab(source: source, reason: "tokenizer.spec lacks '\(missing)'")
+            }
             return
         }
-        guard let vocabText = metadata["tokenizer.vocab"] else { return nil }
-        guard let mergesText = metadata["tokenizer.merges"] else { throw TokenizerError.malformedVocab(source: source, reason: "tokenizer.vocab without tokenizer.merges") }
+        let vocabText = metadata["tokenizer.vocab"]!, mergesText = metadata["tokenizer.merges"]!
         self = try .gpt2(vocabulary: try Self.vocabulary(json: vocabText, source: source), merges: Self.mergeLines(mergesText), source: source)
+        // As written: canonical vocabulary JSON, one "left right" merge per line, nothing else.
+        let written = self.metadata
+        guard isPlainGPT2, written["tokenizer.vocab"] == vocabText else {
+            throw TokenizerError.malformedVocab(source: source, reason: "tokenizer.vocab is not canonical JSON of a GPT-2 vocabulary with ids 0…n−1")
+        }
+        guard written["tokenizer.merges"] == mergesText else {
+            throw TokenizerError.malformedVocab(source: source, reason: "tokenizer.merges is not one 'left right' merge per line joined by \\n (no blank lines, CR or #version)")
+        }
     }
 
     /// A vocabulary JSON object (token → id).

@@ -4,7 +4,9 @@ import Testing
 /// End-to-end runs of the `ternary` executable (built by `swift build` before the tests).
 @Suite("ternary CLI")
 struct CLITests {
+    /// TERNARY_BIN (scripts/sanitize.sh points it at the sanitized build), else the newest build.
     static var binary: String? {
+        if let path = ProcessInfo.processInfo.environment["TERNARY_BIN"], !path.isEmpty { return path }
         let candidates = ["debug", "release"].map { TestPaths.root.appendingPathComponent(".build/\($0)/ternary").path }
             .filter { FileManager.default.isExecutableFile(atPath: $0) }
         return candidates.max {

@@ -57,6 +57,11 @@ struct JSONTests {
         #expect(value["time_step_limit"] == .array([.double(0), .double(.infinity)]))
         #expect(value["low"] == .double(-.infinity))
         #expect(value["x"]?.number?.isNaN == true)
+        // Written back as Python's json.dumps writes them (found by the json fuzzer: this trapped).
+        #expect(value.serialized() == #"{"low":-Infinity,"time_step_limit":[0.0,Infinity],"x":NaN}"#)
+        // A literal beyond a double's range is an error where infinities are not allowed.
+        #expect(throws: JSONParser.SyntaxError.self) { try JSONParser().parse("[-1e400]") }
+        #expect(try JSONParser(allowNonFiniteNumbers: true).parse("[-1e400]") == .array([.double(-.infinity)]))
     }
 
     @Test("deep nesting is refused instead of exhausting the stack")

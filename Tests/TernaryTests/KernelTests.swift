@@ -184,6 +184,22 @@ struct KernelTests {
         #expect(allZero.scale == 127 / 1e-5 && zeros.allSatisfy { $0 == 0 })
     }
 
+    @Test("a token holding NaN or an infinity quantizes to a NaN scale and zero codes on every path (found by fuzzing: this trapped)",
+          arguments: [Float.nan, .infinity, -.infinity])
+    func quantizationOfNonFiniteValues(_ bad: Float) {
+        for n in [3, 8, 20, 64] {
+            for at in [0, n - 1] {
+                var xs = (0..<n).map { Float($0) - 2 }
+                xs[at] = bad
+                for isa in KernelISA.available {
+                    var out = [Int8](repeating: 1, count: 64)
+                    let got = TernaryKernels(isa: isa).quantize(xs, count: n, into: &out, padded: 64)
+                    #expect(got.scale.isNaN && got.sum == 0 && out.allSatisfy { $0 == 0 }, "\(isa) n=\(n) at \(at)")
+                }
+            }
+        }
+    }
+
     @Test("the worker pool covers a range exactly once, in grain-aligned runs, with any thread count")
     func workerPoolCoversRange() {
         for threads in 1...4 {

@@ -55,6 +55,48 @@ struct ReliabilityTests {
         }
     }
 
+    /// A fuzz seed with one metadata entry changed (nil removes it).
+    static func withMetadata(_ seed: String, _ key: String, _ edit: (String?) -> String?) throws -> String {
+        let file = try SafetensorsFile(path: TestPaths.root.appendingPathComponent("Fuzz/corpus/packed-model/\(seed)").path)
+        var metadata = file.metadata
+        metadata[key] = edit(metadata[key])
+        let tensors = file.tensorNames.map { n in OutputTensor(name: n, dtype: file.tensors[n]!.dtype, shape: file.tensors[n]!.shape, bytes: Array(file.tensors[n]!.data)) }
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("edited.safetensors").path
+        try SafetensorsWriter.write(to: path, metadata: metadata, tensors: tensors)
+        return path
+    }
+
+    @Test("metadata not in the packed form is refused, naming the key, never filled with defaults or shown with a trap", arguments: [
+        ("seed-llama-bf16", "config", { (s: String?) in s!.replacingOccurrences(of: #","rope_theta":10000.0"#, with: "") }, "'rope_theta' is missing"),
+        ("seed-llama-bf16", "config", { (s: String?) in s!.replacingOccurrences(of: "{", with: #"{"extra":1,"#) }, "'extra' is not a key of llama configs"),
+        ("seed-llama-bf16", "config", { (s: String?) in s!.replacingOccurrences(of: ",", with: ", ") }, "not in canonical form"),
+        ("seed-llama-bf16", "config", { (s: String?) in s!.replacingOccurrences(of: "1e-06", with: "18446744073709551616") }, "not in canonical form"),
+        ("seed-llama-bf16", "quantization", { (s: String?) in s!.replacingOccurrences(of: "int8-absmax-per-token", with: "fp8") }, "activations must be"),
+        ("seed-llama-bf16", "tokenizer.spec", { (_: String?) in nil }, "tokenizer keys are [\"tokenizer.model\"]"),
+        ("seed-llama-bf16", "tokenizer.spec", { (s: String?) in s!.replacingOccurrences(of: #""eos":2"#, with: #""eos":-1"#) }, "token id -1 is outside"),
+        ("seed-gpt2-ternary", "tokenizer.merges", { (s: String?) in s!.replacingOccurrences(of: "\n", with: "\r\n") }, "tokenizer.merges is not one"),
+    ] as [(String, String, @Sendable (String?) -> String?, String)])
+    func packedForm(_ seed: String, _ key: String, _ edit: @Sendable (String?) -> String?, _ message: String) throws {
+        let path = try Self.withMetadata(seed, key, edit)
+        try Self.expectCleanFailure(["inspect", path], message)
+    }
+
+    @Test("an int8 matrix with a nonzero weight in its row padding is refused at load")
+    func int8Padding() throws {
+        // n_embd 16, stored padded to 64 columns (the fuzz seed packed with --weights int8).
+        let file = try SafetensorsFile(path: TestPaths.root.appendingPathComponent("Fuzz/corpus/packed-model/seed-gpt2-int8").path)
+        let tensors = file.tensorNames.map { n -> OutputTensor in
+            let t = file.tensors[n]!
+            var bytes = Array(t.data)
+            if n == "h.0.mlp.c_fc.weight" { bytes[64 + 20] = 1 }
+            return OutputTensor(name: n, dtype: t.dtype, shape: t.shape, bytes: bytes)
+        }
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("padding.safetensors").path
+        try SafetensorsWriter.write(to: path, metadata: file.metadata, tensors: tensors)
+        try Self.expectCleanFailure(["bench", "-m", path, "-p", "1", "-n", "1", "-r", "1"],
+                                    "tensor 'h.0.mlp.c_fc.weight': row 1 has a nonzero weight in its padding (position 20 of 16)")
+    }
+
     @Test("a vanishing temperature or repetition penalty samples the best token instead of trapping")
     func vanishingScales() throws {
         for extra in [["--temperature", "1e-38"], ["--repeat-penalty", "1e-40"], ["--temperature", "1e-38", "--repeat-penalty", "1e-40"]] {

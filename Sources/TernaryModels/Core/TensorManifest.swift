@@ -92,7 +92,7 @@ struct WeightLoader {
     }
 
     /// Codes and values a matrix's format allows: no ternary code 3, padding code 1 (weight 0),
-    /// int8 weights in −127…127 with positive scales.
+    /// int8 weights in −127…127, zero padding and positive scales.
     static func checkValues(_ file: PackedModelFile, matrix: WeightMatrix, name: String) throws {
         func bad(_ reason: String) -> FormatError { .corruptValues(path: file.path, tensor: "\(name).weight", reason: reason) }
         let data = UnsafeRawBufferPointer(start: matrix.data, count: matrix.rows * matrix.rowBytes)
@@ -110,6 +110,14 @@ struct WeightLoader {
             }
         case .int8:
             if let at = TensorValues.firstInt8Minimum(data) { throw bad("byte \(at) is −128; int8 weights are −127…127") }
+            if matrix.storedK > matrix.k {
+                for r in 0..<matrix.rows {
+                    let start = r * matrix.rowBytes
+                    if let at = data[(start + matrix.k)..<(start + matrix.storedK)].firstIndex(where: { $0 != 0 }) {
+                        throw bad("row \(r) has a nonzero weight in its padding (position \(at - start) of \(matrix.k))")
+                    }
+                }
+            }
             if let scales = matrix.rowScales, let r = (0..<matrix.rows).first(where: { !(scales[$0] > 0) || !scales[$0].isFinite }) {
                 throw FormatError.corruptValues(path: file.path, tensor: "\(name).scale", reason: "row \(r)'s scale \(scales[r]) is not a positive number")
             }

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Writes the fuzzers' seed corpus, Fuzz/corpus/<target>/seed-*: small valid inputs of every kind
+the readers take, so that libFuzzer starts from the interesting part of the input space.
+
+    .venv/bin/python scripts/fuzz-seeds.py [--ternary .build/debug/ternary]
+
+Seeds are tiny (a few KB: libFuzzer's mutations are cheaper on small inputs) and deterministic.
+Crash inputs that the fuzzers find are kept beside them as regression cases (crash-*, kept as
+found); this script never touches those.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+import subprocess
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "Fuzz" / "corpus"
+TEXT = "Hello, world! The quick brown fox jumps over the lazy dog. don't 12345\n  naïve café 中文 😀\t"
+
+
+def seed(target: str, name: str, data: bytes) -> None:
+    d = CORPUS / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"seed-{name}").write_bytes(data)
+
+
+def byte_level_tokenizer(vocab_size=300) -> dict:
+    """A GPT-2 style byte-level BPE trained on a few sentences (tokenizers library)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator([TEXT] * 4 + ["the cat sat on the mat", "to be or not to be"], trainer)
+    return json.loads(tok.to_str())
+
+
+def sentencepiece_tokenizer() -> dict:
+    """A Llama-2 style tokenizer.json: ▁ for spaces, byte fallback, <s>/</s>."""
+    pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    words = ["▁", "e", "t", "h", "o", "l", "▁t", "he", "▁the", "ll", "▁he", "llo", "▁hello"]
+    vocab = {p: i for i, p in enumerate(pieces + words)}
+    merges = ["▁ t", "h e", "▁t he", "l l", "▁ he", "ll o", "▁he llo"]
+    return {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": i, "content": p, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
+                          "special": True} for i, p in enumerate(pieces[:3])],
+        "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"},
+                                                           {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
+        "pre_tokenizer": None,
+        "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                                                     {"Sequence": {"id": "A", "type_id": 0}}],
+                           "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+        "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+                                                     {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                  "fuse_unk": True, "byte_fallback": True, "ignore_merges": False, "vocab": vocab, "merges": merges},
+    }
+
+
+def llama2c_tokenizer(spm: dict) -> bytes:
+    """llama2.c's tokenizer.bin: max token length, then (score, length, bytes) per token."""
+    vocab = sorted(spm["model"]["vocab"].items(), key=lambda kv: kv[1])
+    out = [b""]
+    longest = 0
+    for i, (piece, _) in enumerate(vocab):
+        text = piece.replace("▁", " ").encode()
+        longest = max(longest, len(text))
+        out.append(struct.pack("<fi", -float(i), len(text)) + text)
+    out[0] = struct.pack("<i", longest)
+    return b"".join(out)
+
+
+def gguf_tokenizer(path: Path, kind: str, hf: dict) -> None:
+    """A GGUF file holding only a tokenizer (and one small tensor), as llama.cpp's writer lays it out."""
+    import gguf
+    import numpy as np
+
+    vocab = sorted(hf["model"]["vocab"].items(), key=lambda kv: kv[1])
+    w = gguf.GGUFWriter(str(path), "llama" if kind == "llama" else "gpt2")
+    w.add_tokenizer_model(kind)
+    w.add_token_list([p for p, _ in vocab])
+    if kind == "llama":
+        w.add_token_scores([-float(i) for i in range(len(vocab))])
+        types = [3 if p in ("<unk>", "<s>", "</s>") else 6 if p.startswith("<0x") else 1 for p, _ in vocab]
+        types[0] = 2
+        w.add_token_types(types)
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+        w.add_chat_template("{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}")
+    else:
+        w.add_token_types([3 if p == "<|endoftext|>" else 1 for p, _ in vocab])
+        w.add_token_merges(hf["model"]["merges"] if isinstance(hf["model"]["merges"][0], str)
+                           else [" ".join(m) for m in hf["model"]["merges"]])
+        w.add_eos_token_id(hf["model"]["vocab"]["<|endoftext|>"])
+    w.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def tiny_checkpoints(out: Path) -> dict[str, Path]:
+    """Random-init GPT-2, Llama and BitNet checkpoints of a few KB (transformers)."""
+    import torch
+    from transformers import BitNetConfig, BitNetForCausalLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    small = dict(vocab_size=300, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                 num_key_value_heads=1, max_position_embeddings=16, bos_token_id=1, eos_token_id=2)
+    models = {
+        "gpt2": GPT2LMHeadModel(GPT2Config(vocab_size=300, n_embd=16, n_layer=1, n_head=2, n_positions=16, bos_token_id=0, eos_token_id=0)),
+        "llama": LlamaForCausalLM(LlamaConfig(**small)),
+        "bitnet": BitNetForCausalLM(BitNetConfig(**small)),
+    }
+    paths = {}
+    for name, model in models.items():
+        paths[name] = out / name
+        model.save_pretrained(paths[name])
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ternary", default=str(ROOT / ".build" / "debug" / "ternary"))
+    args = parser.parse_args()
+    for old in CORPUS.glob("*/seed-*"):
+        old.unlink()
+
+    byte_level, spm = byte_level_tokenizer(), sentencepiece_tokenizer()
+    seed("tokenizer-file", "byte-level.json", json.dumps(byte_level, ensure_ascii=False).encode())
+    seed("tokenizer-file", "sentencepiece.json", json.dumps(spm, ensure_ascii=False).encode())
+    seed("tokenizer-file", "llama2c.bin", llama2c_tokenizer(spm))
+
+    vocab = byte_level["model"]["vocab"]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in byte_level["model"]["merges"]]
+    seed("vocab-merges", "gpt2", json.dumps(vocab, ensure_ascii=False).encode() + b"\xff" + ("#version: 0.2\n" + "\n".join(merges)).encode())
+    seed("vocab-merges", "crlf", json.dumps(dict(list(vocab.items())[:280])).encode() + b"\xff" + "\r\n".join(merges[:10]).encode())
+
+    for name, value in {
+        "config": {"model_type": "mamba2", "time_step_limit": [0.0, "Infinity"], "n_layer": 2, "eps": 1e-5, "tie": True, "x": None},
+        "nested": {"a": [[1, 2.5, -3e-7], {"b": "\u00e9\\\"\n\t\u0001"}], "": {}},
+        "unicode": ["😀", "\ud7ff", "中文", 18446744073709551615, -9223372036854775808],
+    }.items():
+        seed("json", name, json.dumps(value, ensure_ascii=False).encode())
+    seed("json", "infinity", b'{"limit": [0.0, Infinity], "nan": NaN, "neg": -Infinity}')
+    seed("json", "tokenizer", json.dumps(spm["normalizer"]).encode())
+
+    for name, text in {"ascii": TEXT, "whitespace": " \n\n  \t x  \r\n y   ", "contractions": "I'm we'll they've she'd it's 's'S",
+                       "unicode": "naïve café 中文 😀 \u0301e\u200b \U0010FFFF", "special": "<|endoftext|> <s> ĠĊ"}.items():
+        seed("text-round-trip", name, text.encode())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for kind, hf in (("llama", spm), ("gpt2", byte_level)):
+            gguf_tokenizer(tmp / f"{kind}.gguf", kind, hf)
+            seed("gguf", kind, (tmp / f"{kind}.gguf").read_bytes())
+        (tmp / "tokenizer.json").write_text(json.dumps(spm, ensure_ascii=False))
+        (tmp / "byte-level.json").write_text(json.dumps(byte_level, ensure_ascii=False))
+        checkpoints = tiny_checkpoints(tmp)
+        packs = {
+            "gpt2-ternary": (checkpoints["gpt2"], ["--tokenizer", str(tmp / "byte-level.json")]),
+            "gpt2-int8": (checkpoints["gpt2"], ["--no-tokenizer", "--embeddings", "int8", "--weights", "int8"]),
+            "llama-bf16": (checkpoints["llama"], ["--tokenizer", str(tmp / "tokenizer.json"), "--embeddings", "bf16"]),
+            "bitnet-ternary": (checkpoints["bitnet"], ["--no-tokenizer", "--embeddings", "ternary"]),
+        }
+        for name, (checkpoint, options) in packs.items():
+            out = tmp / f"{name}.safetensors"
+            subprocess.run([args.ternary, "pack", str(checkpoint), "-o", str(out), *options], check=True, capture_output=True)
+            seed("packed-model", name, out.read_bytes())
+    for d in sorted(CORPUS.iterdir()):
+        files = list(d.glob("seed-*"))
+        print(f"{d.name}: {len(files)} seeds, {sum(f.stat().st_size for f in files):,} bytes")
+
+
+if __name__ == "__main__":
+    main()
