@@ -274,6 +274,7 @@ AVX512 void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_
         __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0; \
         __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0, b7 = a0;            \
         for (size_t b = 0; b < blocks; b++) {                                                       \
+            if ((b & 3) == 0) { PREFETCH_AHEAD(w0 + 16 * b); PREFETCH_AHEAD(w1 + 16 * b); }         \
             __m512i c0 = UNPACK_BLOCK_512(w0 + 16 * b), c1 = UNPACK_BLOCK_512(w1 + 16 * b);         \
             const int8_t *q = p + 64 * b;                                                           \
             __m512i v;                                                                              \
@@ -308,6 +309,10 @@ AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_
     size_t tile = fit / step * step;
     if (tile < step) tile = step;
     if (tile > 32) tile = 32;
+    // A decode batch (a few tokens, one per sequence): one pass over the weights, eight tokens per
+    // step even where their activations spill from L1 to L2, since a second pass would stream the
+    // weights from memory again.
+    if (ntok <= 16) { step = 8; tile = ntok; }
     for (size_t t0 = 0; t0 < ntok; t0 += tile) {
         size_t t1 = t0 + tile < ntok ? t0 + tile : ntok;
         size_t r = 0;
@@ -321,6 +326,7 @@ AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_
                 __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
                 __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
                 for (size_t b = 0; b < blocks; b++) {
+                    if ((b & 3) == 0) { PREFETCH_AHEAD(w0 + 16 * b); PREFETCH_AHEAD(w1 + 16 * b); }
                     __m512i c0 = UNPACK_BLOCK_512(w0 + 16 * b), c1 = UNPACK_BLOCK_512(w1 + 16 * b);
                     size_t o = 64 * b;
                     __m512i x0 = _mm512_loadu_si512(p0 + o), x1 = _mm512_loadu_si512(p1 + o);

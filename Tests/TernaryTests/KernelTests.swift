@@ -101,7 +101,7 @@ struct KernelTests {
         }
     }
 
-    @Test("every SIMD ternary GEMM equals the scalar GEMV per token, for 1…45 tokens (across the 8-token steps and the 24- and 32-token tiles)")
+    @Test("every SIMD ternary GEMM equals the scalar GEMV per token, for 1…45 tokens (across the 8-token steps, the 24- and 32-token tiles and the one-pass decode batches of up to 16)")
     func ternaryGEMMParity() {
         var rng = SeededGenerator(seed: 4)
         for k in [1, 63, 64, 65, 200, 257, 1600, 6400] {
