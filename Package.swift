@@ -14,6 +14,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // ISA-specific kernels (AVX2, AVX-VNNI, AVX-512 VNNI) and the worker pool. Each SIMD function
@@ -25,10 +30,21 @@ let package = Package(
         .target(name: "TernaryModels", dependencies: ["CTernaryKernels", "TernaryFormat", "TernaryKernels", "TernaryTokenizer"]),
         .target(name: "TernaryGeneration", dependencies: ["TernaryKernels", "TernaryModels", "TernaryTokenizer"]),
         .target(name: "TernaryConvert", dependencies: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels"]),
+        // `ternary serve`: the OpenAI-compatible HTTP front end over BatchScheduler.
+        .target(
+            name: "TernaryServer",
+            dependencies: [
+                "TernaryFormat", "TernaryModels", "TernaryGeneration", "TernaryTokenizer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         .executableTarget(
             name: "TernaryCLI",
             dependencies: [
-                "TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryConvert",
+                "TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryConvert", "TernaryServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "KernelBench", dependencies: ["TernaryKernels"]),

@@ -5,7 +5,8 @@
 #
 # address: every Swift test, the CLI tests included (TERNARY_BIN points them at the sanitized
 #          `ternary`), under AddressSanitizer.
-# thread:  the tests that run the worker pool and models on several threads, under ThreadSanitizer.
+# thread:  the tests that run the worker pool, models on several threads and the batch scheduler
+#          (its own thread, async streams), under ThreadSanitizer.
 # Each builds in its own scratch directory (.build/asan, .build/tsan), beside the normal build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +23,5 @@ if [ "$which" = thread ] || [ "$which" = all ]; then
     echo "== ThreadSanitizer: the worker pool and multi-threaded model runs"
     TSAN_OPTIONS="halt_on_error=1:${TSAN_OPTIONS:-}" \
         swift test --scratch-path .build/tsan --sanitize=thread \
-        --filter "workerPoolCoversRange|concurrentContexts|threadCountDoesNotChangeResults"
+        --filter "workerPoolCoversRange|concurrentContexts|threadCountDoesNotChangeResults|BatchSchedulerTests"
 fi

@@ -7,9 +7,15 @@
 #   scripts/test.sh            everything (what CI runs)
 #   scripts/test.sh --quick    without the fuzzers and sanitizers
 #
-# Needs ../shared/data beside the repository. Creates .venv on first use.
+# Needs ../shared/data beside the repository. Creates .venv on first use. The chat page's browser
+# test needs Debian's chromium and chromium-driver: under CI they are installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -n "${CI:-}" ] && ! command -v chromedriver >/dev/null; then
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

@@ -26,9 +26,15 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 (default), q8 or f32.") var kvCache: String = "f16"
     @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes.")
     var microBatch: Int = InferenceContext.defaultMicroBatch
+    @Option(help: ArgumentHelp("Serving test instead: sequences decoded together on the server's scheduler, comma-separated (e.g. 1,2,4,8,16).",
+                               discussion: "Each level sends that many requests at once (-p prompt tokens, -n generated tokens each), -r rounds; it reports the aggregate decode tok/s and the time to first token."))
+    var parallel: String?
     @Flag(help: "Print a JSON array instead of the table.") var json = false
 
-    var threadCounts: [Int] { t.split(separator: ",").compactMap { Int($0.filter { $0 != " " }) } }
+    var threadCounts: [Int] { Self.counts(t) }
+    var parallelLevels: [Int] { parallel.map(Self.counts) ?? [] }
+
+    static func counts(_ list: String) -> [Int] { list.split(separator: ",").compactMap { Int($0.filter { $0 != " " }) } }
 
     func validate() throws {
         guard p >= 0, n >= 0, p + n > 0 else { throw ValidationError("-p and -n must be >= 0 and not both 0") }
@@ -38,10 +44,19 @@ struct Bench: ParsableCommand {
         guard !counts.isEmpty, counts.count == t.split(separator: ",").count, counts.allSatisfy({ $0 >= 1 && $0 <= 1024 }) else {
             throw ValidationError("-t \(t) is invalid: expected comma-separated thread counts such as 1,2")
         }
+        if let parallel {
+            let levels = parallelLevels
+            guard !levels.isEmpty, levels.count == parallel.split(separator: ",").count, levels.allSatisfy({ (1...256).contains($0) }) else {
+                throw ValidationError("--parallel \(parallel) is invalid: expected comma-separated sequence counts in 1...256 such as 1,2,4,8")
+            }
+            guard p >= 1, n >= 2 else { throw ValidationError("--parallel needs -p >= 1 prompt tokens and -n >= 2 generated tokens") }
+            guard d == 0 else { throw ValidationError("-d does not apply to --parallel") }
+        }
         _ = try ModelOptions.parse((kernel.map { ["--kernel", $0] } ?? []) + ["--kv-cache", kvCache, "--ubatch", "\(microBatch)"])
     }
 
     func run() throws {
+        if parallel != nil { return try runServing() }
         var rows: [BenchmarkResult] = []
         var tests: [BenchmarkTest] = []
         if p > 0 { tests.append(.prefill(p)) }
@@ -91,5 +106,46 @@ struct Bench: ParsableCommand {
         print("\npeak RSS: \(formatBytes(rss)); KV cache: \(kvCache); micro-batch: \(microBatch)")
         print("probe: the decode step's weight matrices read by the same threads with the kernels' software prefetches,")
         print("best pass before or after the tests (the roofline); STREAM: the same read as a plain loop")
+    }
+
+    /// `--parallel`: the serving benchmark, one row per thread count and level.
+    func runServing() throws {
+        var rows: [(name: String, result: ServingResult)] = []
+        for threads in threadCounts {
+            var args = ["--threads", "\(threads)", "--kv-cache", kvCache, "--ubatch", "\(microBatch)"]
+            if let model { args += ["-m", model] }
+            if let kernel { args += ["--kernel", kernel] }
+            let options = try ModelOptions.parse(args)
+            let lm = try options.load()
+            guard p + n < lm.contextLength else {
+                throw ValidationError("-p \(p) plus -n \(n) exceeds the model's context of \(lm.contextLength) positions")
+            }
+            let name = lm.file.file.metadata["synthetic"].map { "\(lm.architecture) \($0) (synthetic)" } ?? "\(lm.architecture) \(URL(fileURLWithPath: lm.file.path).lastPathComponent)"
+            for level in parallelLevels {
+                if !json { printError("serving \(level) sequence(s) on \(threads) thread(s), kernel \(lm.kernels.isa)…") }
+                let result = try ServingBenchmark.run(model: lm, parallel: level, promptTokens: p, generate: n, rounds: r, threads: threads,
+                                                      kvPrecision: options.memoryOptions.kvPrecision, prefillChunk: microBatch)
+                rows.append((name, result))
+            }
+        }
+        if json {
+            let objects = rows.map { _, row in
+                "{\"test\":\"serve pp\(p)+tg\(n)\",\"parallel\":\(row.parallel),\"threads\":\(row.threads),\"requests\":\(row.requests),"
+                    + "\"aggregate_decode_tokens_per_second\":\(row.medianAggregateDecode),\"ttft_p50_seconds\":\(row.ttftP50),"
+                    + "\"ttft_p99_seconds\":\(row.ttftP99),\"kv_cache\":\"\(kvCache)\"}"
+            }
+            print("[" + objects.joined(separator: ",") + "]")
+            return
+        }
+        print("| model | threads | parallel | requests | decode t/s (all sequences) | per sequence | vs. 1 sequence | TTFT p50 | TTFT p99 |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for (name, row) in rows {
+            let single = rows.first { $0.result.threads == row.threads && $0.result.parallel == 1 }?.result.medianAggregateDecode
+            let ratio = single.map { (row.medianAggregateDecode / $0).fixed(2) + "×" } ?? "–"
+            print("| \(name) | \(row.threads) | \(row.parallel) | \(row.requests) | \(row.medianAggregateDecode.fixed(2)) | "
+                  + "\((row.medianAggregateDecode / Double(row.parallel)).fixed(2)) | \(ratio) | \((row.ttftP50 * 1000).fixed(0)) ms | \((row.ttftP99 * 1000).fixed(0)) ms |")
+        }
+        print("\nrequests arrive together, pp\(p) + tg\(n) each (end of text ignored), greedy; decode t/s: median over \(r) round(s) of the")
+        print("tokens per second summed over the sequences; TTFT: the one prefill step over all the prompts")
     }
 }

@@ -5,7 +5,9 @@ import TernaryTokenizer
 /// model's chat template and feeds only what its memory does not already hold (the longest common
 /// token prefix is reused; where re-encoding the text differs from what was generated, the KV cache
 /// is cut back to the prefix). When the context fills, the oldest turns are dropped. `ternary chat`
-/// is a thin loop around this; the server uses it too.
+/// is a thin loop around this. The server is stateless per request (the client sends the whole
+/// conversation), so it renders with the same `ChatTemplate`, generates through the same
+/// `Completion`, and gets the prefix reuse from `BatchScheduler`'s prompt cache.
 public final class ChatSession {
     public let generator: Generator
     public let template: ChatTemplate

@@ -57,15 +57,12 @@ public final class Generator {
         guard !promptIDs.isEmpty else { throw GenerationError.emptyPrompt }
         guard maxTokens >= 0 else { throw GenerationError.badOption(option: "-n", value: "\(maxTokens)", expected: "an integer >= 0") }
         let memory = memory ?? makeMemory()
-        let budget = min(maxTokens, memory.capacity - memory.length - promptIDs.count)
-        guard budget >= 0 else { throw ModelError.contextFull(needed: memory.length + promptIDs.count, contextLength: memory.capacity) }
+        let capacityLeft = memory.capacity - memory.length - promptIDs.count
+        guard capacityLeft >= 0 else { throw ModelError.contextFull(needed: memory.length + promptIDs.count, contextLength: memory.capacity) }
+        var completion = Completion(tokenizer: tokenizer, prompt: promptIDs, maxTokens: maxTokens, capacityLeft: capacityLeft,
+                                    options: options, stopStrings: stopStrings)
         var stats = GenerationStats()
         stats.promptTokens = promptIDs.count
-        var sampler = Sampler(options: options)
-        var decoder = StreamingDecoder(tokenizer: tokenizer, after: promptIDs.last)
-        var history = promptIDs
-        var generated: [Int] = []
-        var text = ""
 
         let prefillStart = Timing.now()
         // One logits buffer and one single-token array for the whole loop: the forward passes
@@ -75,35 +72,19 @@ public final class Generator {
         try logits.withUnsafeMutableBufferPointer { try model.forward(promptIDs, memory: memory, context: context, allLogits: false, into: $0) }
         stats.prefillSeconds = Timing.seconds(since: prefillStart)
         let decodeStart = Timing.now()
-        if budget == 0 { stats.stopReason = maxTokens == 0 ? "length" : "context" }
-        while generated.count < budget {
-            let next = try sampler.sample(logits, history: history)
-            if tokenizer.stopTokens.contains(next) { stats.stopReason = "eos"; break }
-            generated.append(next)
-            history.append(next)
-            var piece = try decoder.append(next)
-            text += piece
-            if let stop = stopStrings.first(where: { !$0.isEmpty && text.contains($0) }) {
-                // Print up to the stop string, not past it.
-                let printed = text.count - piece.count
-                let cut = text.firstRange(of: stop)!.lowerBound
-                piece = String(text[text.index(text.startIndex, offsetBy: min(printed, text.distance(from: text.startIndex, to: cut)))..<cut])
-                _ = onText(piece)
-                stats.stopReason = "stop string"
+        while !completion.isFinished {
+            let (piece, feed) = try completion.next(logits: logits)
+            if !piece.isEmpty, !onText(piece) {
+                _ = completion.interrupt()  // the caller wants no more text
                 break
             }
-            if !piece.isEmpty, !onText(piece) { stats.stopReason = "interrupted"; break }
-            if generated.count == budget {
-                stats.stopReason = budget < maxTokens ? "context" : "length"
-                break
-            }
-            token[0] = next
+            guard let feed else { break }
+            token[0] = feed
             try logits.withUnsafeMutableBufferPointer { try model.forward(token, memory: memory, context: context, allLogits: false, into: $0) }
         }
-        let rest = decoder.flush()
-        if !rest.isEmpty, stats.stopReason != "stop string" { _ = onText(rest) }
-        stats.generatedTokens = generated.count
+        stats.stopReason = completion.stopReason?.rawValue ?? StopReason.length.rawValue
+        stats.generatedTokens = completion.generated.count
         stats.decodeSeconds = Timing.seconds(since: decodeStart)
-        return (generated, stats)
+        return (completion.generated, stats)
     }
 }

@@ -1,5 +1,6 @@
 
-/// Picks the next token from logits: repetition penalty → temperature → top-k → top-p → min-p.
+/// Picks the next token from logits: repetition penalty → presence/frequency penalties →
+/// temperature → top-k → top-p → min-p (llama.cpp's order).
 public struct Sampler {
     public let options: SamplingOptions
     private var random: SplitMix64
@@ -23,6 +24,11 @@ public struct Sampler {
                 logits[id] = logits[id] > 0 ? logits[id] / options.repetitionPenalty : logits[id] * options.repetitionPenalty
             }
             if logits.contains(where: { !$0.isFinite }) { return Self.limit(of: logits) }
+        }
+        if options.presencePenalty != 0 || options.frequencyPenalty != 0 {
+            var counts: [Int: Int] = [:]
+            for id in history.suffix(options.repetitionWindow) where id >= 0 && id < logits.count { counts[id, default: 0] += 1 }
+            for (id, count) in counts { logits[id] -= options.presencePenalty + options.frequencyPenalty * Float(count) }
         }
         if options.temperature == 0 { return Self.argmax(logits) }
         let candidates = Self.ranked(logits, keep: options.topK).map { (id: $0.id, logit: $0.logit / options.temperature) }

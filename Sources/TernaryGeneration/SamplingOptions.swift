@@ -6,6 +6,10 @@ public struct SamplingOptions: Sendable, Equatable {
     public var minP: Float = 0.05       // 0 = off
     public var repetitionPenalty: Float = 1.1  // 1 = off
     public var repetitionWindow: Int = 64
+    /// OpenAI's penalties over the same window: a token's logit is lowered by `presencePenalty`
+    /// if it appears there and by `frequencyPenalty` times its count (0 = off; −2…2).
+    public var presencePenalty: Float = 0
+    public var frequencyPenalty: Float = 0
     public var seed: UInt64 = 0
 
     public init() {}
@@ -27,6 +31,8 @@ public struct SamplingOptions: Sendable, Equatable {
         guard topP.isFinite, topP > 0, topP <= 1 else { throw bad("--top-p", topP, "a number in (0, 1]") }
         guard minP.isFinite, minP >= 0, minP < 1 else { throw bad("--min-p", minP, "a number in [0, 1)") }
         guard repetitionPenalty.isFinite, repetitionPenalty > 0 else { throw bad("--repeat-penalty", repetitionPenalty, "a number > 0 (1 disables it)") }
+        guard presencePenalty.isFinite, abs(presencePenalty) <= 2 else { throw bad("presence_penalty", presencePenalty, "a number in [-2, 2]") }
+        guard frequencyPenalty.isFinite, abs(frequencyPenalty) <= 2 else { throw bad("frequency_penalty", frequencyPenalty, "a number in [-2, 2]") }
         guard repetitionWindow >= 0 else { throw bad("--repeat-last-n", repetitionWindow, "an integer >= 0") }
     }
 }

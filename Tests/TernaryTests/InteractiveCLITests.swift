@@ -107,4 +107,24 @@ struct InteractiveCLITests {
         let tooDeep = try CLITests.run(["bench", "-m", Self.model, "-p", "0", "-n", "4", "-d", "100000", "-r", "1"])
         #expect(tooDeep.status != 0 && tooDeep.err.contains("exceeds the model's context"), "\(tooDeep.err)")
     }
+
+    @Test("bench --parallel runs the serving test: one row per level, its ratio to one sequence, TTFT; bad levels are refused")
+    func benchParallel() throws {
+        let json = try CLITests.run(["bench", "-m", Self.model, "--parallel", "1,3", "-p", "4", "-n", "6", "-t", "1", "-r", "2", "--json"])
+        #expect(json.status == 0, "\(json.err)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
+        #expect(rows.map { $0["parallel"] as? Int } == [1, 3])
+        #expect(rows.map { $0["requests"] as? Int } == [2, 6])
+        for row in rows {
+            let rate = try #require(row["aggregate_decode_tokens_per_second"] as? Double)
+            let p50 = try #require(row["ttft_p50_seconds"] as? Double), p99 = try #require(row["ttft_p99_seconds"] as? Double)
+            #expect(rate > 0 && p50 > 0 && p99 >= p50)
+        }
+        let table = try CLITests.run(["bench", "-m", Self.model, "--parallel", "1,2", "-p", "4", "-n", "4", "-t", "1", "-r", "1"])
+        #expect(table.out.contains("| vs. 1 sequence | TTFT p50 | TTFT p99 |") && table.out.contains("| 1.00× |"), "\(table.out)")
+        for (levels, fragment) in [("0", "--parallel 0 is invalid"), ("1,x", "--parallel 1,x is invalid"), ("1000", "--parallel 1000 is invalid")] {
+            let bad = try CLITests.run(["bench", "-m", Self.model, "--parallel", levels])
+            #expect(bad.status != 0 && bad.err.contains(fragment), "\(bad.err)")
+        }
+    }
 }

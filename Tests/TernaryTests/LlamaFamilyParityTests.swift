@@ -82,7 +82,9 @@ struct LlamaFamilyParityTests {
     func perplexityMatches(_ fixture: String) throws {
         let expected = try Self.expected(fixture)
         let model = try Self.load(try Self.packed(fixture))
-        let result = try PerplexityEvaluator.evaluate(model: model.model, context: model.context, tokens: try Self.ints(expected, "ppl_ids"),
+        // The runner's f32 KV cache: exact attention, as PyTorch computes it.
+        let result = try PerplexityEvaluator.evaluate(model: model.model, context: model.context, memoryOptions: model.memoryOptions,
+                                                      tokens: try Self.ints(expected, "ppl_ids"),
                                                       contextSize: Int(expected.metadata["ppl_ctx"]!)!)
         let want = Double(expected.metadata["ppl"]!)!
         #expect(result.tokensScored == Int(expected.metadata["tokens_scored"]!)!)

@@ -93,3 +93,69 @@ def tiny_llama_family(model_type="llama", seed=0, vocab_size=300, hidden_size=64
             if name.endswith("norm.weight"):
                 p.copy_(1 + 0.3 * torch.randn_like(p))
     return model
+
+
+class ServerProcess:
+    """`ternary serve` on a free loopback port, for the server tests; stops it on exit."""
+
+    def __init__(self, ternary_bin: str, *args: str, ready: bool = True):
+        import re
+        import subprocess
+        import time
+        import urllib.request
+
+        self.process = subprocess.Popen([ternary_bin, "serve", "--port", "0", *args], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        match = re.search(r"listening on (http://[\d.]+:\d+)", line)
+        if not match:
+            self.process.kill()
+            raise RuntimeError(f"serve did not start: {line!r} {self.process.stderr.read()}")
+        self.url = match.group(1)
+        # Read its output as it comes (so a chatty server never blocks on a full pipe).
+        import threading
+
+        self.lines: list[str] = []
+        for pipe in (self.process.stdout, self.process.stderr):
+            threading.Thread(target=lambda p=pipe: self.lines.extend(iter(p.readline, "")), daemon=True).start()
+        deadline = time.time() + 120
+        while ready and time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except Exception:
+                time.sleep(0.05)
+        else:
+            if ready:
+                raise RuntimeError("the model did not load in 120 s")
+
+    def client(self, **kw):
+        from openai import OpenAI
+
+        return OpenAI(base_url=self.url + "/v1", api_key=kw.pop("api_key", "unused"), max_retries=0, **kw)
+
+    def rss_bytes(self) -> int:
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self) -> int:
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except Exception:
+                self.process.kill()
+                raise
+        return self.process.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

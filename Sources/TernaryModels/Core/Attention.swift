@@ -34,9 +34,11 @@ struct Segment {
     var step: Int
 }
 
-/// Causal attention of one layer over a round's rows, per head. Earlier positions of each sequence
-/// come from its cache; the round's own keys and values are read in float32 from a per-head
-/// contiguous copy (a prefill is exact whatever the cache precision, and its loops stream memory).
+/// Causal attention of one layer over a round's rows, per head. Every key and value is read from the
+/// sequence's cache, the round's own included (they are stored first), as llama.cpp does: so a
+/// token's logits do not depend on how its prompt was split into rounds, on the other sequences
+/// of a batch, or on a cached prefix, and the same seed gives the same text however a server
+/// schedules it. Each head's keys (and values) lie contiguous in the cache, so the loops stream.
 struct AttentionRun: ParallelTask {
     let shape: AttentionShape
     let tokens: Int                                   // rows in the round
@@ -44,39 +46,30 @@ struct AttentionRun: ParallelTask {
     let out: UnsafeMutablePointer<Float>              // (tokens, queryWidth)
     let scores: UnsafeMutablePointer<Float>           // (threads, scoreStride)
     let scoreStride: Int
-    let batchKeys: UnsafeMutablePointer<Float>        // (kvHeads, tokens, head size)
-    let batchValues: UnsafeMutablePointer<Float>      // (kvHeads, tokens, head size)
     let segments: UnsafePointer<Segment>
     let caches: UnsafePointer<KVCacheLayer>           // per segment: its sequence's cache, this layer
     let rowSegments: UnsafePointer<Int32>             // (tokens): the segment of each row
 
-    /// One segment's new keys and values of KV head `g`: into its cache (read by later calls) and
-    /// into the contiguous batch copy (read by this call).
+    /// One segment's new keys and values of KV head `g`, into its cache.
     func store(segment s: Int, kvHead g: Int) {
         let hs = shape.headSize, segment = segments[s], cache = caches[s]
-        let keys = batchKeys + (g * tokens + segment.firstRow) * hs, values = batchValues + (g * tokens + segment.firstRow) * hs
         for t in 0..<segment.count {
             let k = qkv + (segment.firstRow + t) * shape.rowWidth + shape.queryWidth + g * hs, v = k + shape.kvWidth
             cache.store(head: g, position: segment.start + t, keys: k, values: v)
-            (keys + t * hs).update(from: k, count: hs)
-            (values + t * hs).update(from: v, count: hs)
         }
     }
 
     /// Row i's output for query head h, using thread `worker`'s score row.
     func attend(head h: Int, row i: Int, worker: Int) {
         let hs = shape.headSize, s = Int(rowSegments[i]), segment = segments[s], cache = caches[s]
-        let t = i - segment.firstRow, g = h / shape.group
+        let visible = segment.start + (i - segment.firstRow) + 1, g = h / shape.group
         let p = scores + worker * scoreStride
-        let keys = batchKeys + (g * tokens + segment.firstRow) * hs, values = batchValues + (g * tokens + segment.firstRow) * hs
         let q = qkv + i * shape.rowWidth + h * hs
-        cache.scores(head: g, query: q, count: segment.start, scale: shape.scale, into: p)
-        AttentionKernels.scores(query: q, keys: keys, stride: hs, count: t + 1, width: hs, scale: shape.scale, into: p + segment.start)
-        VectorOps.softmax(p, segment.start + t + 1)
+        cache.scores(head: g, query: q, count: visible, scale: shape.scale, into: p)
+        VectorOps.softmax(p, visible)
         let o = out + i * shape.queryWidth + h * hs
         o.update(repeating: 0, count: hs)
-        cache.accumulateValues(head: g, weights: p, count: segment.start, into: o)
-        AttentionKernels.accumulate(weights: p + segment.start, values: values, stride: hs, count: t + 1, width: hs, into: o)
+        cache.accumulateValues(head: g, weights: p, count: visible, into: o)
     }
 
     /// Decode (one token per segment): item = segment · kvHeads + g stores KV head g, then attends

@@ -25,7 +25,7 @@ public final class InferenceContext: @unchecked Sendable {
 /// shrunk, so a decode loop allocates nothing once warmed up. Growing a buffer drops its contents.
 final class Workspace {
     enum Slot: Int, CaseIterable {
-        case residual, normed, qkv, attention, ffn, ffnPair, scores, batchKeys, batchValues, rope, headRows, logits
+        case residual, normed, qkv, attention, ffn, ffnPair, scores, rope, headRows, logits
         case quantized, activationScales, activationSums, accumulators, normRows, normedInput
         case rowSegments, positions, segments, caches, stepProgress
     }

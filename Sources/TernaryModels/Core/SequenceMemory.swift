@@ -14,6 +14,8 @@ public protocol SequenceMemory: AnyObject {
     var length: Int { get }
     /// The most tokens it can hold.
     var capacity: Int { get }
+    /// Bytes it takes when full (reserved address space; pages are touched as tokens arrive).
+    var bytes: Int { get }
     /// Forget everything (start a new sequence).
     func reset()
     /// Keep only the first `count` tokens, if this kind of memory can (a KV cache can; a recurrent
@@ -99,6 +101,7 @@ public final class KVCache: SequenceMemory {
     private let scalePlaneBytes: Int            // one layer's key (or value) scales, page-aligned
     private let layerBytes: Int
     public private(set) var length = 0
+    public var bytes: Int { storage.bytes }
 
     public init(layers: Int, capacity: Int, kvHeads: Int, headSize: Int, precision: KVPrecision = .f32, owner: ObjectIdentifier? = nil) {
         self.owner = owner
@@ -225,6 +228,7 @@ public final class RecurrentState: SequenceMemory {
     public let ssmState: [[Float]]   // per layer: (heads, head size, state size)
     public private(set) var length = 0
     public var capacity: Int { Int.max }
+    public var bytes: Int { (convState.map(\.count).reduce(0, +) + ssmState.map(\.count).reduce(0, +)) * MemoryLayout<Float>.size }
 
     public init(layers: Int, convSize: Int, ssmSize: Int) {
         convState = Array(repeating: [Float](repeating: 0, count: convSize), count: layers)

@@ -141,7 +141,6 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
         }
         let caches = ws.typed(.caches, KVCacheLayer.self, count)
         let scores = ws.floats(.scores, pool.threads * scoreStride)
-        let batchKeys = ws.floats(.batchKeys, T * a.kvWidth), batchValues = ws.floats(.batchValues, T * a.kvWidth)
         let ffnEpilogue: LinearEpilogue = shape.gatedFFN ? .gated(shape.activation) : .activation(shape.activation)
         for (l, layer) in layers.enumerated() {
             layer.attentionNorm.apply(x, into: h, rows: T, width: d, pool: pool)
@@ -160,8 +159,8 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
             }
             for s in 0..<count { caches[s] = (steps[segments[s].step].memory as! KVCache).layer(l) }
             let task = AttentionRun(
-                shape: a, tokens: T, qkv: qkv, out: h, scores: scores, scoreStride: scoreStride, batchKeys: batchKeys,
-                batchValues: batchValues, segments: segments, caches: caches, rowSegments: rowSegments)
+                shape: a, tokens: T, qkv: qkv, out: h, scores: scores, scoreStride: scoreStride,
+                segments: segments, caches: caches, rowSegments: rowSegments)
             if T == count {
                 // Decode: one token per sequence.
                 pool.run(count * a.kvHeads, task)

@@ -1,0 +1,377 @@
+import Foundation  // Thread and NSCondition
+import Synchronization
+import TernaryKernels
+import TernaryModels
+import TernaryTokenizer
+
+/// Set when a request's consumer goes away; read by the scheduler between steps.
+public final class CancellationFlag: Sendable {
+    let value = Atomic<Bool>(false)
+    public var isCancelled: Bool { value.load(ordering: .relaxed) }
+    public func cancel() { value.store(true, ordering: .relaxed) }
+}
+
+/// A submitted request: its events, and the way to stop it. Releasing the handle stops it too.
+public final class GenerationHandle: Sendable {
+    public let events: AsyncThrowingStream<GenerationEvent, Error>
+    let cancelled: CancellationFlag
+
+    init(events: AsyncThrowingStream<GenerationEvent, Error>, cancelled: CancellationFlag) {
+        self.events = events
+        self.cancelled = cancelled
+    }
+
+    /// Stops the generation at the next step and frees its slot (its stream then just ends).
+    public func cancel() { cancelled.cancel() }
+
+    deinit { cancelled.cancel() }
+}
+
+/// One completion asked of a `BatchScheduler`.
+public struct GenerationRequest: Sendable {
+    public var prompt: [Int]
+    public var maxTokens: Int
+    public var options: SamplingOptions
+    public var stopStrings: [String]
+    /// Run to `maxTokens` even past the end of the text (benchmarks; llama.cpp's `ignore_eos`).
+    public var ignoreEndOfText: Bool
+
+    public init(prompt: [Int], maxTokens: Int, options: SamplingOptions, stopStrings: [String] = [], ignoreEndOfText: Bool = false) {
+        self.prompt = prompt
+        self.maxTokens = maxTokens
+        self.options = options
+        self.stopStrings = stopStrings
+        self.ignoreEndOfText = ignoreEndOfText
+    }
+}
+
+/// What a request's stream carries: text as it is generated, then one summary.
+public enum GenerationEvent: Sendable {
+    case text(String)
+    case done(CompletionSummary)
+}
+
+/// How a completion went: counts and timings (llama-server's `timings`).
+public struct CompletionSummary: Sendable {
+    public var stopReason: StopReason
+    public var text: String
+    public var tokens: [Int]
+    public var promptTokens: Int
+    /// Prompt tokens a slot already held (the prompt cache) and that were not computed again.
+    public var cachedTokens: Int
+    public var queueSeconds: Double
+    public var prefillSeconds: Double
+    public var decodeSeconds: Double
+}
+
+public enum SchedulerError: Error, CustomStringConvertible, Equatable {
+    case queueFull(limit: Int)
+    case promptTooLong(tokens: Int, contextSize: Int)
+    case emptyPrompt
+    case shutDown
+
+    public var description: String {
+        switch self {
+        case let .queueFull(limit): "the server is busy: \(limit) requests are already waiting; retry later"
+        case let .promptTooLong(tokens, contextSize):
+            "the prompt has \(tokens) tokens, but this server's context size is \(contextSize) tokens (prompt and completion together); shorten it"
+        case .emptyPrompt: "the prompt is empty"
+        case .shutDown: "the server is shutting down"
+        }
+    }
+}
+
+/// Counters for /metrics, read at any time.
+public struct SchedulerMetrics: Sendable {
+    public var requests = 0
+    public var promptTokens = 0
+    public var cachedTokens = 0
+    public var generatedTokens = 0
+    public var active = 0
+    public var queued = 0
+    public var steps = 0
+    /// Seconds spent in forward passes.
+    public var busySeconds = 0.0
+
+    public init() {}
+}
+
+/// Continuous batching: up to `slots` sequences, each with its own memory of `contextSize` tokens,
+/// advanced together by one forward pass per step (each weight matrix is read once for all of
+/// them). New requests join between steps; a long prompt is fed `prefillChunk` tokens per step, so
+/// the sequences already decoding wait at most one chunk. A request whose prompt extends what a
+/// free slot holds reuses that prefix (the prompt cache). A stream whose consumer goes away is
+/// stopped at the next step and its slot freed.
+///
+/// The forward passes run on one thread of the scheduler's own; `submit` may be called from any
+/// thread.
+public final class BatchScheduler: @unchecked Sendable {
+    public let model: any LanguageModel
+    public let tokenizer: any Tokenizer
+    public let slotCount: Int
+    public let contextSize: Int
+    public let prefillChunk: Int
+    /// How many requests may wait while every slot is busy.
+    public let maxQueue: Int
+    /// Bytes of one slot's memory when full.
+    public let bytesPerSlot: Int
+
+    private let context: InferenceContext
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var queue: [Job] = []
+    private var running = true
+    private var counters = SchedulerMetrics()
+    // Owned by the scheduler thread:
+    private var slots: [Slot]
+    private var thread: Thread?
+
+    public init(model: any LanguageModel, slots: Int, contextSize: Int? = nil, threads: Int = WorkerPool.coreCount,
+                kvPrecision: KVPrecision = .f16, prefillChunk: Int = 128, maxQueue: Int = 256) throws {
+        guard let tokenizer = model.tokenizer else { throw ModelError.noTokenizer(path: model.file.path) }
+        self.model = model
+        self.tokenizer = tokenizer
+        slotCount = max(1, slots)
+        self.contextSize = min(contextSize ?? model.contextLength, model.contextLength)
+        self.prefillChunk = max(1, prefillChunk)
+        self.maxQueue = max(0, maxQueue)
+        context = InferenceContext(threads: threads, microBatch: max(self.prefillChunk, InferenceContext.defaultMicroBatch))
+        let options = MemoryOptions(kvPrecision: kvPrecision, capacity: self.contextSize)
+        self.slots = (0..<slotCount).map { _ in Slot(memory: model.makeMemory(options), vocabulary: model.vocabularySize) }
+        bytesPerSlot = self.slots[0].memory.bytes
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = "ternary-scheduler"
+        self.thread = thread
+        thread.start()
+    }
+
+    deinit { shutdown() }
+
+    /// Queues a request. Its `events` yield text as it is generated and end with `.done`; its
+    /// generation stops at the next step once the handle is cancelled or released, or the stream's
+    /// consumer is cancelled. Throws at once when the prompt cannot fit or the queue is full.
+    public func submit(_ request: GenerationRequest) throws -> GenerationHandle {
+        guard !request.prompt.isEmpty else { throw SchedulerError.emptyPrompt }
+        guard request.prompt.count < contextSize else { throw SchedulerError.promptTooLong(tokens: request.prompt.count, contextSize: contextSize) }
+        try request.options.validate()
+        let (stream, continuation) = AsyncThrowingStream<GenerationEvent, Error>.makeStream(bufferingPolicy: .unbounded)
+        let job = Job(request: request, continuation: continuation, tokenizer: tokenizer)
+        let cancelled = job.cancelled
+        continuation.onTermination = { _ in cancelled.value.store(true, ordering: .relaxed) }
+        condition.lock()
+        defer { condition.unlock() }
+        guard running else { throw SchedulerError.shutDown }
+        // Requests that a free slot will take at the next step do not wait; `maxQueue` bounds the rest.
+        let freeSlots = max(0, slotCount - counters.active)
+        guard queue.count < maxQueue + freeSlots else { throw SchedulerError.queueFull(limit: maxQueue) }
+        queue.append(job)
+        counters.requests += 1
+        counters.queued = queue.count
+        condition.signal()
+        return GenerationHandle(events: stream, cancelled: cancelled)
+    }
+
+    public var metrics: SchedulerMetrics {
+        condition.lock()
+        defer { condition.unlock() }
+        return counters
+    }
+
+    /// Stops taking requests, ends every stream (queued and running ones with `.shutDown`) and
+    /// stops the thread. Streams that should finish first: wait for them before calling this.
+    public func shutdown() {
+        condition.lock()
+        let wasRunning = running
+        running = false
+        condition.broadcast()
+        condition.unlock()
+        guard wasRunning, let thread, !thread.isMainThread else { return }
+        while !thread.isFinished { usleep(1000) }
+    }
+
+    // MARK: - The scheduler thread
+
+    private final class Job {
+        let request: GenerationRequest
+        let continuation: AsyncThrowingStream<GenerationEvent, Error>.Continuation
+        let cancelled = CancellationFlag()
+        var completion: Completion?
+        let tokenizer: any Tokenizer
+        var pending: [Int] = []
+        var cached = 0
+        let queuedAt = Timing.now()
+        var startedAt: Timing.Instant?
+        /// When the prompt's last token was fed (nil while prefilling).
+        var prefillDoneAt: Timing.Instant?
+
+        init(request: GenerationRequest, continuation: AsyncThrowingStream<GenerationEvent, Error>.Continuation, tokenizer: any Tokenizer) {
+            self.request = request
+            self.continuation = continuation
+            self.tokenizer = tokenizer
+        }
+    }
+
+    private final class Slot {
+        let memory: SequenceMemory
+        /// The tokens `memory` holds (for the prompt cache).
+        var tokens: [Int] = []
+        var job: Job?
+        let logits: UnsafeMutableBufferPointer<Float>
+
+        init(memory: SequenceMemory, vocabulary: Int) {
+            self.memory = memory
+            logits = .allocate(capacity: vocabulary)
+            logits.initialize(repeating: 0)
+        }
+
+        deinit { logits.deallocate() }
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while running, queue.isEmpty, slots.allSatisfy({ $0.job == nil }) { condition.wait() }
+            if !running {
+                let waiting = queue
+                queue.removeAll()
+                condition.unlock()
+                for job in waiting + slots.compactMap(\.job) { job.continuation.finish(throwing: SchedulerError.shutDown) }
+                return
+            }
+            admit()
+            counters.queued = queue.count
+            counters.active = slots.filter { $0.job != nil }.count
+            condition.unlock()
+            step()
+        }
+    }
+
+    /// Moves queued requests into free slots (called with the lock held): the free slot whose
+    /// tokens share the longest prefix with the prompt, cut back to that prefix.
+    private func admit() {
+        queue.removeAll { job in
+            if job.cancelled.value.load(ordering: .relaxed) { job.continuation.finish(); return true }
+            return false
+        }
+        while !queue.isEmpty, slots.contains(where: { $0.job == nil }) {
+            let job = queue.removeFirst()
+            let prompt = job.request.prompt
+            let free = slots.filter { $0.job == nil }
+            func shared(_ slot: Slot) -> Int { zip(slot.tokens, prompt).prefix { $0 == $1 }.count }
+            let slot = free.max { shared($0) < shared($1) }!
+            var keep = min(shared(slot), prompt.count - 1)  // feed at least one token: its logits start the completion
+            if keep < slot.tokens.count, !slot.memory.truncate(to: keep) {
+                slot.memory.reset()
+                keep = 0
+            }
+            slot.tokens.removeLast(slot.tokens.count - keep)
+            job.cached = keep
+            job.pending = Array(prompt[keep...])
+            job.startedAt = Timing.now()
+            job.completion = Completion(tokenizer: tokenizer, prompt: prompt, maxTokens: job.request.maxTokens,
+                                        capacityLeft: contextSize - prompt.count, options: job.request.options,
+                                        stopStrings: job.request.stopStrings, ignoreEndOfText: job.request.ignoreEndOfText)
+            counters.promptTokens += prompt.count
+            counters.cachedTokens += keep
+            slot.job = job
+        }
+    }
+
+    /// One forward pass over every active slot, then one sampling step for each that asked for logits.
+    private func step() {
+        // Slots whose consumer went away stop here; their memory stays for the prompt cache.
+        var dropped = 0
+        for slot in slots {
+            guard let job = slot.job, job.cancelled.value.load(ordering: .relaxed) else { continue }
+            // Its summary says .interrupted (a deadline reads it), with the text held back so far.
+            if let rest = job.completion?.interrupt(), !rest.isEmpty { job.continuation.yield(.text(rest)) }
+            finish(slot)
+            dropped += 1
+        }
+        if dropped > 0 {
+            condition.lock()
+            counters.active -= dropped
+            condition.unlock()
+        }
+        var steps: [ForwardStep] = []
+        var fed: [(slot: Slot, tokens: [Int], wantsLogits: Bool)] = []
+        var prefillBudget = prefillChunk
+        for slot in slots {
+            guard let job = slot.job, !job.pending.isEmpty else { continue }
+            var count = job.pending.count
+            if job.prefillDoneAt == nil {
+                guard prefillBudget > 0 else { continue }
+                count = min(count, prefillBudget)
+                prefillBudget -= count
+            }
+            let tokens = Array(job.pending.prefix(count))
+            let wantsLogits = count == job.pending.count
+            fed.append((slot, tokens, wantsLogits))
+        }
+        guard !fed.isEmpty else { return }
+        let started = Timing.now()
+        for (slot, tokens, wantsLogits) in fed {
+            steps.append(ForwardStep(tokens: tokens, memory: slot.memory, logits: wantsLogits ? .last : .none,
+                                     output: wantsLogits ? slot.logits.baseAddress : nil))
+        }
+        do {
+            try steps.withUnsafeMutableBufferPointer { try model.forward($0, context: context) }
+        } catch {
+            for (slot, _, _) in fed {
+                slot.job?.continuation.finish(throwing: error)
+                slot.job = nil
+                slot.memory.reset()
+                slot.tokens = []
+            }
+            return
+        }
+        let seconds = Timing.seconds(since: started)
+        var generated = 0
+        var finished: [Slot] = []
+        for (slot, tokens, wantsLogits) in fed {
+            guard let job = slot.job else { continue }
+            slot.tokens += tokens
+            job.pending.removeFirst(tokens.count)
+            guard wantsLogits else { continue }
+            if job.prefillDoneAt == nil { job.prefillDoneAt = Timing.now() }
+            do {
+                let (text, feed) = try job.completion!.next(logits: Array(slot.logits))
+                if !text.isEmpty { job.continuation.yield(.text(text)) }
+                if let feed {
+                    job.pending = [feed]
+                    generated += 1
+                } else {
+                    generated += job.completion!.stopReason == .eos ? 0 : 1
+                    finished.append(slot)
+                }
+            } catch {
+                job.continuation.finish(throwing: error)
+                slot.job = nil
+            }
+        }
+        // Counters first, so a client that has read its last event sees them.
+        condition.lock()
+        counters.active = slots.filter { $0.job != nil }.count - finished.count
+        counters.steps += 1
+        counters.busySeconds += seconds
+        counters.generatedTokens += generated
+        condition.unlock()
+        for slot in finished { finish(slot) }
+    }
+
+    private func finish(_ slot: Slot) {
+        guard let job = slot.job, let completion = job.completion else { return }
+        let started = job.startedAt ?? job.queuedAt, prefilled = job.prefillDoneAt ?? started
+        func seconds(_ a: Timing.Instant, _ b: Timing.Instant) -> Double {
+            let d = a.duration(to: b).components
+            return Double(d.seconds) + Double(d.attoseconds) * 1e-18
+        }
+        job.continuation.yield(.done(CompletionSummary(
+            stopReason: completion.stopReason ?? .length, text: completion.text, tokens: completion.generated,
+            promptTokens: job.request.prompt.count, cachedTokens: job.cached,
+            queueSeconds: seconds(job.queuedAt, started), prefillSeconds: seconds(started, prefilled),
+            decodeSeconds: seconds(prefilled, Timing.now()))))
+        job.continuation.finish()
+        slot.job = nil
+    }
+}

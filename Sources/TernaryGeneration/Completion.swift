@@ -1,0 +1,130 @@
+import TernaryTokenizer
+
+/// Why a generation ended.
+public enum StopReason: String, Sendable {
+    /// The model ended its text (EOS, end of turn).
+    case eos
+    /// A stop string appeared; the text ends before it.
+    case stopString = "stop string"
+    /// The requested number of tokens was generated.
+    case length
+    /// The sequence's context is full.
+    case context
+    /// The caller stopped it (Ctrl-C, a client that went away).
+    case interrupted
+
+    /// OpenAI's `finish_reason`.
+    public var finishReason: String {
+        switch self {
+        case .eos, .stopString: "stop"
+        case .length, .context: "length"
+        case .interrupted: "stop"
+        }
+    }
+}
+
+/// The per-sequence half of generation: given each step's logits, picks the next token (the
+/// sampler), turns tokens into text (whole UTF-8 characters), and decides when to stop (end of
+/// text, stop strings, budget). Text that might be the start of a stop string is held back until
+/// it is known not to be, so a stream never shows part of a stop string. `Generator` runs one of
+/// these per call; `BatchScheduler` runs one per slot, many in one forward pass.
+public struct Completion {
+    public let tokenizer: any Tokenizer
+    /// The most tokens this completion may add (after the context limit).
+    public let budget: Int
+    /// Why `budget` is what it is: `.length` (the request's maximum) or `.context` (the context).
+    let budgetReason: StopReason
+    public let stopStrings: [String]
+    /// Whether end-of-text tokens are never picked, so the completion runs to its budget
+    /// (llama.cpp's `ignore_eos`; for benchmarks).
+    public let ignoresEndOfText: Bool
+    private var sampler: Sampler
+    private var decoder: StreamingDecoder
+    private var history: [Int]
+    public private(set) var generated: [Int] = []
+    /// Decoded text not yet handed out (it may be the start of a stop string).
+    private var held = ""
+    /// All text handed out so far.
+    public private(set) var text = ""
+    public private(set) var stopReason: StopReason?
+
+    /// `prompt`: the tokens before the completion (their last one sets how the first piece is
+    /// decoded; the repetition penalty looks back over them).
+    public init(tokenizer: any Tokenizer, prompt: [Int], maxTokens: Int, capacityLeft: Int, options: SamplingOptions,
+                stopStrings: [String] = [], ignoreEndOfText: Bool = false) {
+        self.tokenizer = tokenizer
+        ignoresEndOfText = ignoreEndOfText
+        budget = max(0, min(maxTokens, capacityLeft))
+        budgetReason = capacityLeft < maxTokens ? .context : .length
+        self.stopStrings = stopStrings.filter { !$0.isEmpty }
+        sampler = Sampler(options: options)
+        decoder = StreamingDecoder(tokenizer: tokenizer, after: prompt.last)
+        history = Array(prompt.suffix(max(options.repetitionWindow, 1)))
+        if budget == 0 { stopReason = budgetReason }
+    }
+
+    public var isFinished: Bool { stopReason != nil }
+
+    /// Picks the next token from the logits of the last token fed. Returns the text it makes
+    /// visible (possibly empty) and the token to feed next, or nil when the completion is over.
+    public mutating func next(logits: [Float]) throws -> (text: String, feed: Int?) {
+        precondition(stopReason == nil, "the completion is over")
+        var logits = logits
+        if ignoresEndOfText {
+            // Far below any real score but finite (the sampler rejects non-finite logits), so no
+            // temperature or penalty makes these tokens likely.
+            for token in tokenizer.stopTokens where logits.indices.contains(token) { logits[token] = -1e30 }
+        }
+        let token = try sampler.sample(logits, history: history)
+        if tokenizer.stopTokens.contains(token) { return (finish(.eos), nil) }
+        generated.append(token)
+        history.append(token)
+        if history.count > 2 * max(sampler.options.repetitionWindow, 64) { history.removeFirst(history.count / 2) }
+        held += try decoder.append(token)
+        if let stop = firstStop() {
+            let out = String(held[..<stop.lowerBound])
+            held = ""
+            text += out
+            stopReason = .stopString
+            return (out, nil)
+        }
+        if generated.count == budget { return (finish(budgetReason), nil) }
+        return (release(), token)
+    }
+
+    /// Ends the completion early (the caller stopped it); returns the text still held back.
+    public mutating func interrupt() -> String {
+        stopReason == nil ? finish(.interrupted) : ""
+    }
+
+    private mutating func finish(_ reason: StopReason) -> String {
+        held += decoder.flush()
+        var out = held
+        if let stop = firstStop() { out = String(held[..<stop.lowerBound]) }
+        held = ""
+        text += out
+        stopReason = reason
+        return out
+    }
+
+    /// The held text, except a tail that could begin a stop string.
+    private mutating func release() -> String {
+        var keep = 0
+        for stop in stopStrings {
+            for length in stride(from: min(stop.count - 1, held.count), to: keep, by: -1)
+            where held.hasSuffix(stop.prefix(length)) {
+                keep = length
+                break
+            }
+        }
+        let cut = held.index(held.endIndex, offsetBy: -keep)
+        let out = String(held[..<cut])
+        held = String(held[cut...])
+        text += out
+        return out
+    }
+
+    private func firstStop() -> Range<String.Index>? {
+        stopStrings.compactMap { held.firstRange(of: $0) }.min { $0.lowerBound < $1.lowerBound }
+    }
+}

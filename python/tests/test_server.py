@@ -1,0 +1,167 @@
+"""`ternary serve` driven by the official `openai` client: chat and text completions, streaming and
+not, stop strings, seeds (alone or batched), usage, and the error cases of OpenAI's API."""
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import openai
+import pytest
+
+from conftest import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server(ternary_bin):
+    with ServerProcess(ternary_bin, "-np", "4", "--ctx-size", "256", "-t", "2") as s:
+        yield s
+
+
+def _post(url, body, headers=None, raw=False):
+    data = body if raw else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def _tokens(server, text):
+    status, _, body = _post(server.url + "/tokenize", {"content": text, "add_special": True})
+    assert status == 200
+    return json.loads(body)["tokens"]
+
+
+def test_chat_completion_with_usage_and_timings(server):
+    client = server.client()
+    reply = client.chat.completions.create(model="any", messages=[{"role": "user", "content": "Speak, friend."}],
+                                           max_tokens=12, seed=3, temperature=0.7)
+    assert reply.object == "chat.completion" and reply.model == "shakespeare-ternary"
+    choice = reply.choices[0]
+    assert choice.message.role == "assistant" and isinstance(choice.message.content, str)
+    assert choice.finish_reason in ("length", "stop")
+    assert reply.usage.completion_tokens <= 12 and reply.usage.prompt_tokens > 0
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+    assert reply.model_extra["timings"]["predicted_n"] == reply.usage.completion_tokens
+
+
+def test_text_completion_usage_matches_the_tokenizer(server):
+    client = server.client()
+    prompt = "ROMEO:\nBut soft, what light through yonder window breaks?"
+    reply = client.completions.create(model="x", prompt=prompt, max_tokens=9, seed=5, temperature=1.0, top_k=0,
+                                      extra_body={"min_p": 0}) if False else \
+        client.completions.create(model="x", prompt=prompt, max_tokens=9, seed=5, temperature=1.0)
+    assert reply.object == "text_completion"
+    assert reply.usage.prompt_tokens == len(_tokens(server, prompt))
+    if reply.choices[0].finish_reason == "length":
+        assert reply.usage.completion_tokens == 9
+    # The text is what the ids decode to: detokenizing the prompt+completion tokenization round-trips.
+    status, _, body = _post(server.url + "/detokenize", {"tokens": _tokens(server, prompt)})
+    assert status == 200 and json.loads(body)["content"] == prompt
+
+
+def test_streaming_gives_the_same_text_as_one_response_and_ends_with_usage(server):
+    client = server.client()
+    messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What news?"}]
+    whole = client.chat.completions.create(model="m", messages=messages, max_tokens=16, seed=11)
+    chunks = list(client.chat.completions.create(model="m", messages=messages, max_tokens=16, seed=11, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == [whole.choices[0].finish_reason]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    # Text completions stream too.
+    streamed = "".join(c.choices[0].text for c in client.completions.create(model="m", prompt="JULIET:", max_tokens=8, seed=2, stream=True))
+    assert streamed == client.completions.create(model="m", prompt="JULIET:", max_tokens=8, seed=2).choices[0].text
+
+
+def test_stop_strings_end_the_text_before_them(server):
+    client = server.client()
+    for stop in ["\n", ["e", "\n"]]:
+        reply = client.completions.create(model="m", prompt="KING HENRY:\n", max_tokens=60, seed=4, stop=stop)
+        text = reply.choices[0].text
+        for s in [stop] if isinstance(stop, str) else stop:
+            assert s not in text
+        assert reply.choices[0].finish_reason == "stop"
+
+
+def test_the_same_seed_gives_the_same_text_alone_or_batched_with_others(server):
+    client = server.client()
+    ask = lambda seed: client.completions.create(model="m", prompt="First Citizen:\n", max_tokens=24, seed=seed).choices[0].text
+    alone = ask(42)
+    results, errors = {}, []
+
+    def worker(i):
+        try:
+            results[i] = ask(42 if i % 2 == 0 else 1000 + i)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(results[i] == alone for i in range(0, 8, 2))
+    assert len({results[i] for i in range(1, 8, 2)} | {alone}) > 1, "different seeds should give different texts"
+
+
+def test_errors_have_openai_shapes_and_statuses(server):
+    client = server.client()
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], n=2)
+    assert e.value.body["param"] == "n"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model="m", prompt="hi", extra_body={"frobnicate": 1})
+    assert "frobnicate" in e.value.message
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model="m", prompt="hi " * 400, max_tokens=1)
+    assert e.value.code == "context_length_exceeded" and "256" in e.value.message
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="m", messages=[{"role": "wizard", "content": "hi"}])
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model="m", prompt="hi", temperature=-1)
+    status, _, body = _post(server.url + "/v1/chat/completions", b'{"messages": [', raw=True)
+    assert status == 400 and "not valid JSON" in json.loads(body)["error"]["message"]
+    status, _, body = _post(server.url + "/v1/chat/completions", b'[1, 2]', raw=True)
+    assert status == 400 and json.loads(body)["error"]["type"] == "invalid_request_error"
+    status, _, body = _post(server.url + "/v1/nothing", {})
+    assert status == 404 and json.loads(body)["error"]["type"] == "not_found_error"
+
+
+def test_models_health_metrics_and_the_chat_page(server):
+    assert [m.id for m in server.client().models.list().data] == ["shakespeare-ternary"]
+    with urllib.request.urlopen(server.url + "/health") as r:
+        assert json.loads(r.read()) == {"status": "ok"}
+    with urllib.request.urlopen(server.url + "/metrics") as r:
+        text = r.read().decode()
+    for name in ["ternary_requests_total", "ternary_generated_tokens_total", "ternary_active_sequences", "ternary_queued_requests"]:
+        assert name in text
+    requests = next(float(l.split()[-1]) for l in text.splitlines() if l.startswith("ternary_requests_total"))
+    assert requests >= 1
+    with urllib.request.urlopen(server.url + "/") as r:
+        page = r.read().decode()
+    assert "/v1/chat/completions" in page and "<script src" not in page and "http" not in page.split("<script>")[1].split("fetch")[0]
+
+
+def test_api_key_body_limit_and_a_full_queue(ternary_bin):
+    with ServerProcess(ternary_bin, "--api-key", "s3cret", "-np", "1", "--queue", "0", "--max-body", "2048", "-t", "1") as s:
+        with pytest.raises(openai.AuthenticationError):
+            s.client(api_key="wrong").models.list()
+        client = s.client(api_key="s3cret")
+        assert client.models.list().data
+        status, _, body = _post(s.url + "/v1/completions", {"prompt": "x" * 5000}, headers={"Authorization": "Bearer s3cret"})
+        assert status == 413 and "2048" in json.loads(body)["error"]["message"]
+        # One slot, no queue: while a long stream runs, the next request is turned away with Retry-After.
+        stream = client.completions.create(model="m", prompt="ROMEO:", max_tokens=200, seed=1, stream=True)
+        first = next(iter(stream))
+        assert first.choices[0].text is not None
+        status, headers, body = _post(s.url + "/v1/completions", {"prompt": "hi", "max_tokens": 1}, headers={"Authorization": "Bearer s3cret"})
+        assert status == 503 and headers.get("Retry-After") == "1"
+        assert json.loads(body)["error"]["type"] == "unavailable_error"
+        stream.close()
+        assert s.stop() == 0
