@@ -50,7 +50,7 @@ let package = Package(
         .executableTarget(name: "KernelBench", dependencies: ["TernaryKernels"]),
         // Fuzz targets (docs/RELIABILITY.md): the harness functions, and the `ternary-fuzz` driver that
         // replays a corpus in a plain build and is libFuzzer's main in scripts/fuzz.sh's build.
-        .target(name: "TernaryFuzzTargets", dependencies: ["TernaryFormat", "TernaryTokenizer", "TernaryModels", "TernaryGeneration"]),
+        .target(name: "TernaryFuzzTargets", dependencies: ["TernaryFormat", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryServer"]),
         .executableTarget(name: "TernaryFuzz", dependencies: ["TernaryFuzzTargets"]),
         .testTarget(
             name: "TernaryTests",

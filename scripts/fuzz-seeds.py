@@ -156,6 +156,20 @@ def main() -> None:
                        "unicode": "naïve café 中文 😀 \u0301e\u200b \U0010FFFF", "special": "<|endoftext|> <s> ĠĊ"}.items():
         seed("text-round-trip", name, text.encode())
 
+    for name, body in {
+        "chat": {"model": "m", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+                 "max_tokens": 8, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "min_p": 0.05, "seed": 3, "stop": ["\n", "END"],
+                 "stream": True, "stream_options": {"include_usage": True}, "presence_penalty": 0.5, "frequency_penalty": -0.5},
+        "chat-parts": {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                                    {"role": "assistant", "content": None}, {"role": "developer", "content": "x"}],
+                       "max_completion_tokens": 4, "response_format": {"type": "text"}, "tools": [], "tool_choice": "none", "n": 1},
+        "text": {"prompt": "ROMEO:", "max_tokens": 16, "stop": "\n\n", "echo": False, "best_of": 1, "logprobs": False,
+                 "repeat_penalty": 1.1, "repeat_last_n": 64, "ignore_eos": True, "logit_bias": {}},
+        "text-ids": {"prompt": [15496, 995, 0], "seed": -1, "temperature": 0},
+        "bad": {"prompt": "x", "n": 2, "top_p": 0, "max_tokens": -1, "unknown": 1},
+    }.items():
+        seed("openai-request", name, json.dumps(body, ensure_ascii=False).encode())
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for kind, hf in (("llama", spm), ("gpt2", byte_level)):

@@ -20,7 +20,7 @@ binary=.build/fuzz/debug/ternary-fuzz
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(json packed-model tokenizer-file vocab-merges gguf text-round-trip)
+    targets=(json packed-model tokenizer-file vocab-merges gguf text-round-trip openai-request)
 fi
 
 failed=()

@@ -8,6 +8,7 @@ import Glibc
 #endif
 import TernaryFormat
 import TernaryGeneration
+import TernaryServer
 import TernaryModels
 import TernaryTokenizer
 
@@ -28,7 +29,7 @@ public struct PropertyViolation: Error, CustomStringConvertible {
 }
 
 public enum FuzzTargets {
-    public static let all: [FuzzTarget] = [json, packedModel, tokenizerFile, vocabMerges, gguf, textRoundTrip]
+    public static let all: [FuzzTarget] = [json, packedModel, tokenizerFile, vocabMerges, gguf, textRoundTrip, openAIRequest]
 
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
 
@@ -39,6 +40,15 @@ public enum FuzzTargets {
             let text = value.serialized()
             guard let again = try? parser.parse(text) else { throw PropertyViolation("canonical form does not parse: \(text.prefix(200))") }
             guard again.serialized() == text else { throw PropertyViolation("canonical form is not stable: \(text.prefix(200))") }
+        }
+    }
+
+    /// A request body as `ternary serve` reads it: a 400 with a message, or a request the scheduler
+    /// and the chat template take.
+    static let openAIRequest = FuzzTarget(name: "openai-request", summary: "the server's request decoding (chat and text completions), options and chat rendering") { bytes in
+        let tokenizer = try shippedTokenizer.get()
+        for template in [ChatTemplate.speakers, .llama3] {
+            if let problem = RequestFuzzing.violation(body: Array(bytes), tokenizer: tokenizer, template: template) { throw PropertyViolation(problem) }
         }
     }
 
