@@ -1,4 +1,4 @@
-import Synchronization
+import Foundation  // NSLock
 
 /// A tokenizer assembled the way Hugging Face `tokenizers` assembles one: added tokens split off
 /// first, then each text fragment is normalized, pre-tokenized into words, and each word encoded
@@ -56,7 +56,10 @@ public final class TextTokenizer: Tokenizer, @unchecked Sendable {
     private let added: [AddedToken]
     private let addedByFirst: [Unicode.Scalar: [AddedToken]]
     private let prefix: [Int], suffix: [Int]
-    private let cache = Mutex<[String: [Int32]]>([:])
+    /// Words already encoded. An NSLock (a pthread mutex) rather than `Mutex`: ThreadSanitizer sees
+    /// its ordering, so the scheduler's TSan run checks the tokenizer too.
+    private let cacheLock = NSLock()
+    private var cache: [String: [Int32]] = [:]
 
     public let bos: Int?
     public let eos: Int?
@@ -209,7 +212,7 @@ public final class TextTokenizer: Tokenizer, @unchecked Sendable {
     private func encodeWord(_ word: String, into ids: inout [Int]) {
         guard !word.isEmpty else { return }
         let cacheable = word.utf8.count <= 64
-        if cacheable, let hit = cache.withLock({ $0[word] }) {
+        if cacheable, let hit = cacheLock.withLock({ cache[word] }) {
             for id in hit { ids.append(Int(id)) }
             return
         }
@@ -239,7 +242,7 @@ public final class TextTokenizer: Tokenizer, @unchecked Sendable {
         encoder.encode(&symbols)
         for id in symbols { ids.append(Int(id)) }
         if cacheable {
-            cache.withLock { cache in
+            cacheLock.withLock {
                 if cache.count > 100_000 { cache.removeAll(keepingCapacity: true) }
                 cache[word] = symbols
             }
