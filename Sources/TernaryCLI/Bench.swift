@@ -26,7 +26,7 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 (default), q8 or f32.") var kvCache: String = "f16"
     @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes.")
     var microBatch: Int = InferenceContext.defaultMicroBatch
-    @Option(help: ArgumentHelp("Serving test instead: sequences decoded together on the server's scheduler, comma-separated (e.g. 1,2,4,8,16).",
+    @Option(name: [.long, .customLong("batch")], help: ArgumentHelp("Serving test instead: sequences decoded together on the server's scheduler, comma-separated (e.g. 1,2,4,8,16).",
                                discussion: "Each level sends that many requests at once (-p prompt tokens, -n generated tokens each), -r rounds; it reports the aggregate decode tok/s and the time to first token."))
     var parallel: String?
     @Flag(help: "Print a JSON array instead of the table.") var json = false
