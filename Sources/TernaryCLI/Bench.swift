@@ -61,7 +61,7 @@ struct Bench: ParsableCommand {
         var tests: [BenchmarkTest] = []
         if p > 0 { tests.append(.prefill(p)) }
         if n > 0 { tests.append(.decode(n)) }
-        var name = "", size = 0
+        var name = "", size = 0, kernelName = ""
         for threads in threadCounts {
             var args = ["--threads", "\(threads)", "--kv-cache", kvCache, "--ubatch", "\(microBatch)"]
             if let model { args += ["-m", model] }
@@ -71,6 +71,7 @@ struct Bench: ParsableCommand {
             let lm = try options.load()
             name = lm.file.file.metadata["synthetic"].map { "\(lm.architecture) \($0) (synthetic)" } ?? "\(lm.architecture) \(URL(fileURLWithPath: lm.file.path).lastPathComponent)"
             size = lm.file.file.fileSize
+            kernelName = lm.kernels.isa.rawValue
             guard d + max(p, n) <= lm.contextLength else {
                 throw ValidationError("-d \(d) plus \(max(p, n)) test tokens exceeds the model's context of \(lm.contextLength) positions")
             }
@@ -85,6 +86,9 @@ struct Bench: ParsableCommand {
                 fields.append("\"stream_bandwidth_bytes_per_second\":\(row.streamBandwidth)")
                 if let f = row.rooflineFraction { fields.append("\"roofline_fraction\":\(f)") }
                 if let f = row.streamFraction { fields.append("\"stream_fraction\":\(f)") }
+                if let f = row.computeFraction { fields.append("\"compute_fraction\":\(f)") }
+                if let peak = row.computePeak { fields.append("\"compute_peak_macs_per_second\":\(peak)") }
+                fields.append("\"kernel\":\"\(kernelName)\"")
                 fields.append("\"peak_rss_bytes\":\(rss)")
                 fields.append("\"kv_cache\":\"\(kvCache)\"")
                 return "{" + fields.joined(separator: ",") + "}"
@@ -92,8 +96,8 @@ struct Bench: ParsableCommand {
             print("[" + objects.joined(separator: ",") + "]")
             return
         }
-        print("| model | size | threads | test | t/s | weights GB/s | probe GB/s | roofline | STREAM GB/s | of STREAM |")
-        print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| model | size | threads | test | t/s | weights GB/s | probe GB/s | roofline | STREAM GB/s | of STREAM | of int8 peak |")
+        print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         func percent(_ f: Double?) -> String { f.map { ($0 * 100).fixed(0) + " %" } ?? "–" }
         for row in rows {
             let weights = row.weightBandwidth.map { ($0 / 1e9).fixed(1) } ?? "–"
@@ -101,7 +105,11 @@ struct Bench: ParsableCommand {
             let probe = (row.probeBandwidth / 1e9).fixed(1), stream = (row.streamBandwidth / 1e9).fixed(1)
             let test = row.depth > 0 ? "\(row.test) @ d\(row.depth)" : "\(row.test)"
             print("| \(name) | \(formatBytes(size)) | \(row.threads) | \(test) | \(speed) | \(weights) | \(probe) | "
-                  + "\(percent(row.rooflineFraction)) | \(stream) | \(percent(row.streamFraction)) |")
+                  + "\(percent(row.rooflineFraction)) | \(stream) | \(percent(row.streamFraction)) | \(percent(row.computeFraction)) |")
+        }
+        if let peak = rows.first?.computePeak {
+            print("\nint8 dot-product peak (\(kernelName), \(rows[0].threads) thread(s)): \((peak / 1e9).fixed(0)) G multiply-adds/s; of int8 peak: prefill's")
+            print("multiply-adds per second (the head once per prompt) divided by it")
         }
         print("\npeak RSS: \(formatBytes(rss)); KV cache: \(kvCache); micro-batch: \(microBatch)")
         print("probe: the decode step's weight matrices read by the same threads with the kernels' software prefetches,")

@@ -48,6 +48,17 @@ public struct BenchmarkResult: Sendable {
     public let streamBandwidth: Double
     public var rooflineFraction: Double? { weightBandwidth.map { $0 / probeBandwidth } }
     public var streamFraction: Double? { weightBandwidth.map { $0 / streamBandwidth } }
+    /// Prefill: the weight matrices' multiply-adds per second (the head once per run, as only the
+    /// last token's logits are computed).
+    public var multiplyAddRate: Double? = nil
+    /// The int8 dot-product peak of the kernels' path on the same threads (`ComputePeak`); nil for
+    /// the scalar and portable paths.
+    public var computePeak: Double? = nil
+    /// Prefill's fraction of `computePeak`.
+    public var computeFraction: Double? {
+        guard let multiplyAddRate, let computePeak, computePeak > 0 else { return nil }
+        return multiplyAddRate / computePeak
+    }
 }
 
 public enum Benchmark {
@@ -93,15 +104,23 @@ public enum Benchmark {
         let measured = try tests.map { test in
             try (test, measure(model: model, context: context, memoryOptions: memoryOptions, test: test, repetitions: repetitions, depth: depth))
         }
+        let peak = ComputePeak.measure(isa: model.kernels.isa, pool: pool)
         let probe = max(before, MemoryBandwidth.measure(regions: regions, pool: pool))
         let stream = max(streamBefore, MemoryBandwidth.measure(regions: regions, pool: pool, prefetching: false))
         return measured.map { test, samples in
             let mean = samples.reduce(0, +) / Double(samples.count)
             let sd = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
             var bandwidth: Double?
-            if case .decode = test { bandwidth = Double(model.weightBytesPerToken) * mean }
+            var multiplyAdds: Double?
+            switch test {
+            case .decode: bandwidth = Double(model.weightBytesPerToken) * mean
+            case let .prefill(tokens):
+                let (layers, head) = model.multiplyAddsPerToken
+                multiplyAdds = (Double(layers) + Double(head) / Double(tokens)) * mean
+            }
             return BenchmarkResult(test: test, depth: depth, threads: pool.threads, tokensPerSecond: mean, standardDeviation: sd,
-                                   weightBandwidth: bandwidth, probeBandwidth: probe, streamBandwidth: stream)
+                                   weightBandwidth: bandwidth, probeBandwidth: probe, streamBandwidth: stream,
+                                   multiplyAddRate: multiplyAdds, computePeak: peak)
         }
     }
 

@@ -41,6 +41,9 @@ public protocol LanguageModel: AnyObject, Sendable {
     var kernels: TernaryKernels { get }
     /// Bytes of weights read to produce one token (for bandwidth figures).
     var weightBytesPerToken: Int { get }
+    /// Multiply-adds of the weight matrices for one token: the layers' (every token) and the
+    /// head's (only tokens whose logits are asked for). For compute figures.
+    var multiplyAddsPerToken: (layers: Int, head: Int) { get }
     /// The weight matrices read for every token, in the order a forward pass reads them (the
     /// bandwidth probe reads exactly these).
     var weightRegions: [UnsafeRawBufferPointer] { get }

@@ -92,6 +92,15 @@ struct InteractiveCLITests {
         let probe = try #require(rows[1]["probe_bandwidth_bytes_per_second"] as? Double)
         let stream = try #require(rows[1]["stream_bandwidth_bytes_per_second"] as? Double)
         #expect(probe > 0 && stream > 0)
+        // Prefill's fraction of the int8 dot-product peak, on every SIMD path (the scalar and
+        // portable paths have no single instruction to measure).
+        let kernel = try #require(rows[0]["kernel"] as? String)
+        if kernel != "scalar" && kernel != "portable" {
+            let fraction = try #require(rows[0]["compute_fraction"] as? Double, "pp rows report compute_fraction")
+            let peak = try #require(rows[0]["compute_peak_macs_per_second"] as? Double)
+            #expect(fraction > 0 && fraction < 1.5 && peak > 1e8, "\(fraction) of \(peak)")
+        }
+        #expect(rows[1]["compute_fraction"] == nil, "decode is measured against memory, not arithmetic")
         let bad = try CLITests.run(["bench", "-m", Self.model, "-t", "0"])
         #expect(bad.status != 0 && bad.err.contains("-t 0"))
     }

@@ -109,6 +109,14 @@ uint64_t tk_read_sum(const void *data, size_t bytes);
 /// The same sum without software prefetches: a STREAM-style read.
 uint64_t tk_read_sum_plain(const void *data, size_t bytes);
 
+// ---- Int8 dot-product peak -------------------------------------------------------------------
+/// `rounds` rounds of twelve independent multiply-add chains of path `isa` (one TK_ISA_* value):
+/// vpdpbusd (AVX-512 VNNI, AVX-VNNI) or vpmaddubsw + add (AVX2), registers only. Returns a value
+/// that depends on every chain, or -1 when this CPU lacks the path.
+int64_t tk_dot_peak(int isa, size_t rounds);
+/// Int8 multiply-adds one round of `tk_dot_peak` performs for `isa` (0 for an unknown path).
+size_t tk_dot_peak_macs_per_round(int isa);
+
 // ---- Interrupted writes ----------------------------------------------------------------------------
 /// Registers a file being written: SIGINT, SIGTERM or SIGHUP (when the program has not set its own
 /// handler) removes it before the process ends as the signal says. Returns a slot, or -1 if full.

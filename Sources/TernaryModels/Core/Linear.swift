@@ -86,6 +86,8 @@ final class LinearGroup: @unchecked Sendable {
     }
 
     var weightBytes: Int { members.reduce(0) { $0 + $1.matrix.bytes } }
+    /// Multiply-adds per token of all members.
+    var multiplyAdds: Int { members.reduce(0) { $0 + $1.matrix.rows * $1.matrix.k } }
     var regions: [UnsafeRawBufferPointer] { members.map(\.matrix.region) }
 
     /// y(tokens, stride) ← the members' outputs for x(tokens, k); `stride` ≥ the output width.

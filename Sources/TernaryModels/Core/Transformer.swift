@@ -65,6 +65,9 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
         layers.flatMap { $0.projections.map(\.group) + [$0.output, $0.up, $0.down] } + [head]
     }
     var weightBytesPerToken: Int { groups.reduce(0) { $0 + $1.weightBytes } }
+    var multiplyAddsPerToken: (layers: Int, head: Int) {
+        (groups.reduce(0) { $0 + $1.multiplyAdds } - head.multiplyAdds, head.multiplyAdds)
+    }
     var weightRegions: [UnsafeRawBufferPointer] { groups.flatMap(\.regions) }
 
     func makeMemory(_ options: MemoryOptions) -> SequenceMemory {
