@@ -34,7 +34,7 @@ let package = Package(
         .target(
             name: "TernaryServer",
             dependencies: [
-                "TernaryFormat", "TernaryModels", "TernaryGeneration", "TernaryTokenizer",
+                "TernaryFormat", "TernaryModels", "TernaryGeneration", "TernaryTokenizer", "TernaryConvert",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -50,7 +50,7 @@ let package = Package(
         .executableTarget(name: "KernelBench", dependencies: ["TernaryKernels"]),
         // Fuzz targets (docs/RELIABILITY.md): the harness functions, and the `ternary-fuzz` driver that
         // replays a corpus in a plain build and is libFuzzer's main in scripts/fuzz.sh's build.
-        .target(name: "TernaryFuzzTargets", dependencies: ["TernaryFormat", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryServer"]),
+        .target(name: "TernaryFuzzTargets", dependencies: ["TernaryConvert", "TernaryFormat", "TernaryTokenizer", "TernaryModels", "TernaryGeneration", "TernaryServer"]),
         .executableTarget(name: "TernaryFuzz", dependencies: ["TernaryFuzzTargets"]),
         .testTarget(
             name: "TernaryTests",

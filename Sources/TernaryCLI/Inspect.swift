@@ -9,18 +9,20 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TernaryConvert
 import TernaryFormat
 import TernaryModels
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a packed file's format version, config and tensors, then check it as `generate` would load it.",
+        abstract: "Show a packed or GGUF file's format, config or metadata and tensors, then check it as `generate` would load it.",
         discussion: "Exits with status 1 when the file would not load (a missing tensor, a wrong shape, a NaN, an invalid code).")
 
-    @Argument(help: "Packed model file.")
+    @Argument(help: "Packed model file, or a GGUF file.")
     var file: String
 
     func run() throws {
+        if GGUFFile.isGGUF(path: file) { return try inspectGGUF() }
         let packed = try PackedModelFile(path: file)
         let st = packed.file
         print("file:           \(file) (\(formatBytes(st.fileSize)))")
@@ -51,5 +53,50 @@ struct Inspect: ParsableCommand {
         // The listing above shows what is there; this says whether the engine can run it.
         _ = try ModelRegistry.load(path: file, isa: .scalar)
         print("check:          ok (every tensor the config needs, with valid shapes and values)")
+    }
+}
+
+extension Inspect {
+    /// A GGUF file: every metadata key (long values shortened), its tensors, then the check.
+    func inspectGGUF() throws {
+        let gguf = try GGUFFile(path: file)
+        print("file:           \(file) (\(formatBytes(gguf.bytes.count)))")
+        print("format:         GGUF v\(gguf.version), alignment \(gguf.alignment)")
+        print("metadata:       \(gguf.keys.count) keys")
+        let keyWidth = gguf.keys.map(\.count).max() ?? 0
+        for key in gguf.keys { print("  " + key.padded(to: keyWidth) + "  " + Self.summary(gguf.metadata[key]!)) }
+        print("tensors:        \(gguf.tensors.count)")
+        guard !gguf.tensors.isEmpty else {
+            print("check:          a vocabulary without weights (use it as --tokenizer)")
+            return
+        }
+        let nameWidth = max(4, gguf.tensors.map(\.name.count).max() ?? 0)
+        print("  " + "name".padded(to: nameWidth) + "  type   shape (ggml order)")
+        for t in gguf.tensors {
+            print("  " + t.name.padded(to: nameWidth) + "  " + GGUFTensorType.describe(t.type).padded(to: 5) + "  ["
+                  + t.dimensions.map(String.init).joined(separator: ", ") + "]")
+        }
+        _ = try ModelLoader.load(path: file, isa: .scalar)
+        print("check:          ok (converts and loads: every tensor the architecture needs, ternary blocks exact)")
+    }
+
+    static func summary(_ value: GGUFFile.Value) -> String {
+        func short(_ s: String) -> String {
+            let flat = s.debugDescription
+            return flat.count > 72 ? String(flat.prefix(69)) + "…\"" : flat
+        }
+        switch value {
+        case let .string(s): return short(s)
+        case let .unsigned(u): return "\(u)"
+        case let .signed(i): return "\(i)"
+        case let .float(f): return "\(f)"
+        case let .bool(b): return "\(b)"
+        case let .strings(list):
+            let head = (0..<min(3, list.count)).map { (list[$0] ?? "?").debugDescription }.joined(separator: ", ")
+            return "[\(list.count) strings: \(head)\(list.count > 3 ? ", …" : "")]"
+        case let .array(type, items):
+            let head = items.prefix(4).map(summary).joined(separator: ", ")
+            return "[\(items.count) × \(type): \(head)\(items.count > 4 ? ", …" : "")]"
+        }
     }
 }

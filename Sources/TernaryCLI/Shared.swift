@@ -9,6 +9,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TernaryConvert
 import TernaryFormat
 import TernaryGeneration
 import TernaryKernels
@@ -70,7 +71,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     func load() throws -> any LanguageModel {
-        try ModelRegistry.load(path: try resolvedPath(), isa: isa)
+        try ModelLoader.load(path: try resolvedPath(), isa: isa)
     }
 
     /// The model and a generator running it with these options.

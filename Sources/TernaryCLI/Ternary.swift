@@ -10,7 +10,7 @@ struct Ternary: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ternary",
         abstract: "Run ternary-weight (1.58-bit) language models on the CPU.",
-        subcommands: [Generate.self, Pack.self, Tokenize.self, Perplexity.self, Inspect.self, Bench.self, Synth.self, Chat.self, Serve.self],
+        subcommands: [Generate.self, Pack.self, Export.self, Tokenize.self, Perplexity.self, Inspect.self, Bench.self, Synth.self, Chat.self, Serve.self],
         defaultSubcommand: nil)
 
     /// As ArgumentParser's, but an error never prints on an unfinished progress bar's line, and the

@@ -44,6 +44,7 @@ public enum Packer {
         var isDirectory = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else { throw ConvertError.notADirectory(path: input) }
         if isDirectory { return try pack(directory: input, output: output, options: options, progress: progress) }
+        if GGUFFile.isGGUF(path: input) { return try pack(gguf: input, output: output, options: options, progress: progress) }
         return try pack(llama2c: input, output: output, options: options, progress: progress)
     }
 
@@ -94,6 +95,29 @@ public enum Packer {
         var quantization = QuantizationInfo(embeddings: options.embeddings, weights: options.weights)
         quantization.rmsNormEpsilon = 1e-6
         try packSource(checkpoint, config: checkpoint.config, configPath: path, architecture: Llama.architecture, quantization: quantization,
+                       tokenizer: tokenizer, sourceName: path, output: output, progress: progress)
+        return PackReport(inputBytes: fileSize(path), outputBytes: fileSize(output))
+    }
+
+    /// A GGUF model file (llama.cpp's or bitnet.cpp's): its ternary tensors keep their codes and
+    /// scale, its other tensors are decoded and stored in the formats asked for.
+    public static func pack(
+        gguf path: String, output: String, options: PackOptions, progress: (Int, Int, String) -> Void = { _, _, _ in }
+    ) throws -> PackReport {
+        let checkpoint = try GGUFCheckpoint(path: path)
+        var tokenizer: TokenizerSpec?
+        if !options.withoutTokenizer {
+            if let other = options.tokenizerDirectory {
+                tokenizer = try TokenizerLoader.spec(path: other)
+            } else {
+                tokenizer = try checkpoint.tokenizer()
+                guard tokenizer != nil else {
+                    throw TokenizerError.noTokenizer(directory: path + " (its metadata has no tokenizer.ggml.*: pass --tokenizer, or --no-tokenizer)")
+                }
+            }
+        }
+        let quantization = QuantizationInfo(embeddings: options.embeddings, weights: options.weights)
+        try packSource(checkpoint, config: checkpoint.config, configPath: path, architecture: checkpoint.architecture, quantization: quantization,
                        tokenizer: tokenizer, sourceName: path, output: output, progress: progress)
         return PackReport(inputBytes: fileSize(path), outputBytes: fileSize(output))
     }

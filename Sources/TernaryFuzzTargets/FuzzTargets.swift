@@ -6,6 +6,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import TernaryConvert
 import TernaryFormat
 import TernaryGeneration
 import TernaryServer
@@ -87,10 +88,28 @@ public enum FuzzTargets {
         }
     }
 
-    /// A GGUF file: the header and metadata reader, then its tokenizer.
-    static let gguf = FuzzTarget(name: "gguf", summary: "GGUF reader (header, metadata, tensor infos) and the tokenizer it carries") { bytes in
+    /// A GGUF file: the header and metadata reader, every tensor's bounds and blocks, the model
+    /// conversion (config from metadata, tensors by name), then its tokenizer.
+    static let gguf = FuzzTarget(name: "gguf", summary: "GGUF reader (header, metadata, tensor blocks), its conversion to a model, and its tokenizer") { bytes in
         let path = try InputFile.write(bytes, name: "model.gguf")
         guard let file = try? GGUFFile(path: path) else { return }
+        for tensor in file.tensors {
+            guard let (type, data) = try? file.data(of: tensor) else { continue }
+            let elements = tensor.dimensions.reduce(1, *)
+            if elements <= 1 << 16 { _ = type.floats(data, elements: elements) }
+        }
+        if let checkpoint = try? GGUFCheckpoint(path: path), let architecture = ModelRegistry.architecture(modelType: checkpoint.config["model_type"]?.string ?? ""),
+           let config = try? architecture.decodeConfig(checkpoint.config),
+           let manifest = try? architecture.manifest(config, QuantizationInfo(embeddings: .f16)),
+           manifest.allSatisfy({ spec in spec.matrixShape.map { $0.rows * $0.k <= 1 << 16 } ?? true }) {
+            for spec in manifest {
+                switch spec.kind {
+                case let .linear(rows, k), let .embedding(rows, k): _ = try? checkpoint.matrix(spec.source, rows: rows, k: k, transposed: spec.transposed)
+                case let .vector(n): _ = try? checkpoint.floats(spec.source, shape: [n])
+                case let .table(rows, columns): _ = try? checkpoint.floats(spec.source, shape: [rows, columns])
+                }
+            }
+        }
         guard let spec = try? TokenizerSpec(gguf: file), let tokenizer = try? spec.build(source: path) else { return }
         try exercise(tokenizer, text: "Hello, world! <s> 12345 \u{00E9}")
     }

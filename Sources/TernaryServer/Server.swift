@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import TernaryConvert
 import TernaryFormat
 import TernaryGeneration
 import TernaryKernels
@@ -76,7 +77,7 @@ public enum TernaryHTTPServer {
                 onEvent("listening on http://\(options.host):\(channel.localAddress?.port ?? options.port)")
             },
             logger: logger)
-        let loader = ModelLoader(options: options, state: state, onEvent: onEvent)
+        let loader = BackgroundModelLoad(options: options, state: state, onEvent: onEvent)
         // Shut down in reverse order: first the scheduler drains (running requests get
         // `drainSeconds` to finish, then are cancelled), then the HTTP server closes.
         let group = ServiceGroup(configuration: .init(services: [app, loader], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -108,7 +109,7 @@ final class ServerState: Sendable {
 }
 
 /// Loads the model after the server is up, then waits for shutdown and drains the scheduler.
-struct ModelLoader: Service {
+struct BackgroundModelLoad: Service {
     let options: ServerOptions
     let state: ServerState
     let onEvent: @Sendable (String) -> Void
@@ -117,7 +118,7 @@ struct ModelLoader: Service {
         let options = self.options
         do {
             let engine = try await Task.detached { () throws -> Engine in
-                let model = try ModelRegistry.load(path: options.modelPath, isa: options.isa)
+                let model = try TernaryConvert.ModelLoader.load(path: options.modelPath, isa: options.isa)
                 let scheduler = try BatchScheduler(model: model, slots: options.parallel, contextSize: options.contextSize,
                                                    threads: options.threads, kvPrecision: options.kvPrecision,
                                                    prefillChunk: options.prefillChunk, maxQueue: options.maxQueue)
