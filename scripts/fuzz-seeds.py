@@ -106,6 +106,61 @@ def gguf_tokenizer(path: Path, kind: str, hf: dict) -> None:
     w.close()
 
 
+def gguf_model(path: Path, arch: str) -> None:
+    """A GGUF model of a few KB with every tensor type the reader decodes: a one-layer Llama (TQ2_0,
+    TQ1_0, Q8_0, Q4_0, Q6_K, F16, BF16), or bitnet.cpp's 2B4T shape with I2_S (type 36, which
+    gguf-py does not list, so it is written with its number)."""
+    import gguf
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    width, ffn, vocab = 32, 256, 8
+    w = gguf.GGUFWriter(str(path), arch)
+    for add, value in [(w.add_block_count, 1), (w.add_context_length, 16), (w.add_embedding_length, width),
+                       (w.add_feed_forward_length, ffn), (w.add_head_count, 2), (w.add_head_count_kv, 1)]:
+        add(value)
+    w.add_layer_norm_rms_eps(1e-5)
+    T = gguf.GGMLQuantizationType
+
+    def ternary(rows, k):
+        return rng.integers(-1, 2, size=(rows, k)).astype(np.float32) * np.float32(0.25)
+
+    def quantized(name, values, qtype):
+        w.add_tensor(name, gguf.quants.quantize(values, qtype), raw_dtype=qtype)
+
+    w.add_tensor("token_embd.weight", rng.normal(size=(vocab, width)).astype(np.float16))
+    w.add_tensor("blk.0.attn_norm.weight", np.ones(width, dtype=np.float32))
+    w.add_tensor("blk.0.ffn_norm.weight", np.ones(width, dtype=np.float32))
+    w.add_tensor("output_norm.weight", np.ones(width, dtype=np.float32))
+    if arch == "llama":
+        quantized("blk.0.attn_q.weight", rng.normal(size=(width, width)).astype(np.float32), T.Q8_0)
+        quantized("blk.0.attn_k.weight", rng.normal(size=(width // 2, width)).astype(np.float32), T.Q4_0)
+        quantized("blk.0.attn_v.weight", ternary(width // 2, width), T.Q8_0)
+        quantized("blk.0.attn_output.weight", rng.normal(size=(width, width)).astype(np.float32), T.BF16)
+        quantized("blk.0.ffn_gate.weight", ternary(ffn, width), T.Q8_0)
+        quantized("blk.0.ffn_up.weight", ternary(ffn, width), T.Q4_0)
+        quantized("blk.0.ffn_down.weight", ternary(width, ffn), T.TQ2_0)
+        q6 = rng.integers(0, 256, size=(vocab, 210), dtype=np.uint8)
+        q6[:, 208:] = np.frombuffer(np.float16(1e-3).tobytes(), dtype=np.uint8)
+        w.add_tensor("output.weight", rng.normal(size=(vocab, width)).astype(np.float32))
+        w.add_tensor("unused.q6_k", q6, raw_dtype=T.Q6_K)  # decoded by the fuzz target, unused by the model
+    else:
+        w.add_tensor("blk.0.attn_sub_norm.weight", np.ones(width, dtype=np.float32))
+        w.add_tensor("blk.0.ffn_sub_norm.weight", np.ones(ffn, dtype=np.float32))
+        for name, rows, k in [("attn_q", width, width), ("attn_k", width // 2, width), ("attn_v", width // 2, width),
+                              ("attn_output", width, width), ("ffn_gate", ffn, width), ("ffn_up", ffn, width)]:
+            codes = rng.integers(0, 3, size=rows * k).astype(np.uint8).reshape(-1, 4, 32)
+            packed = (codes[:, 0] << 6) | (codes[:, 1] << 4) | (codes[:, 2] << 2) | codes[:, 3]
+            tail = np.zeros(32, np.uint8)
+            tail[:4] = np.frombuffer(np.float32(0.5).tobytes(), np.uint8)
+            w.add_tensor(f"blk.0.{name}.weight", np.concatenate([packed.reshape(-1), tail]).view(np.int8), raw_shape=(rows, k), raw_dtype=36)
+        quantized("blk.0.ffn_down.weight", ternary(width, ffn), T.TQ1_0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def tiny_checkpoints(out: Path) -> dict[str, Path]:
     """Random-init GPT-2, Llama and BitNet checkpoints of a few KB (transformers)."""
     import torch
@@ -175,6 +230,9 @@ def main() -> None:
         for kind, hf in (("llama", spm), ("gpt2", byte_level)):
             gguf_tokenizer(tmp / f"{kind}.gguf", kind, hf)
             seed("gguf", kind, (tmp / f"{kind}.gguf").read_bytes())
+        for arch in ("llama", "bitnet-b1.58"):
+            gguf_model(tmp / f"{arch}.gguf", arch)
+            seed("gguf", f"model-{arch}", (tmp / f"{arch}.gguf").read_bytes())
         (tmp / "tokenizer.json").write_text(json.dumps(spm, ensure_ascii=False))
         (tmp / "byte-level.json").write_text(json.dumps(byte_level, ensure_ascii=False))
         checkpoints = tiny_checkpoints(tmp)

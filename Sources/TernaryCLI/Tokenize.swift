@@ -57,8 +57,12 @@ struct Tokenize: ParsableCommand {
             tok = try TokenizerLoader.load(path: tokenizer)
         } else {
             let path = try ModelOptions.parse(model.map { ["-m", $0] } ?? []).resolvedPath()
-            guard let loaded = try PackedModelFile(path: path).tokenizer() else { throw ModelError.noTokenizer(path: path) }
-            tok = loaded
+            if GGUFFile.isGGUF(path: path) {
+                tok = try TokenizerLoader.load(path: path)  // a GGUF model's tokenizer.ggml.*
+            } else {
+                guard let loaded = try PackedModelFile(path: path).tokenizer() else { throw ModelError.noTokenizer(path: path) }
+                tok = loaded
+            }
         }
         if jsonl { return try batch(tok) }
         if let chat { return try render(chat, tok) }

@@ -33,7 +33,7 @@ public final class GGUFCheckpoint: TensorSource {
         let m = file.metadata
         guard let arch = m["general.architecture"]?.string else { throw FormatError.missingMetadata(path: path, key: "general.architecture") }
         guard let (modelType, activation) = Self.supported[arch], let architecture = ModelRegistry.architecture(modelType: modelType) else {
-            throw ConvertError.unsupportedModelType(path: path, found: "GGUF architecture '\(arch)'", known: Self.supported.keys.sorted())
+            throw ConvertError.badConfig(path: path, reason: "GGUF architecture '\(arch)' is not one this engine runs (\(Self.supported.keys.sorted().joined(separator: ", ")))")
         }
         ggufArchitecture = arch
         self.architecture = architecture
@@ -52,6 +52,9 @@ public final class GGUFCheckpoint: TensorSource {
             throw FormatError.missingTensor(path: path, tensor: "token_embd.weight (a matrix [n_embd, n_vocab])")
         }
         let vocabulary = embedding.dimensions[1]
+        if file.tensors.contains(where: { $0.name == "rope_freqs.weight" }) {
+            throw ConvertError.badConfig(path: path, reason: "it scales RoPE by per-frequency factors (rope_freqs.weight, Llama 3.1 style), which GGUF import does not read yet; pack the Hugging Face checkpoint instead")
+        }
         let width = try integer("embedding_length"), layers = try integer("block_count")
         let heads = try integer("attention.head_count"), context = try integer("context_length"), ffn = try integer("feed_forward_length")
         var pairs: [(String, JSONValue)] = [("model_type", .string(modelType)), ("vocab_size", .int(vocabulary))]
@@ -154,9 +157,28 @@ public final class GGUFCheckpoint: TensorSource {
             scale = try decoded(scaleType.floats(scaleBytes, elements: 1), scaleInfo)[0]
             guard scale.isFinite, scale > 0 else { throw ConvertError.nonFinite(tensor: "\(scaleName) (\(scale); a scale must be positive and finite)") }
         }
-        guard type.isTernary else { return .float(try decoded(type.floats(bytes, elements: rows * k), info).map { $0 * scale }) }
+        guard type.isTernary else {
+            let values = try decoded(type.floats(bytes, elements: rows * k), info).map { $0 * scale }
+            return Self.ternaryValues(values) ?? .float(values)
+        }
         let blocks = try decoded(type.ternaryBlocks(bytes, elements: rows * k), info)
         return .ternary(codes: blocks.codes, scale: try sharedScale(blocks, type: type, tensor: info.name) * scale)
+    }
+
+    /// A float matrix whose nonzero values all have one magnitude is a ternary matrix stored as
+    /// floats (llama-quantize's Q8_0/F16 fallback for rows that are not whole 256-weight blocks,
+    /// `ternary export`'s, or bitnet.cpp's F16 output): its codes and that magnitude are kept, as
+    /// bitnet.cpp's converter keeps them, instead of re-deriving an absmean scale from them.
+    static func ternaryValues(_ values: [Float]) -> SourceMatrix? {
+        guard let first = values.first(where: { $0 != 0 }) else { return nil }
+        let magnitude = abs(first)
+        guard magnitude.isFinite else { return nil }
+        var codes = [Int8](repeating: 0, count: values.count)
+        for (i, v) in values.enumerated() where v != 0 {
+            guard abs(v) == magnitude else { return nil }
+            codes[i] = v > 0 ? 1 : -1
+        }
+        return .ternary(codes: codes, scale: magnitude)
     }
 
     /// The one scale a tensor's blocks share. TQ1_0 and TQ2_0 have a scale per 256-weight block,

@@ -25,6 +25,8 @@ public enum ModelLoader {
         // The file's own embeddings may be F16, Q8_0, Q6_K or Q4_0; F16 keeps every one of them
         // exactly or nearly so (Q8_0's products round to 11 bits).
         options.embeddings = .f16
+        // A GGUF without a tokenizer runs on token ids, as a packed file without one does.
+        options.withoutTokenizer = try GGUFFile(path: path).metadata["tokenizer.ggml.model"] == nil
         _ = try Packer.pack(gguf: path, output: packed, options: options)
         return try ModelRegistry.load(path: packed, isa: isa)
     }

@@ -112,7 +112,7 @@ public enum Packer {
             } else {
                 tokenizer = try checkpoint.tokenizer()
                 guard tokenizer != nil else {
-                    throw TokenizerError.noTokenizer(directory: path + " (its metadata has no tokenizer.ggml.*: pass --tokenizer, or --no-tokenizer)")
+                    throw ConvertError.badConfig(path: path, reason: "it has no tokenizer (no tokenizer.ggml.* metadata); pass --tokenizer FILE, or --no-tokenizer to pack the weights alone")
                 }
             }
         }

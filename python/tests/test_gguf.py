@@ -123,6 +123,10 @@ def test_malformed_ggufs_are_errors_that_say_what_is_wrong(tmp_path, ternary_bin
     offset = int.from_bytes(raw[at + 4:at + 12], "little")
     misaligned[at + 4:at + 12] = (offset + 1).to_bytes(8, "little")
     cases["alignment"] = (bytes(misaligned), "not a multiple of the alignment")
+    past = bytearray(raw)
+    k = raw.index(b"general.architecture") - 8  # the key's length, a u64
+    past[k:k + 8] = (len(raw)).to_bytes(8, "little")
+    cases["string"] = (bytes(past), "only")
     dup = bytearray(raw)
     k = raw.index(b"llama.rope.freq_base")  # as long as llama.context_length, written before it
     dup[k:k + 20] = b"llama.context_length"

@@ -53,6 +53,19 @@ def test_the_exported_shipped_model_reads_back_exactly_with_gguf_py(shipped_gguf
     assert tensors["blk.0.ffn_up.weight"].tensor_type == gguf.GGMLQuantizationType.Q8_0
 
 
+def test_the_exported_shipped_model_packs_back_to_the_same_ternary_matrices(shipped_gguf, ternary_bin, tmp_path):
+    back = tmp_path / "back.safetensors"
+    run(ternary_bin, "pack", shipped_gguf, "-o", back, "--embeddings", "int8")
+    original, again = load_file(SHIPPED), load_file(back)
+    assert original.keys() == again.keys()
+    for name in original:
+        if name.endswith(".weight_scale"):  # stored in GGUF blocks as float16
+            assert again[name] == np.float32(np.float16(original[name][0])), name
+        elif name.endswith(".weight") and original[name].dtype == np.uint32:
+            # TQ2_0 blocks and the Q8_0 fallback (codes times a shared d) both keep the codes.
+            assert np.array_equal(original[name], again[name]), name
+
+
 def llama_argmax(model_path, ids, n_ctx=256):
     from llama_cpp import Llama
 
