@@ -100,7 +100,10 @@ public final class HFCheckpoint: TensorSource {
 
     public func floats(_ name: String, shape: [Int]) throws -> [Float] {
         let v = try view(name)
-        guard v.shape == shape else { throw FormatError.wrongShape(path: directory, tensor: name, expected: shape, found: v.shape) }
+        // Size-1 dimensions do not matter (a depthwise Conv1d stores its kernels as (channels, 1, width)).
+        guard v.shape.filter({ $0 != 1 }) == shape.filter({ $0 != 1 }) else {
+            throw FormatError.wrongShape(path: directory, tensor: name, expected: shape, found: v.shape)
+        }
         return try Self.floats(v, source: directory)
     }
 

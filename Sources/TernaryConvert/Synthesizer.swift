@@ -38,6 +38,15 @@ public enum Synthesizer {
         ]), rmsNormBeforeQuant: rmsNorm)
     }
 
+    /// A Mamba-2 config (HF key names); inner width = 2 · width = heads · headSize.
+    static func mamba2(_ name: String, layers: Int, width: Int, heads: Int, state: Int, groups: Int, vocabulary: Int, tied: Bool) -> Preset {
+        Preset(name: name, architecture: "mamba2", config: .object([
+            ("num_hidden_layers", .int(layers)), ("hidden_size", .int(width)), ("num_heads", .int(heads)), ("head_dim", .int(2 * width / heads)),
+            ("state_size", .int(state)), ("n_groups", .int(groups)), ("expand", .int(2)), ("conv_kernel", .int(4)),
+            ("vocab_size", .int(vocabulary)), ("tie_word_embeddings", .bool(tied)), ("layer_norm_epsilon", .double(1e-5)),
+        ]))
+    }
+
     public static let presets: [Preset] = [
         gpt2("tiny", layers: 2, width: 64, heads: 4),
         gpt2("gpt2", layers: 12, width: 768, heads: 12),
@@ -53,6 +62,12 @@ public enum Synthesizer {
         // HF1BitLLM/Llama3-8B-1.58-100B-tokens (Llama 3 8B's shapes)
         llama("llama3-8b-1.58", architecture: "llama", layers: 32, width: 4096, ffn: 14_336, heads: 32, kvHeads: 8, vocabulary: 128_256,
               context: 8192, theta: 500_000, activation: "silu", tied: false),
+        // state-spaces/mamba2-1.3b: 64 heads of 64, state 128, one group, vocabulary padded to 50288
+        mamba2("mamba2-1.3b", layers: 48, width: 2048, heads: 64, state: 128, groups: 1, vocabulary: 50_288, tied: true),
+        // BitMamba-2's dimensions (Zhayr1/BitMamba-2 255M and 1B: heads of 128, B and C one value per
+        // head, GPT-2 vocabulary, own head) on the standard Mamba-2 block
+        mamba2("bitmamba2-255m", layers: 24, width: 1024, heads: 16, state: 1, groups: 16, vocabulary: 50_257, tied: false),
+        mamba2("bitmamba2-1b", layers: 32, width: 2048, heads: 32, state: 1, groups: 32, vocabulary: 50_257, tied: false),
     ]
 
     public static func preset(named name: String) throws -> Preset {

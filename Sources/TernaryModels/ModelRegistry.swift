@@ -35,6 +35,7 @@ public enum ModelRegistry {
         GPT2.architecture,
         Llama.architecture,
         BitNet.architecture,
+        Mamba2.architecture,
     ]
 
     public static func architecture(named name: String) -> Architecture? { architectures.first { $0.name == name } }

@@ -1,6 +1,6 @@
 """Writes the small fixtures the Swift tests compare against (run from the repo root):
 
-    python python/scripts/make_swift_fixtures.py [tokenizer] [gpt2] [bitnet] [llama]
+    python python/scripts/make_swift_fixtures.py [tokenizer] [gpt2] [bitnet] [llama] [mamba2]
 
 * Tests/TernaryTests/Fixtures/gpt2-tiny/: a random-init HF GPT-2 (F16 weights, width 80 so rows
   need padding, head size 20 so attention has a tail) and expected.safetensors with reference
@@ -11,6 +11,10 @@
   expected logits, greedy tokens and a perplexity from ternary_qat.reference_llama.
 * Tests/TernaryTests/Fixtures/llama-tiny/: a random-init LlamaForCausalLM patched and exported by
   ternary_qat (per-linear BitLinear RMSNorm, untied head, F16 latent weights), likewise.
+* Tests/TernaryTests/Fixtures/mamba2-g1/, mamba2-g2/: random-init Mamba2ForCausalLM (n_groups 1 and
+  2, head_dim 16, state 16, conv 4) patched and exported by ternary_qat (mamba2-g2 with a BitLinear
+  RMSNorm before each projection and an untied head), with expected logits, greedy tokens and a
+  perplexity from ternary_qat.reference_mamba2 (a token-by-token recurrence).
 * Tests/TernaryTests/Fixtures/tokenizer-cases.json: 1,200 varied strings with tiktoken's GPT-2 ids.
 """
 from __future__ import annotations
@@ -213,6 +217,69 @@ def make_llama_family_fixture(name: str, build, bitnet: bool, rms_norm: bool) ->
     print(f"{name}: seed {seed}, ids seed {ids_seed}, ppl {ppl:.4f} over {scored} tokens")
 
 
+def tiny_mamba2(groups: int, rms_norm: bool, tied: bool):
+    def build(seed: int, out: Path) -> None:
+        from safetensors.torch import load_file
+        from safetensors.torch import save_file as save_torch
+        from transformers import Mamba2Config, Mamba2ForCausalLM
+
+        from ternary_qat import export_hf, patch_model
+
+        torch.manual_seed(seed)
+        config = Mamba2Config(vocab_size=300, hidden_size=64, num_hidden_layers=2, num_heads=8, head_dim=16, state_size=16,
+                              n_groups=groups, expand=2, conv_kernel=4, tie_word_embeddings=tied, initializer_range=0.25,
+                              bos_token_id=0, eos_token_id=0, pad_token_id=0)
+        model = Mamba2ForCausalLM(config).eval()
+        patch_model(model, rms_norm=rms_norm)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("norm.weight"):
+                    p.copy_(1 + 0.3 * torch.randn_like(p))
+                elif name.endswith(("dt_bias", ".D", "conv1d.bias")):
+                    p.copy_(torch.randn_like(p))
+                elif name.endswith("A_log"):
+                    p.add_(0.3 * torch.randn_like(p))
+        export_hf(model, out)
+        weights = out / "model.safetensors"
+        save_torch({k: v.half().contiguous() for k, v in load_file(str(weights)).items()}, str(weights), metadata={"format": "pt"})
+    return build
+
+
+def make_mamba2_fixture(name: str, groups: int, rms_norm: bool, tied: bool) -> None:
+    from safetensors.torch import load_file
+
+    from ternary_qat import reference_mamba2
+
+    out = FIXTURES / name
+    out.mkdir(parents=True, exist_ok=True)
+    prompt = [17, 42, 7, 255, 3]
+    build = tiny_mamba2(groups, rms_norm, tied)
+    for seed in range(100):
+        build(seed, out)
+        config = json.loads((out / "config.json").read_text())
+        state = load_file(str(out / "model.safetensors"))
+        w = reference_mamba2.quantize_state(state, config, embeddings="f16", rms_norm=rms_norm)
+        forward = lambda ids: reference_mamba2.forward(w, ids)  # noqa: E731
+        if margin_ok(forward, prompt, 32):
+            break
+    for ids_seed in range(2000):
+        rng = np.random.default_rng(ids_seed)
+        ids = rng.integers(0, 300, size=32).tolist()
+        if tie_distance(forward, ids) > 2e-5:
+            break
+    else:
+        raise SystemExit(f"{name}: no id sequence without a near rounding tie; change the model seed")
+    tensors = {"ids": np.array(ids, dtype=np.int32), "greedy_prompt": np.array(prompt, dtype=np.int32),
+               "logits_f16": forward(ids), "greedy_tokens": np.array(reference_mamba2.greedy(w, prompt, 32), dtype=np.int32)}
+    ppl_ids = rng.integers(0, 300, size=4 * 32 + 7).tolist()
+    ppl, scored = reference_mamba2.perplexity(w, ppl_ids, 32)
+    tensors["ppl_ids"] = np.array(ppl_ids, dtype=np.int32)
+    save_file(tensors, str(out / "expected.safetensors"),
+              metadata={"ppl": repr(ppl), "ppl_ctx": "32", "tokens_scored": str(scored), "seed": str(seed), "ids_seed": str(ids_seed)})
+    (out / "generation_config.json").unlink(missing_ok=True)
+    print(f"{name}: seed {seed}, ids seed {ids_seed}, ppl {ppl:.4f} over {scored} tokens")
+
+
 def tokenizer_strings(n: int) -> list[str]:
     rng = random.Random(1234)
     shakespeare = (SHARED / "text" / "tinyshakespeare" / "input.txt").read_text()
@@ -264,7 +331,7 @@ def make_tokenizer_fixture() -> None:
 
 if __name__ == "__main__":
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    which = set(sys.argv[1:]) or {"tokenizer", "gpt2", "bitnet", "llama"}
+    which = set(sys.argv[1:]) or {"tokenizer", "gpt2", "bitnet", "llama", "mamba2"}
     if "tokenizer" in which:
         make_tokenizer_fixture()
     if "gpt2" in which:
@@ -273,3 +340,6 @@ if __name__ == "__main__":
         make_llama_family_fixture("bitnet-tiny", tiny_bitnet, bitnet=True, rms_norm=False)
     if "llama" in which:
         make_llama_family_fixture("llama-tiny", tiny_llama, bitnet=False, rms_norm=True)
+    if "mamba2" in which:
+        make_mamba2_fixture("mamba2-g1", groups=1, rms_norm=False, tied=True)
+        make_mamba2_fixture("mamba2-g2", groups=2, rms_norm=True, tied=False)

@@ -221,22 +221,3 @@ struct KVCacheLayer {
         }
     }
 }
-
-/// Fixed-size recurrent state (convolution window and SSM state per layer) for Mamba-2 style models.
-public final class RecurrentState: SequenceMemory {
-    public let convState: [[Float]]  // per layer: (channels, kernel - 1)
-    public let ssmState: [[Float]]   // per layer: (heads, head size, state size)
-    public private(set) var length = 0
-    public var capacity: Int { Int.max }
-    public var bytes: Int { (convState.map(\.count).reduce(0, +) + ssmState.map(\.count).reduce(0, +)) * MemoryLayout<Float>.size }
-
-    public init(layers: Int, convSize: Int, ssmSize: Int) {
-        convState = Array(repeating: [Float](repeating: 0, count: convSize), count: layers)
-        ssmState = Array(repeating: [Float](repeating: 0, count: ssmSize), count: layers)
-    }
-
-    public func reset() { length = 0 }
-    /// A recurrent state cannot forget its last tokens (it holds no history to go back to).
-    public func truncate(to count: Int) -> Bool { count == length }
-    func advance(by count: Int) { length += count }
-}

@@ -160,6 +160,12 @@ struct FloatTable {
     let columns: Int
     let isHalf: Bool
 
+    /// out[i] = table[row][i].
+    func copy(row: Int, to out: UnsafeMutablePointer<Float>) {
+        for i in 0..<columns { out[i] = 0 }
+        add(row: row, to: out)
+    }
+
     /// x[i] += table[row][i].
     @inline(__always)
     func add(row: Int, to x: UnsafeMutablePointer<Float>) {

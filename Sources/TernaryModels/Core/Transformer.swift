@@ -77,36 +77,11 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
     }
 
     func forward(_ steps: UnsafeMutableBufferPointer<ForwardStep>, context: InferenceContext) throws {
-        let n = steps.count
-        // Check every step before any memory changes.
-        for i in 0..<n {
-            guard let cache = steps[i].memory as? KVCache, cache.owner == ObjectIdentifier(self) else {
-                throw ModelError.foreignMemory(architecture: architecture)
-            }
-            for j in 0..<i where steps[j].memory === cache { throw ModelError.sharedMemory(step: i) }
-            let needed = cache.length + steps[i].tokens.count
-            guard needed <= cache.capacity else { throw ModelError.contextFull(needed: needed, contextLength: cache.capacity) }
-            for token in steps[i].tokens where token < 0 || token >= shape.vocabulary {
-                throw ModelError.tokenOutOfRange(token: token, vocabularySize: shape.vocabulary)
-            }
-            precondition(steps[i].logits == .none || steps[i].output != nil, "a step that asks for logits needs an output buffer")
+        try ForwardRounds.validate(steps, vocabulary: shape.vocabulary, architecture: architecture) { memory in
+            (memory as? KVCache)?.owner == ObjectIdentifier(self)
         }
-        let ws = context.workspace
-        let done = ws.typed(.stepProgress, Int.self, n)
-        for i in 0..<n { done[i] = 0 }
-        let segments = ws.typed(.segments, Segment.self, n)
-        while true {
-            // A round takes up to a micro-batch of tokens, the next chunk of each unfinished step.
-            var count = 0, rows = 0
-            for i in 0..<n where done[i] < steps[i].tokens.count && rows < context.microBatch {
-                let c = min(steps[i].tokens.count - done[i], context.microBatch - rows)
-                segments[count] = Segment(firstRow: rows, count: c, start: steps[i].memory.length, step: i)
-                count += 1
-                rows += c
-            }
-            if count == 0 { break }
+        ForwardRounds.run(steps, context: context) { segments, count, rows, done in
             round(steps, segments: segments, count: count, rows: rows, done: done, context: context)
-            for s in 0..<count { done[segments[s].step] += segments[s].count }
         }
     }
 
@@ -181,51 +156,7 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
             layer.down(ffn, tokens: T, into: x, stride: d, context: context, epilogue: .addToOutput)
         }
         for s in 0..<count { (steps[segments[s].step].memory as! KVCache).advance(by: segments[s].count) }
-        writeLogits(steps, segments: segments, count: count, rows: T, done: done, x: x, context: context)
-    }
-
-    /// The final norm and the head, for the rows whose logits are asked for.
-    private func writeLogits(_ steps: UnsafeMutableBufferPointer<ForwardStep>, segments: UnsafePointer<Segment>, count: Int,
-                             rows T: Int, done: UnsafePointer<Int>, x: UnsafePointer<Float>, context: InferenceContext) {
-        let ws = context.workspace, d = shape.width, vocabulary = shape.vocabulary
-        // Which rows: every row of an `.all` step; the last row of a `.last` step whose tokens end here.
-        func wanted(_ s: Int) -> Range<Int> {
-            let segment = segments[s], step = steps[segment.step]
-            switch step.logits {
-            case .none: return segment.firstRow..<segment.firstRow
-            case .all: return segment.firstRow..<(segment.firstRow + segment.count)
-            case .last:
-                let end = segment.firstRow + segment.count
-                return done[segment.step] + segment.count == step.tokens.count ? (end - 1)..<end : end..<end
-            }
-        }
-        var total = 0
-        for s in 0..<count { total += wanted(s).count }
-        guard total > 0 else { return }
-        let normed = ws.floats(.headRows, total * d)
-        var j = 0
-        for s in 0..<count {
-            for row in wanted(s) {
-                finalNorm.apply(x + row * d, into: normed + j * d, d)
-                j += 1
-            }
-        }
-        if count == 1 {
-            // One sequence: straight into its buffer.
-            let step = steps[segments[0].step]
-            let destination = step.output! + (step.logits == .all ? done[segments[0].step] * vocabulary : 0)
-            head(normed, tokens: total, into: destination, stride: vocabulary, context: context)
-            return
-        }
-        let logits = ws.floats(.logits, total * vocabulary)
-        head(normed, tokens: total, into: logits, stride: vocabulary, context: context)
-        j = 0
-        for s in 0..<count {
-            let range = wanted(s), step = steps[segments[s].step]
-            guard !range.isEmpty else { continue }
-            let destination = step.output! + (step.logits == .all ? done[segments[s].step] * vocabulary : 0)
-            destination.update(from: logits + j * vocabulary, count: range.count * vocabulary)
-            j += range.count
-        }
+        ForwardRounds.writeLogits(steps, segments: segments, count: count, done: done, x: x, width: d, vocabulary: shape.vocabulary,
+                                  finalNorm: finalNorm, head: head, context: context)
     }
 }

@@ -1,0 +1,80 @@
+"""Mamba-2: the token-by-token reference (the oracle of the Swift parity fixtures) against
+transformers' own Mamba2ForCausalLM, and the exported checkpoint through `ternary pack`."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ternary_qat import export_hf, patch_model
+from ternary_qat import reference_mamba2 as R
+
+
+def tiny_mamba2(groups: int, seed: int = 0, rms_norm: bool = False, **kw):
+    from transformers import Mamba2Config, Mamba2ForCausalLM
+
+    torch.manual_seed(seed)
+    config = Mamba2Config(vocab_size=300, hidden_size=64, num_hidden_layers=2, num_heads=8, head_dim=16, state_size=16,
+                          n_groups=groups, expand=2, conv_kernel=4, initializer_range=0.25, use_cache=False, **kw)
+    model = Mamba2ForCausalLM(config).eval()
+    patch_model(model, rms_norm=rms_norm)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1 + 0.3 * torch.randn_like(p))
+            elif name.endswith(("dt_bias", ".D", "conv1d.bias")):
+                p.copy_(torch.randn_like(p))
+    return model
+
+
+@pytest.mark.parametrize("groups,rms_norm", [(1, False), (2, True)])
+def test_the_reference_matches_transformers_mamba2(tmp_path, groups, rms_norm):
+    model = tiny_mamba2(groups, rms_norm=rms_norm, tie_word_embeddings=groups == 1)
+    export_hf(model, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    w = R.quantize_state(load_file(str(tmp_path / "model.safetensors")), config, embeddings="f32", rms_norm=rms_norm)
+    ids = np.random.default_rng(0).integers(0, 300, size=40).tolist()
+    with torch.no_grad():
+        want = model(torch.tensor([ids])).logits[0].numpy()  # transformers' chunked scan
+    got = R.forward(w, ids)
+    assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+    # Token by token through the state gives the same logits as the whole prompt.
+    state = R.new_state(w)
+    stepped = np.concatenate([R.forward(w, [i], state) for i in ids])
+    assert np.abs(stepped - got).max() <= 1e-5 * max(1.0, np.abs(got).max())
+
+
+def test_an_exported_mamba2_packs_as_transformers_wrote_it_and_generates(tmp_path, ternary_bin, tokenizer_dir):
+    model = tiny_mamba2(2)
+    model.config.vocab_size = 300
+    export_hf(model, tmp_path / "hf")
+    assert "Infinity" in (tmp_path / "hf" / "config.json").read_text()  # time_step_limit, not strict JSON
+    packed = tmp_path / "m.safetensors"
+    subprocess.run([ternary_bin, "pack", tmp_path / "hf", "-o", packed, "--no-tokenizer"], check=True, capture_output=True)
+    out = subprocess.run([ternary_bin, "inspect", packed], check=True, capture_output=True, text=True).stdout
+    assert "architecture:   mamba2" in out and "check:          ok" in out
+
+
+@pytest.mark.parametrize("edit,fragment", [
+    ({"head_dim": 8}, "num_heads × head_dim (8 × 8) must equal expand × hidden_size"),
+    ({"n_groups": 3}, "n_groups"),
+    ({"n_groups": 4}, "in_proj"),
+    ({"time_step_limit": [1.0, 0.5]}, "time_step_limit"),
+])
+def test_inconsistent_mamba2_configs_are_errors_naming_the_field_or_tensor(tmp_path, ternary_bin, edit, fragment):
+    model = tiny_mamba2(2)
+    export_hf(model, tmp_path / "hf")
+    path = tmp_path / "hf" / "config.json"
+    config = json.loads(path.read_text().replace("Infinity", "1e999"))
+    config.update(edit)
+    if edit.get("head_dim") == 8:
+        config["num_heads"] = 8
+    path.write_text(json.dumps(config))
+    result = subprocess.run([ternary_bin, "pack", tmp_path / "hf", "-o", tmp_path / "x.safetensors", "--no-tokenizer"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert fragment in result.stderr, result.stderr
+    assert "Fatal error" not in result.stderr
