@@ -45,6 +45,7 @@ public enum Packer {
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else { throw ConvertError.notADirectory(path: input) }
         if isDirectory { return try pack(directory: input, output: output, options: options, progress: progress) }
         if GGUFFile.isGGUF(path: input) { return try pack(gguf: input, output: output, options: options, progress: progress) }
+        if BitMambaCheckpoint.isBitMamba(path: input) { return try pack(bitmamba: input, output: output, options: options, progress: progress) }
         return try pack(llama2c: input, output: output, options: options, progress: progress)
     }
 
@@ -118,6 +119,25 @@ public enum Packer {
         }
         let quantization = QuantizationInfo(embeddings: options.embeddings, weights: options.weights)
         try packSource(checkpoint, config: checkpoint.config, configPath: path, architecture: checkpoint.architecture, quantization: quantization,
+                       tokenizer: tokenizer, sourceName: path, output: output, progress: progress)
+        return PackReport(inputBytes: fileSize(path), outputBytes: fileSize(output))
+    }
+
+    /// A BitMamba-2 file (bitmamba.c's BIT2; `--tokenizer` names its GPT-2 tokenizer): the ternary
+    /// projections and head keep their codes and scales.
+    public static func pack(
+        bitmamba path: String, output: String, options: PackOptions, progress: (Int, Int, String) -> Void = { _, _, _ in }
+    ) throws -> PackReport {
+        let checkpoint = try BitMambaCheckpoint(path: path)
+        var tokenizer: TokenizerSpec?
+        if !options.withoutTokenizer {
+            guard let file = options.tokenizerDirectory else {
+                throw TokenizerError.noTokenizer(directory: path + " (a BitMamba-2 file has none inside: pass --tokenizer with the GPT-2 tokenizer, or --no-tokenizer)")
+            }
+            tokenizer = try TokenizerLoader.spec(path: file)
+        }
+        let quantization = QuantizationInfo(embeddings: options.embeddings, weights: options.weights)
+        try packSource(checkpoint, config: checkpoint.config, configPath: path, architecture: ModelRegistry.architecture(named: "mamba2")!, quantization: quantization,
                        tokenizer: tokenizer, sourceName: path, output: output, progress: progress)
         return PackReport(inputBytes: fileSize(path), outputBytes: fileSize(output))
     }

@@ -23,12 +23,17 @@ public struct Mamba2Config: Decodable, Sendable, Equatable {
     public var timeStepMin: Double     // time_step_limit[0]
     public var timeStepMax: Double     // time_step_limit[1]
     public var tiedEmbeddings: Bool    // tie_word_embeddings
+    /// BitMamba-2's block (this engine's key `bitmamba`): the convolution over x only (B and C go
+    /// straight from in_proj to the scan), D per channel, y · silu(z) without the gated norm, no
+    /// block norm (in_proj and out_proj normalize their own inputs) and a ternary head with its
+    /// own input norm after the final norm.
+    public var bitmamba: Bool          // bitmamba
 
     enum CodingKeys: String, CodingKey {
         case vocabularySize = "vocab_size", width = "hidden_size", layers = "num_hidden_layers", heads = "num_heads", headSize = "head_dim"
         case stateSize = "state_size", groups = "n_groups", expand, convKernel = "conv_kernel", useBias = "use_bias"
         case useConvBias = "use_conv_bias", activation = "hidden_act", epsilon = "layer_norm_epsilon", timeStepLimit = "time_step_limit"
-        case tiedEmbeddings = "tie_word_embeddings"
+        case tiedEmbeddings = "tie_word_embeddings", bitmamba
     }
 
     public init(from decoder: any Decoder) throws {
@@ -53,14 +58,18 @@ public struct Mamba2Config: Decodable, Sendable, Equatable {
         timeStepMin = limit[0]
         timeStepMax = min(limit[1], Double(Float.greatestFiniteMagnitude))
         tiedEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tiedEmbeddings) ?? true
+        bitmamba = try c.decodeIfPresent(Bool.self, forKey: .bitmamba) ?? false
+        if bitmamba && tiedEmbeddings { throw ModelLimits.invalid("tie_word_embeddings", "a BitMamba-2 block has its own ternary head") }
         try validate()
     }
 
     public var inner: Int { expand * width }
-    /// Channels of the convolution: x, B and C.
-    public var convWidth: Int { inner + 2 * groups * stateSize }
+    /// Rows of in_proj for x, B and C.
+    public var xbcWidth: Int { inner + 2 * groups * stateSize }
+    /// Channels of the convolution: x, B and C (BitMamba-2: x only).
+    public var convWidth: Int { bitmamba ? inner : xbcWidth }
     /// Rows of in_proj: z, then x | B | C, then dt.
-    public var projectionWidth: Int { inner + convWidth + heads }
+    public var projectionWidth: Int { inner + xbcWidth + heads }
 
     public func validate() throws {
         for (value, key) in [(vocabularySize, "vocab_size"), (width, "hidden_size"), (layers, "num_hidden_layers"), (heads, "num_heads"),
@@ -85,7 +94,7 @@ public struct Mamba2Config: Decodable, Sendable, Equatable {
             ("hidden_size", .int(width)), ("layer_norm_epsilon", .double(epsilon)), ("n_groups", .int(groups)), ("num_heads", .int(heads)),
             ("num_hidden_layers", .int(layers)), ("state_size", .int(stateSize)), ("tie_word_embeddings", .bool(tiedEmbeddings)),
             ("time_step_limit", .array([.double(timeStepMin), .double(timeStepMax)])), ("use_bias", .bool(useBias)),
-            ("use_conv_bias", .bool(useConvBias)), ("vocab_size", .int(vocabularySize)),
+            ("use_conv_bias", .bool(useConvBias)), ("vocab_size", .int(vocabularySize)), ("bitmamba", .bool(bitmamba)),
         ])
     }
 }
@@ -110,20 +119,27 @@ enum Mamba2 {
         func linear(_ name: String, rows: Int, k: Int) {
             specs.append(TensorSpec(name, .linear(rows: rows, k: k), source: "\(name).weight"))
             if c.useBias { specs.append(TensorSpec("\(name).bias", .vector(rows), source: "\(name).bias")) }
-            if quantization.rmsNormBeforeQuant { specs.append(TensorSpec("\(name).norm.weight", .vector(k), source: "\(name).norm.weight")) }
+            // BitMamba-2's projections always normalize their inputs.
+            if quantization.rmsNormBeforeQuant || c.bitmamba { specs.append(TensorSpec("\(name).norm.weight", .vector(k), source: "\(name).norm.weight")) }
         }
         for i in 0..<c.layers {
             let p = "layers.\(i)"
-            specs.append(TensorSpec("\(p).norm.weight", .vector(c.width), source: "\(p).norm.weight"))
+            if !c.bitmamba { specs.append(TensorSpec("\(p).norm.weight", .vector(c.width), source: "\(p).norm.weight")) }
             linear("\(p).mixer.in_proj", rows: c.projectionWidth, k: c.width)
             specs.append(TensorSpec("\(p).mixer.conv1d.weight", .table(rows: c.convWidth, columns: c.convKernel), source: "\(p).mixer.conv1d.weight"))
             if c.useConvBias { specs.append(TensorSpec("\(p).mixer.conv1d.bias", .vector(c.convWidth), source: "\(p).mixer.conv1d.bias")) }
-            for name in ["dt_bias", "A_log", "D"] { specs.append(TensorSpec("\(p).mixer.\(name)", .vector(c.heads), source: "\(p).mixer.\(name)")) }
-            specs.append(TensorSpec("\(p).mixer.norm.weight", .vector(c.inner), source: "\(p).mixer.norm.weight"))
+            for name in ["dt_bias", "A_log"] { specs.append(TensorSpec("\(p).mixer.\(name)", .vector(c.heads), source: "\(p).mixer.\(name)")) }
+            specs.append(TensorSpec("\(p).mixer.D", .vector(c.bitmamba ? c.inner : c.heads), source: "\(p).mixer.D"))
+            if !c.bitmamba { specs.append(TensorSpec("\(p).mixer.norm.weight", .vector(c.inner), source: "\(p).mixer.norm.weight")) }
             linear("\(p).mixer.out_proj", rows: c.width, k: c.inner)
         }
         specs.append(TensorSpec("norm_f.weight", .vector(c.width), source: "norm_f.weight"))
-        if !c.tiedEmbeddings { specs.append(TensorSpec("lm_head", .embedding(rows: c.vocabularySize, k: c.width), source: "lm_head.weight")) }
+        if c.bitmamba {
+            specs.append(TensorSpec("lm_head", .linear(rows: c.vocabularySize, k: c.width), source: "lm_head.weight"))
+            specs.append(TensorSpec("lm_head.norm.weight", .vector(c.width), source: "lm_head.norm.weight"))
+        } else if !c.tiedEmbeddings {
+            specs.append(TensorSpec("lm_head", .embedding(rows: c.vocabularySize, k: c.width), source: "lm_head.weight"))
+        }
         return specs
     }
 
@@ -141,25 +157,28 @@ enum Mamba2 {
             guard a.allSatisfy({ $0.isFinite }) else {
                 throw FormatError.corruptValues(path: file.path, tensor: "\(p).A_log", reason: "exp(A_log) overflows a float")
             }
+            let epsilon = c.bitmamba ? c.epsilon : nil
             return Mamba2Model.Layer(
-                norm: .rms(weight: w.vector("layers.\(i).norm.weight"), epsilon: Float(c.epsilon)),
-                inProjection: LinearGroup([w.linear("\(p).in_proj")], kernels: kernels),
+                norm: c.bitmamba ? nil : .rms(weight: w.vector("layers.\(i).norm.weight"), epsilon: Float(c.epsilon)),
+                inProjection: LinearGroup([w.linear("\(p).in_proj", epsilon: epsilon)], kernels: kernels),
                 convolution: conv, convolutionBias: w.optionalVector("\(p).conv1d.bias"),
-                timeStepBias: w.vector("\(p).dt_bias"), a: a, d: w.vector("\(p).D"), gateNorm: w.vector("\(p).norm.weight"),
-                outProjection: LinearGroup([w.linear("\(p).out_proj")], kernels: kernels))
+                timeStepBias: w.vector("\(p).dt_bias"), a: a, d: w.vector("\(p).D"), gateNorm: w.optionalVector("\(p).norm.weight"),
+                outProjection: LinearGroup([w.linear("\(p).out_proj", epsilon: epsilon)], kernels: kernels))
         }
         let table = w.matrix("embeddings")
-        let headMatrix = c.tiedEmbeddings ? table : w.matrix("lm_head")
+        let head = c.bitmamba ? w.linear("lm_head", epsilon: c.epsilon)
+            : Linear(matrix: c.tiedEmbeddings ? table : w.matrix("lm_head"), bias: nil, inputNorm: nil, inputNormEpsilon: 0)
         return Mamba2Model(
             file: file, tokenizer: tokenizer, kernels: kernels, config: c, tokenEmbedding: table, layers: layers,
             finalNorm: .rms(weight: w.vector("norm_f.weight"), epsilon: Float(c.epsilon)),
-            head: LinearGroup([Linear(matrix: headMatrix, bias: nil, inputNorm: nil, inputNormEpsilon: 0)], kernels: kernels))
+            head: LinearGroup([head], kernels: kernels))
     }
 }
 
 final class Mamba2Model: LanguageModel, @unchecked Sendable {
     struct Layer {
-        let norm: Norm
+        /// The block's pre-norm (none in BitMamba-2, whose in_proj normalizes its input).
+        let norm: Norm?
         let inProjection: LinearGroup
         /// (channels, kernel) float32.
         let convolution: [Float]
@@ -167,8 +186,10 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
         let timeStepBias: UnsafePointer<Float>
         /// A = −exp(A_log), per head.
         let a: [Float]
+        /// D: per head, or per channel (BitMamba-2).
         let d: UnsafePointer<Float>
-        let gateNorm: UnsafePointer<Float>
+        /// The gated RMSNorm's weight (none in BitMamba-2: y · silu(z)).
+        let gateNorm: UnsafePointer<Float>?
         let outProjection: LinearGroup
     }
 
@@ -246,8 +267,12 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
         func state(_ s: Int) -> RecurrentState { memories[s].takeUnretainedValue() }
         let timeStepMin = Float(c.timeStepMin), timeStepMax = Float(c.timeStepMax)
         for (l, layer) in layers.enumerated() {
-            layer.norm.apply(x, into: h, rows: T, width: d, pool: pool)
-            layer.inProjection(h, tokens: T, into: projected, stride: P, context: context)
+            if let norm = layer.norm {
+                norm.apply(x, into: h, rows: T, width: d, pool: pool)
+                layer.inProjection(h, tokens: T, into: projected, stride: P, context: context)
+            } else {
+                layer.inProjection(x, tokens: T, into: projected, stride: P, context: context)
+            }
             // The convolution, per sequence (its window continues from its state), channels split
             // over the threads.
             layer.convolution.withUnsafeBufferPointer { weight in
@@ -264,7 +289,7 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
             for row in 0..<T {
                 for head in 0..<c.heads {
                     timeSteps[row * c.heads + head] = SelectiveScan.timeStep(
-                        projected[row * P + inner + convWidth + head], bias: layer.timeStepBias[head], min: timeStepMin, max: timeStepMax)
+                        projected[row * P + inner + c.xbcWidth + head], bias: layer.timeStepBias[head], min: timeStepMin, max: timeStepMax)
                 }
             }
             // The scan: (sequence, head) items over the threads, each token after token.
@@ -275,11 +300,15 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
                         let group = head / shape.headsPerGroup
                         let first = segment.firstRow
                         let xs = convolved + first * convWidth + head * c.headSize
-                        let bs = convolved + first * convWidth + inner + group * c.stateSize
+                        // B and C: convolved, or (BitMamba-2) straight from in_proj.
+                        let (bcRows, bcStride) = c.bitmamba ? (UnsafePointer(projected) + first * P + inner, P)
+                            : (UnsafePointer(convolved) + first * convWidth, convWidth)
+                        let bs = bcRows + inner + group * c.stateSize
                         let cs = bs + c.groups * c.stateSize
                         SelectiveScan.scan(
                             state: state(s).ssm(l) + head * c.headSize * c.stateSize, x: xs, xStride: convWidth, b: bs, c: cs,
-                            bcStride: convWidth, dt: timeSteps + first * c.heads + head, dtStride: c.heads, a: a[head], d: layer.d[head],
+                            bcStride: bcStride, dt: timeSteps + first * c.heads + head, dtStride: c.heads, a: a[head],
+                            d: c.bitmamba ? layer.d + head * c.headSize : layer.d + head, dStride: c.bitmamba ? 1 : 0,
                             y: scanned + first * inner + head * c.headSize, yStride: inner, tokens: segment.count,
                             headSize: c.headSize, stateSize: c.stateSize)
                     }
@@ -287,8 +316,12 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
             }
             pool.run(T) { range in
                 for row in range {
-                    SelectiveScan.gatedNorm(y: scanned + row * inner, z: projected + row * P, weight: layer.gateNorm,
-                                            groupSize: inner / c.groups, groups: c.groups, epsilon: Float(c.epsilon), out: h + row * inner)
+                    if let weight = layer.gateNorm {
+                        SelectiveScan.gatedNorm(y: scanned + row * inner, z: projected + row * P, weight: weight,
+                                                groupSize: inner / c.groups, groups: c.groups, epsilon: Float(c.epsilon), out: h + row * inner)
+                    } else {
+                        SelectiveScan.gate(y: scanned + row * inner, z: projected + row * P, count: inner, out: h + row * inner)
+                    }
                 }
             }
             layer.outProjection(h, tokens: T, into: x, stride: d, context: context, epilogue: .addToOutput)

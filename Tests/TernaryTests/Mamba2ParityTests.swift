@@ -13,14 +13,26 @@ import Testing
 /// - mamba2-g1: n_groups 1, tied head;
 /// - mamba2-g2: n_groups 2, a BitLinear RMSNorm before in_proj and out_proj, untied head.
 ///
-/// Both: 8 heads of 16, state 16, convolution 4, random norms, dt_bias, D, A_log and conv bias.
+/// - bitmamba2-tiny: a random BitMamba-2 in bitmamba.c's BIT2 file (B and C one value per head, x
+///   alone convolved, D per channel, no gated norm, ternary head), packed from the .bin.
+///
+/// All: 8 heads of 16, convolution 4, random norms, dt_bias, D, A_log and conv bias.
 /// Tolerance: |Δlogit| ≤ 1e-4 · max(1, max|logit|) (float32 op order in the scan, norms and head;
 /// the ternary matmuls are exact and the ids keep every activation 2e-5 from a rounding tie).
 @Suite("Mamba-2 parity with PyTorch")
 struct Mamba2ParityTests {
-    static let fixtures = ["mamba2-g1", "mamba2-g2"]
+    static let fixtures = ["mamba2-g1", "mamba2-g2", "bitmamba2-tiny"]
 
-    static func packed(_ fixture: String) throws -> String { try LlamaFamilyParityTests.packed(fixture) }
+    static func packed(_ fixture: String) throws -> String {
+        let bit2 = TestPaths.fixtures.appendingPathComponent("\(fixture)/model.bin").path
+        guard FileManager.default.fileExists(atPath: bit2) else { return try LlamaFamilyParityTests.packed(fixture) }
+        let out = TestPaths.temporaryDirectory().appendingPathComponent("\(fixture).safetensors").path
+        var options = PackOptions()
+        options.withoutTokenizer = true
+        options.embeddings = .f32  // the BIT2 file's float32 embeddings and convolution, kept exactly
+        _ = try Packer.pack(input: bit2, output: out, options: options)
+        return out
+    }
     static func expected(_ fixture: String) throws -> SafetensorsFile { try LlamaFamilyParityTests.expected(fixture) }
     static func ints(_ file: SafetensorsFile, _ name: String) throws -> [Int] { try LlamaFamilyParityTests.ints(file, name) }
 
@@ -138,10 +150,13 @@ struct SelectiveScanTests {
         let initial = random(headSize * stateSize)
         var a = initial, b = initial
         var ya = [Float](repeating: 0, count: tokens * headSize), yb = ya
+        let perChannel = random(headSize)  // D per channel (BitMamba-2); the per-head case is stride 0
         SelectiveScan.scanReference(state: &a, x: x, xStride: headSize, b: bc, c: Array(bc[stateSize...]), bcStride: stride, dt: dt, dtStride: 1,
-                                    a: -0.7, d: 0.3, y: &ya, yStride: headSize, tokens: tokens, headSize: headSize, stateSize: stateSize)
+                                    a: -0.7, d: perChannel, dStride: stateSize % 2, y: &ya, yStride: headSize, tokens: tokens,
+                                    headSize: headSize, stateSize: stateSize)
         SelectiveScan.scan(state: &b, x: x, xStride: headSize, b: bc, c: Array(bc[stateSize...]), bcStride: stride, dt: dt, dtStride: 1,
-                           a: -0.7, d: 0.3, y: &yb, yStride: headSize, tokens: tokens, headSize: headSize, stateSize: stateSize)
+                           a: -0.7, d: perChannel, dStride: stateSize % 2, y: &yb, yStride: headSize, tokens: tokens,
+                           headSize: headSize, stateSize: stateSize)
         for i in a.indices { #expect(abs(a[i] - b[i]) <= 1e-5 * max(1, abs(a[i]))) }
         for i in ya.indices { #expect(abs(ya[i] - yb[i]) <= 1e-5 * max(1, abs(ya[i]))) }
     }

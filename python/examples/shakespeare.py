@@ -1,10 +1,12 @@
-"""The shipped model, end to end: FP pretraining on tinyshakespeare, then three ternary versions —
+"""The shipped models, end to end: FP pretraining on tinyshakespeare, then three ternary versions —
 naive PTQ, QAT, and QAT + distillation from the FP teacher — packed and scored by the Swift engine.
 
-    python python/examples/shakespeare.py            # from the repository root, ~1 hour on 2 cores
+    python python/examples/shakespeare.py                 # the GPT-2, ~1 hour on 2 cores
+    python python/examples/shakespeare.py --arch mamba2   # the Mamba-2 of about the same size
 
-Writes runs/shakespeare/ (checkpoints, metrics, packed files, results.json), the plots in docs/,
-and the QAT+KD model to models/shakespeare-ternary.safetensors. Fixed seeds throughout.
+Writes runs/shakespeare[-mamba2]/ (checkpoints, metrics, packed files, results.json), the plots in
+docs/, and the QAT+KD model to models/shakespeare[-mamba2]-ternary.safetensors. Fixed seeds
+throughout.
 """
 from __future__ import annotations
 
@@ -22,13 +24,20 @@ sys.path.insert(0, str(ROOT / "python"))
 
 import torch  # noqa: E402
 
-from ternary_qat import reference  # noqa: E402
+from ternary_qat import reference, reference_mamba2  # noqa: E402
 from ternary_qat.evaluation import chunked_perplexity, hf_logits  # noqa: E402
 from ternary_qat.train import train  # noqa: E402
 from ternary_qat.tokenizer_files import load_tokenizer  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-MODEL = {"n_layer": 6, "n_embd": 192, "n_head": 6, "n_positions": 256}
+# Per architecture: the random-init config, the plots' title, and the name of its files.
+ARCHS = {
+    "gpt2": ({"n_layer": 6, "n_embd": 192, "n_head": 6, "n_positions": 256}, "6×192 GPT-2", "shakespeare"),
+    # 8 blocks of 192 wide with 6 heads of 64 and a state of 64: about the GPT-2's size and step time.
+    "mamba2": ({"model_type": "mamba2", "num_hidden_layers": 8, "hidden_size": 192, "num_heads": 6, "head_dim": 64, "state_size": 64,
+                "n_groups": 1, "expand": 2, "conv_kernel": 4, "chunk_size": 128, "tie_word_embeddings": True, "use_cache": False},
+               "8×192 Mamba-2", "shakespeare-mamba2"),
+}
 CTX = 128  # perplexity chunk length = the training sequence length (positions past it were never trained)
 
 
@@ -70,17 +79,21 @@ def torch_ppl(model_dir: Path, ids: list[int]) -> float:
 
 
 def reference_ppl(model_dir: Path, ids: list[int], embeddings: str) -> float:
-    """The independent PyTorch reference of the ternary semantics on the same weights."""
+    """The independent reference of the ternary semantics on the same weights."""
     from safetensors.torch import load_file
 
     config = json.loads((model_dir / "config.json").read_text())
     state = load_file(str(model_dir / "model.safetensors"))
     flags = config.get("ternary_qat", {})
-    w = reference.quantize_gpt2_state(state, config, embeddings, flags.get("rms_norm", False), flags.get("rms_norm_eps", 1e-6))
+    rms, eps = flags.get("rms_norm", False), flags.get("rms_norm_eps", 1e-6)
+    if config["model_type"] == "mamba2":
+        w = reference_mamba2.quantize_state(state, config, embeddings=embeddings, rms_norm=rms, rms_norm_eps=eps)
+        return reference_mamba2.perplexity(w, ids, CTX)[0]
+    w = reference.quantize_gpt2_state(state, config, embeddings, rms, eps)
     return reference.perplexity(w, ids, CTX)[0]
 
 
-def plots(runs: Path, results: dict, docs: Path) -> None:
+def plots(runs: Path, results: dict, docs: Path, title: str, stem: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,11 +107,11 @@ def plots(runs: Path, results: dict, docs: Path) -> None:
         ax.plot([r["step"] for r in ev], [r["eval_loss"] for r in ev], "o-", ms=3, label=f"{label}: held-out")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats/token)")
-    ax.set_title("tinyshakespeare, GPT-2 tokenizer, 6×192 GPT-2")
+    ax.set_title(f"tinyshakespeare, GPT-2 tokenizer, {title}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(docs / "shakespeare-training.png", dpi=110)
+    fig.savefig(docs / f"{stem}-training.png", dpi=110)
     plt.close(fig)
 
     names = ["FP (PyTorch)", "PTQ", "QAT", "QAT+KD"]
@@ -111,24 +124,26 @@ def plots(runs: Path, results: dict, docs: Path) -> None:
     for b, v in zip(bars, values):
         ax.text(b.get_x() + b.get_width() / 2, v * 1.05, f"{v:.1f}", ha="center", fontsize=9)
     fig.tight_layout()
-    fig.savefig(docs / "shakespeare-perplexity.png", dpi=110)
+    fig.savefig(docs / f"{stem}-perplexity.png", dpi=110)
     plt.close(fig)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", default=str(ROOT / "runs" / "shakespeare"))
+    p.add_argument("--arch", choices=sorted(ARCHS), default="gpt2")
+    p.add_argument("--runs", help="working directory (default: runs/<name>)")
     p.add_argument("--ternary", default=str(ROOT / ".build" / "release" / "ternary"), help="the Swift CLI (swift build -c release)")
     p.add_argument("--fp-steps", type=int, default=450)
     p.add_argument("--qat-steps", type=int, default=300)
     a = p.parse_args()
-    runs = Path(a.runs)
+    model_config, title, stem = ARCHS[a.arch]
+    runs = Path(a.runs or ROOT / "runs" / stem)
     runs.mkdir(parents=True, exist_ok=True)
     train_txt, held_txt = split_text(runs)
     torch.manual_seed(0)
 
     run_stage("fp", common(train_txt, held_txt, runs / "fp", a.fp_steps,
-                           ["--mode", "fp", "--model-config", json.dumps(MODEL), "--lr", "1e-3", "--warmup-steps", "30"]), runs / "fp")
+                           ["--mode", "fp", "--model-config", json.dumps(model_config), "--lr", "1e-3", "--warmup-steps", "30"]), runs / "fp")
     fp = runs / "fp" / "export"
     qat_args = ["--mode", "qat", "--init", str(fp), "--lr", "1e-3", "--warmup-steps", "30", "--lambda-warmup", "100"]
     run_stage("qat", common(train_txt, held_txt, runs / "qat", a.qat_steps, qat_args), runs / "qat")
@@ -136,7 +151,7 @@ def main() -> None:
                                qat_args + ["--teacher", str(fp), "--kd-weight", "1.0", "--kd-temperature", "2.0"]), runs / "qat_kd")
 
     ids = load_tokenizer(SHARED / "gpt2")(held_txt.read_text(), add_special_tokens=False)["input_ids"]
-    results = {"model": MODEL, "ctx": CTX, "heldout_tokens": len(ids)}
+    results = {"model": model_config, "ctx": CTX, "heldout_tokens": len(ids)}
     results["fp"] = {"ppl_torch": torch_ppl(fp, ids)}
     for name, src in (("ptq", fp), ("qat", runs / "qat" / "export"), ("qat_kd", runs / "qat_kd" / "export")):
         packed = runs / f"{name}.safetensors"
@@ -151,7 +166,7 @@ def main() -> None:
     results["gap_closed"] = (math.log(results["ptq"]["ppl_swift"]) - math.log(results["qat_kd"]["ppl_swift"])) / gap
     results["gap_closed_qat"] = (math.log(results["ptq"]["ppl_swift"]) - math.log(results["qat"]["ppl_swift"])) / gap
     samples = []
-    shipped = ROOT / "models" / "shakespeare-ternary.safetensors"
+    shipped = ROOT / "models" / f"{stem}-ternary.safetensors"
     shipped.parent.mkdir(exist_ok=True)
     shutil.copyfile(runs / "qat_kd.safetensors", shipped)
     for prompt, seed in (("ROMEO:", 1), ("JULIET:\nO Romeo,", 2), ("KING HENRY:\nWhat", 3)):
@@ -159,8 +174,8 @@ def main() -> None:
         samples.append({"prompt": prompt, "seed": seed, "text": text})
     results["samples"] = samples
     (runs / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (ROOT / "docs" / "shakespeare-results.json").write_text(json.dumps(results, indent=2) + "\n")
-    plots(runs, results, ROOT / "docs")
+    (ROOT / "docs" / f"{stem}-results.json").write_text(json.dumps(results, indent=2) + "\n")
+    plots(runs, results, ROOT / "docs", title, stem)
     print(json.dumps(results, indent=2))
 
 

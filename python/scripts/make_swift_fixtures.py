@@ -15,6 +15,8 @@
   2, head_dim 16, state 16, conv 4) patched and exported by ternary_qat (mamba2-g2 with a BitLinear
   RMSNorm before each projection and an untied head), with expected logits, greedy tokens and a
   perplexity from ternary_qat.reference_mamba2 (a token-by-token recurrence).
+* Tests/TernaryTests/Fixtures/bitmamba2-tiny/: a random BitMamba-2 (bitmamba.c's BIT2 file: 8 heads
+  of 16, ternary projections and head) with expected logits from reference_mamba2.read_bit2.
 * Tests/TernaryTests/Fixtures/tokenizer-cases.json: 1,200 varied strings with tiktoken's GPT-2 ids.
 """
 from __future__ import annotations
@@ -280,6 +282,65 @@ def make_mamba2_fixture(name: str, groups: int, rms_norm: bool, tied: bool) -> N
     print(f"{name}: seed {seed}, ids seed {ids_seed}, ppl {ppl:.4f} over {scored} tokens")
 
 
+def tiny_bit2(seed: int, path: Path, vocab: int = 300, d: int = 64, layers: int = 2, heads: int = 8) -> None:
+    """A random BitMamba-2 written as bitmamba.c's BIT2 file."""
+    from ternary_qat import reference_mamba2
+
+    rng = np.random.default_rng(seed)
+    inner = 2 * d
+
+    def ternary(rows, k, beta=(0.02, 0.1)):
+        return rng.integers(-1, 2, size=(rows, k)).astype(np.int8), np.float32(1 / rng.uniform(*beta))
+
+    t = {"embed.weight": rng.normal(0, 1, (vocab, d)).astype(np.float32)}
+    for i in range(layers):
+        p = f"layers.{i}."
+        t[p + "in_proj.norm.weight"] = (1 + 0.3 * rng.standard_normal(d)).astype(np.float32)
+        t[p + "in_proj.weight"] = ternary(2 * inner + 3 * heads, d)
+        t[p + "conv1d.weight"] = rng.normal(0, 0.5, (inner, 1, 4)).astype(np.float32)
+        t[p + "conv1d.bias"] = rng.normal(0, 0.5, inner).astype(np.float32)
+        t[p + "dt_bias"] = rng.normal(0, 1, heads).astype(np.float32)
+        t[p + "A_log"] = (np.log(np.arange(1, heads + 1)) + 0.3 * rng.standard_normal(heads)).astype(np.float32)
+        t[p + "D"] = rng.normal(0, 1, inner).astype(np.float32)
+        t[p + "out_proj.norm.weight"] = (1 + 0.3 * rng.standard_normal(inner)).astype(np.float32)
+        t[p + "out_proj.weight"] = ternary(d, inner)
+    t["norm_f.weight"] = (1 + 0.3 * rng.standard_normal(d)).astype(np.float32)
+    t["lm_head.norm.weight"] = (1 + 0.3 * rng.standard_normal(d)).astype(np.float32)
+    t["lm_head.weight"] = ternary(vocab, d, beta=(0.5, 1.0))  # logits far enough apart for a greedy test
+    reference_mamba2.write_bit2(path, {"vocab_size": vocab, "d_model": d, "n_layers": layers, "n_heads": heads}, t)
+
+
+def make_bitmamba_fixture() -> None:
+    from ternary_qat import reference_mamba2
+
+    out = FIXTURES / "bitmamba2-tiny"
+    out.mkdir(parents=True, exist_ok=True)
+    prompt = [17, 42, 7, 255, 3]
+    for seed in range(100):
+        tiny_bit2(seed, out / "model.bin")
+        w = reference_mamba2.read_bit2(out / "model.bin")
+        forward = lambda ids: reference_mamba2.forward(w, ids)  # noqa: E731
+        if margin_ok(forward, prompt, 32):
+            break
+    else:
+        raise SystemExit("bitmamba2-tiny: no seed gives greedy margins of 0.05")
+    for ids_seed in range(2000):
+        rng = np.random.default_rng(ids_seed)
+        ids = rng.integers(0, 300, size=32).tolist()
+        if tie_distance(forward, ids) > 2e-5:
+            break
+    else:
+        raise SystemExit("bitmamba2-tiny: no id sequence without a near rounding tie; change the model seed")
+    tensors = {"ids": np.array(ids, dtype=np.int32), "greedy_prompt": np.array(prompt, dtype=np.int32),
+               "logits_f16": forward(ids), "greedy_tokens": np.array(reference_mamba2.greedy(w, prompt, 32), dtype=np.int32)}
+    ppl_ids = rng.integers(0, 300, size=4 * 32 + 7).tolist()
+    ppl, scored = reference_mamba2.perplexity(w, ppl_ids, 32)
+    tensors["ppl_ids"] = np.array(ppl_ids, dtype=np.int32)
+    save_file(tensors, str(out / "expected.safetensors"),
+              metadata={"ppl": repr(ppl), "ppl_ctx": "32", "tokens_scored": str(scored), "seed": str(seed), "ids_seed": str(ids_seed)})
+    print(f"bitmamba2-tiny: seed {seed}, ids seed {ids_seed}, ppl {ppl:.4f} over {scored} tokens")
+
+
 def tokenizer_strings(n: int) -> list[str]:
     rng = random.Random(1234)
     shakespeare = (SHARED / "text" / "tinyshakespeare" / "input.txt").read_text()
@@ -343,3 +404,4 @@ if __name__ == "__main__":
     if "mamba2" in which:
         make_mamba2_fixture("mamba2-g1", groups=1, rms_norm=False, tied=True)
         make_mamba2_fixture("mamba2-g2", groups=2, rms_norm=True, tied=False)
+        make_bitmamba_fixture()

@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
+from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
 from .export import export_hf
 from .patch import patch_model, set_quant_lambda
@@ -34,7 +34,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tokenizer", required=True, help="GPT-2 tokenizer directory (vocab.json+merges.txt or encoder.json+vocab.bpe)")
     p.add_argument("--out", required=True, help="output directory (checkpoint, metrics, plot, export)")
     p.add_argument("--init", help="start from this HF model directory (default: random init from --model-config)")
-    p.add_argument("--model-config", help="JSON of GPT2Config fields for a random init, e.g. '{\"n_layer\":4,\"n_embd\":256}'")
+    p.add_argument("--model-config", help="JSON of config fields for a random init: GPT2Config's, e.g. '{\"n_layer\":4,\"n_embd\":256}', "
+                   "or any architecture's with its model_type, e.g. '{\"model_type\":\"mamba2\",\"hidden_size\":192,…}'")
     p.add_argument("--mode", choices=["qat", "fp"], default="qat", help="qat: patch with BitLinear; fp: plain float training")
     p.add_argument("--rms-norm", action="store_true", help="RMSNorm before each BitLinear's activation quantization")
     p.add_argument("--teacher", help="FP teacher HF directory for distillation")
@@ -115,12 +116,17 @@ def build_model(a: argparse.Namespace, vocab_size: int):
         model = AutoModelForCausalLM.from_pretrained(a.init, torch_dtype=torch.float32, attn_implementation="eager")
     else:
         fields = json.loads(a.model_config) if a.model_config else {}
+        model_type = fields.pop("model_type", "gpt2")
         fields.setdefault("vocab_size", vocab_size)
-        fields.setdefault("n_positions", max(a.seq_len, 128))
         fields.setdefault("bos_token_id", vocab_size - 1)
         fields.setdefault("eos_token_id", vocab_size - 1)
         torch.manual_seed(a.seed)
-        model = GPT2LMHeadModel(GPT2Config(**fields))
+        if model_type == "gpt2":
+            fields.setdefault("n_positions", max(a.seq_len, 128))
+            model = GPT2LMHeadModel(GPT2Config(**fields))
+        else:
+            # Any architecture transformers knows, random-initialized from its config fields.
+            model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **fields), torch_dtype=torch.float32)
     if a.mode == "qat":
         patch_model(model, rms_norm=a.rms_norm)
     return model

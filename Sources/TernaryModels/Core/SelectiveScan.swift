@@ -48,10 +48,11 @@ enum SelectiveScan {
 
     /// One head over `tokens` tokens: h ← exp(dt·A)·h + dt·x⊗B, y = h·C + D·x. `x`, `y`: rows of
     /// the head's `headSize` values (strides `xStride`, `yStride`); `b`, `c`: rows of the group's
-    /// `stateSize` values (stride `bcStride`); `dt`: one per token (stride `dtStride`); `state`:
-    /// (headSize, stateSize). The plain reference.
+    /// `stateSize` values (stride `bcStride`); `dt`: one per token (stride `dtStride`); `d`: D of
+    /// channel p at d[p · dStride] (stride 0: one per head); `state`: (headSize, stateSize). The
+    /// plain reference.
     static func scanReference(state: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, xStride: Int, b: UnsafePointer<Float>,
-                              c: UnsafePointer<Float>, bcStride: Int, dt: UnsafePointer<Float>, dtStride: Int, a: Float, d: Float,
+                              c: UnsafePointer<Float>, bcStride: Int, dt: UnsafePointer<Float>, dtStride: Int, a: Float, d: UnsafePointer<Float>, dStride: Int,
                               y: UnsafeMutablePointer<Float>, yStride: Int, tokens: Int, headSize: Int, stateSize: Int) {
         for t in 0..<tokens {
             let step = dt[t * dtStride], decay = Foundation.exp(step * a)
@@ -62,14 +63,14 @@ enum SelectiveScan {
                     row[n] = row[n] * decay + step * xp * b[t * bcStride + n]
                     acc += row[n] * c[t * bcStride + n]
                 }
-                y[t * yStride + p] = acc + d * xp
+                y[t * yStride + p] = acc + d[p * dStride] * xp
             }
         }
     }
 
     /// `scanReference` with the state dimension in SIMD vectors of 8 (the remainder scalar).
     static func scan(state: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, xStride: Int, b: UnsafePointer<Float>,
-                     c: UnsafePointer<Float>, bcStride: Int, dt: UnsafePointer<Float>, dtStride: Int, a: Float, d: Float,
+                     c: UnsafePointer<Float>, bcStride: Int, dt: UnsafePointer<Float>, dtStride: Int, a: Float, d: UnsafePointer<Float>, dStride: Int,
                      y: UnsafeMutablePointer<Float>, yStride: Int, tokens: Int, headSize: Int, stateSize: Int) {
         let vectors = stateSize / 8, tail = vectors * 8
         let raw = UnsafeMutableRawPointer(state)
@@ -96,9 +97,14 @@ enum SelectiveScan {
                     row[n] = row[n] * decay + scaled * b[t * bcStride + n]
                     acc += row[n] * c[t * bcStride + n]
                 }
-                y[t * yStride + p] = acc + d * xp
+                y[t * yStride + p] = acc + d[p * dStride] * xp
             }
         }
+    }
+
+    /// out = y · silu(z) (BitMamba-2's output gate, no norm).
+    static func gate(y: UnsafePointer<Float>, z: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { out[i] = y[i] * (z[i] / (1 + Foundation.exp(-z[i]))) }
     }
 
     /// out = weight · rmsnorm_g(y · silu(z)) over groups of `groupSize` values of one row.
