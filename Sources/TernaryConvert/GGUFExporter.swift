@@ -33,6 +33,9 @@ public enum GGUFExporter {
             guard let v = c[key]?.integer else { throw refuse("config has no integer '\(key)'") }
             return v
         }
+        guard ["gpt2", "llama", "bitnet"].contains(architecture.name) else {
+            throw refuse("GGUF export covers gpt2, llama and bitnet models, not \(architecture.name)")
+        }
         let gpt2 = architecture.name == "gpt2"
         let ggufArchitecture: String
         var metadata: [(String, GGUFWriter.Entry)] = []

@@ -39,8 +39,10 @@ public enum Synthesizer {
     }
 
     /// A Mamba-2 config (HF key names); inner width = 2 · width = heads · headSize.
-    static func mamba2(_ name: String, layers: Int, width: Int, heads: Int, state: Int, groups: Int, vocabulary: Int, tied: Bool) -> Preset {
+    static func mamba2(_ name: String, layers: Int, width: Int, heads: Int, state: Int, groups: Int, vocabulary: Int, tied: Bool,
+                       bitmamba: Bool = false) -> Preset {
         Preset(name: name, architecture: "mamba2", config: .object([
+            ("bitmamba", .bool(bitmamba)),
             ("num_hidden_layers", .int(layers)), ("hidden_size", .int(width)), ("num_heads", .int(heads)), ("head_dim", .int(2 * width / heads)),
             ("state_size", .int(state)), ("n_groups", .int(groups)), ("expand", .int(2)), ("conv_kernel", .int(4)),
             ("vocab_size", .int(vocabulary)), ("tie_word_embeddings", .bool(tied)), ("layer_norm_epsilon", .double(1e-5)),
@@ -64,10 +66,10 @@ public enum Synthesizer {
               context: 8192, theta: 500_000, activation: "silu", tied: false),
         // state-spaces/mamba2-1.3b: 64 heads of 64, state 128, one group, vocabulary padded to 50288
         mamba2("mamba2-1.3b", layers: 48, width: 2048, heads: 64, state: 128, groups: 1, vocabulary: 50_288, tied: true),
-        // BitMamba-2's dimensions (Zhayr1/BitMamba-2 255M and 1B: heads of 128, B and C one value per
-        // head, GPT-2 vocabulary, own head) on the standard Mamba-2 block
-        mamba2("bitmamba2-255m", layers: 24, width: 1024, heads: 16, state: 1, groups: 16, vocabulary: 50_257, tied: false),
-        mamba2("bitmamba2-1b", layers: 32, width: 2048, heads: 32, state: 1, groups: 32, vocabulary: 50_257, tied: false),
+        // Zhayr1/BitMamba-2 255M and 1B (bitmamba.c's shapes): heads of 128, B and C one value per
+        // head, GPT-2 vocabulary, a ternary head
+        mamba2("bitmamba2-255m", layers: 24, width: 1024, heads: 16, state: 1, groups: 16, vocabulary: 50_257, tied: false, bitmamba: true),
+        mamba2("bitmamba2-1b", layers: 32, width: 2048, heads: 32, state: 1, groups: 32, vocabulary: 50_257, tied: false, bitmamba: true),
     ]
 
     public static func preset(named name: String) throws -> Preset {

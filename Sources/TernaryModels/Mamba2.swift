@@ -146,30 +146,39 @@ enum Mamba2 {
     static func load(file: PackedModelFile, tokenizer: (any Tokenizer)?, kernels: TernaryKernels) throws -> any LanguageModel {
         let c = try file.decodeConfig(Mamba2Config.self)
         let w = try WeightLoader(file: file, manifest: manifest(c, quantization: file.quantization), kernels: kernels)
+        var owned: [UnsafeMutablePointer<Float>] = []
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let b = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            owned.append(b)
+            return b
+        }
         let layers = try (0..<c.layers).map { i in
             let p = "layers.\(i).mixer"
             // The convolution weights as float32 (the table may be stored F16).
             let table = w.table("\(p).conv1d.weight")
-            var conv = [Float](repeating: 0, count: c.convWidth * c.convKernel)
-            for r in 0..<c.convWidth { conv.withUnsafeMutableBufferPointer { table.copy(row: r, to: $0.baseAddress! + r * c.convKernel) } }
-            let aLog = UnsafeBufferPointer(start: w.vector("\(p).A_log"), count: c.heads)
-            let a = aLog.map { -Foundation.exp($0) }
-            guard a.allSatisfy({ $0.isFinite }) else {
-                throw FormatError.corruptValues(path: file.path, tensor: "\(p).A_log", reason: "exp(A_log) overflows a float")
+            let conv = buffer(c.convWidth * c.convKernel)
+            for r in 0..<c.convWidth { table.copy(row: r, to: conv + r * c.convKernel) }
+            let aLog = w.vector("\(p).A_log"), a = buffer(c.heads)
+            for h in 0..<c.heads {
+                a[h] = -Foundation.exp(aLog[h])
+                guard a[h].isFinite else {
+                    owned.forEach { $0.deallocate() }
+                    throw FormatError.corruptValues(path: file.path, tensor: "\(p).A_log", reason: "exp(A_log) overflows a float")
+                }
             }
             let epsilon = c.bitmamba ? c.epsilon : nil
             return Mamba2Model.Layer(
                 norm: c.bitmamba ? nil : .rms(weight: w.vector("layers.\(i).norm.weight"), epsilon: Float(c.epsilon)),
                 inProjection: LinearGroup([w.linear("\(p).in_proj", epsilon: epsilon)], kernels: kernels),
-                convolution: conv, convolutionBias: w.optionalVector("\(p).conv1d.bias"),
-                timeStepBias: w.vector("\(p).dt_bias"), a: a, d: w.vector("\(p).D"), gateNorm: w.optionalVector("\(p).norm.weight"),
+                convolution: UnsafePointer(conv), convolutionBias: w.optionalVector("\(p).conv1d.bias"),
+                timeStepBias: w.vector("\(p).dt_bias"), a: UnsafePointer(a), d: w.vector("\(p).D"), gateNorm: w.optionalVector("\(p).norm.weight"),
                 outProjection: LinearGroup([w.linear("\(p).out_proj", epsilon: epsilon)], kernels: kernels))
         }
         let table = w.matrix("embeddings")
         let head = c.bitmamba ? w.linear("lm_head", epsilon: c.epsilon)
             : Linear(matrix: c.tiedEmbeddings ? table : w.matrix("lm_head"), bias: nil, inputNorm: nil, inputNormEpsilon: 0)
         return Mamba2Model(
-            file: file, tokenizer: tokenizer, kernels: kernels, config: c, tokenEmbedding: table, layers: layers,
+            file: file, tokenizer: tokenizer, kernels: kernels, config: c, tokenEmbedding: table, layers: layers, owned: owned,
             finalNorm: .rms(weight: w.vector("norm_f.weight"), epsilon: Float(c.epsilon)),
             head: LinearGroup([head], kernels: kernels))
     }
@@ -180,12 +189,12 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
         /// The block's pre-norm (none in BitMamba-2, whose in_proj normalizes its input).
         let norm: Norm?
         let inProjection: LinearGroup
-        /// (channels, kernel) float32.
-        let convolution: [Float]
+        /// (channels, kernel) float32 (owned by the model).
+        let convolution: UnsafePointer<Float>
         let convolutionBias: UnsafePointer<Float>?
         let timeStepBias: UnsafePointer<Float>
-        /// A = −exp(A_log), per head.
-        let a: [Float]
+        /// A = −exp(A_log), per head (owned by the model).
+        let a: UnsafePointer<Float>
         /// D: per head, or per channel (BitMamba-2).
         let d: UnsafePointer<Float>
         /// The gated RMSNorm's weight (none in BitMamba-2: y · silu(z)).
@@ -204,8 +213,12 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
     let head: LinearGroup
     let scan: SelectiveScan.Shape
 
+    /// The float buffers the layers point into (freed with the model).
+    private let owned: [UnsafeMutablePointer<Float>]
+
     init(file: PackedModelFile, tokenizer: (any Tokenizer)?, kernels: TernaryKernels, config: Mamba2Config, tokenEmbedding: WeightMatrix,
-         layers: [Layer], finalNorm: Norm, head: LinearGroup) {
+         layers: [Layer], owned: [UnsafeMutablePointer<Float>], finalNorm: Norm, head: LinearGroup) {
+        self.owned = owned
         self.file = file
         self.tokenizer = tokenizer
         self.kernels = kernels
@@ -216,6 +229,8 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
         self.head = head
         scan = SelectiveScan.Shape(heads: config.heads, headSize: config.headSize, stateSize: config.stateSize, groups: config.groups)
     }
+
+    deinit { owned.forEach { $0.deallocate() } }
 
     var vocabularySize: Int { config.vocabularySize }
     var contextLength: Int { Mamba2.contextLength }
@@ -264,7 +279,6 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
         // The steps keep the states alive; unretained references cost no reference counting in the loops.
         let memories = ws.typed(.caches, Unmanaged<RecurrentState>.self, count)
         for s in 0..<count { memories[s] = .passUnretained(steps[segments[s].step].memory as! RecurrentState) }
-        func state(_ s: Int) -> RecurrentState { memories[s].takeUnretainedValue() }
         let timeStepMin = Float(c.timeStepMin), timeStepMax = Float(c.timeStepMax)
         for (l, layer) in layers.enumerated() {
             if let norm = layer.norm {
@@ -275,16 +289,12 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
             }
             // The convolution, per sequence (its window continues from its state), channels split
             // over the threads.
-            layer.convolution.withUnsafeBufferPointer { weight in
-                for s in 0..<count {
-                    let segment = segments[s], window = state(s).convolution(l)
-                    let rowsIn = projected + segment.firstRow * P + inner, out = convolved + segment.firstRow * convWidth
-                    pool.run(convWidth, grain: 64) { channels in
-                        SelectiveScan.convolve(input: rowsIn, inputStride: P, tokens: segment.count, state: window, width: convWidth,
-                                               weight: weight.baseAddress!, bias: layer.convolutionBias, kernel: c.convKernel,
-                                               out: out, outStride: convWidth, channels: channels, silu: true)
-                    }
-                }
+            for s in 0..<count {
+                let segment = segments[s]
+                pool.run(convWidth, grain: 64, ConvolutionTask(
+                    input: projected + segment.firstRow * P + inner, inputStride: P, tokens: segment.count,
+                    state: memories[s].takeUnretainedValue().convolution(l), width: convWidth, weight: layer.convolution,
+                    bias: layer.convolutionBias, kernel: c.convKernel, out: convolved + segment.firstRow * convWidth, outStride: convWidth))
             }
             for row in 0..<T {
                 for head in 0..<c.heads {
@@ -292,42 +302,73 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
                         projected[row * P + inner + c.xbcWidth + head], bias: layer.timeStepBias[head], min: timeStepMin, max: timeStepMax)
                 }
             }
-            // The scan: (sequence, head) items over the threads, each token after token.
-            layer.a.withUnsafeBufferPointer { a in
-                pool.run(count * c.heads) { items in
-                    for item in items {
-                        let s = item / c.heads, head = item % c.heads, segment = segments[s]
-                        let group = head / shape.headsPerGroup
-                        let first = segment.firstRow
-                        let xs = convolved + first * convWidth + head * c.headSize
-                        // B and C: convolved, or (BitMamba-2) straight from in_proj.
-                        let (bcRows, bcStride) = c.bitmamba ? (UnsafePointer(projected) + first * P + inner, P)
-                            : (UnsafePointer(convolved) + first * convWidth, convWidth)
-                        let bs = bcRows + inner + group * c.stateSize
-                        let cs = bs + c.groups * c.stateSize
-                        SelectiveScan.scan(
-                            state: state(s).ssm(l) + head * c.headSize * c.stateSize, x: xs, xStride: convWidth, b: bs, c: cs,
-                            bcStride: bcStride, dt: timeSteps + first * c.heads + head, dtStride: c.heads, a: a[head],
-                            d: c.bitmamba ? layer.d + head * c.headSize : layer.d + head, dStride: c.bitmamba ? 1 : 0,
-                            y: scanned + first * inner + head * c.headSize, yStride: inner, tokens: segment.count,
-                            headSize: c.headSize, stateSize: c.stateSize)
-                    }
-                }
-            }
-            pool.run(T) { range in
-                for row in range {
-                    if let weight = layer.gateNorm {
-                        SelectiveScan.gatedNorm(y: scanned + row * inner, z: projected + row * P, weight: weight,
-                                                groupSize: inner / c.groups, groups: c.groups, epsilon: Float(c.epsilon), out: h + row * inner)
-                    } else {
-                        SelectiveScan.gate(y: scanned + row * inner, z: projected + row * P, count: inner, out: h + row * inner)
-                    }
-                }
-            }
+            // The scan: (sequence, head) items over the threads, each token after token; then the gate.
+            pool.run(count * c.heads, ScanTask(
+                config: c, shape: shape, layer: l, segments: segments, memories: memories, projected: projected, convolved: convolved,
+                timeSteps: timeSteps, scanned: scanned, a: layer.a, d: layer.d))
+            pool.run(T, GateTask(scanned: scanned, projected: projected, stride: P, inner: inner, groups: c.groups,
+                                 epsilon: Float(c.epsilon), weight: layer.gateNorm, out: h))
             layer.outProjection(h, tokens: T, into: x, stride: d, context: context, epilogue: .addToOutput)
         }
-        for s in 0..<count { state(s).advance(by: segments[s].count) }
+        for s in 0..<count { memories[s].takeUnretainedValue().advance(by: segments[s].count) }
         ForwardRounds.writeLogits(steps, segments: segments, count: count, done: done, x: x, width: d, vocabulary: c.vocabularySize,
                                   finalNorm: finalNorm, head: head, context: context)
+    }
+}
+
+/// The convolution of one sequence's rows over a range of channels.
+private struct ConvolutionTask: ParallelTask {
+    let input: UnsafePointer<Float>, inputStride: Int, tokens: Int
+    let state: UnsafeMutablePointer<Float>, width: Int
+    let weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, kernel: Int
+    let out: UnsafeMutablePointer<Float>, outStride: Int
+
+    func run(_ range: Range<Int>, worker: Int) {
+        SelectiveScan.convolve(input: input, inputStride: inputStride, tokens: tokens, state: state, width: width, weight: weight, bias: bias,
+                               kernel: kernel, out: out, outStride: outStride, channels: range, silu: true)
+    }
+}
+
+/// The selective scan of (sequence, head) items, each over its sequence's rows of the round.
+private struct ScanTask: ParallelTask {
+    let config: Mamba2Config, shape: SelectiveScan.Shape, layer: Int
+    let segments: UnsafePointer<Segment>, memories: UnsafePointer<Unmanaged<RecurrentState>>
+    let projected: UnsafePointer<Float>, convolved: UnsafePointer<Float>, timeSteps: UnsafePointer<Float>
+    let scanned: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, d: UnsafePointer<Float>
+
+    func run(_ items: Range<Int>, worker: Int) {
+        let c = config, inner = c.inner, convWidth = c.convWidth, P = c.projectionWidth
+        for item in items {
+            let s = item / c.heads, head = item % c.heads, segment = segments[s]
+            let group = head / shape.headsPerGroup, first = segment.firstRow
+            // B and C: convolved, or (BitMamba-2) straight from in_proj.
+            let (rows, stride) = c.bitmamba ? (projected + first * P + inner, P) : (convolved + first * convWidth, convWidth)
+            let b = rows + inner + group * c.stateSize
+            SelectiveScan.scan(
+                state: memories[s].takeUnretainedValue().ssm(layer) + head * c.headSize * c.stateSize,
+                x: convolved + first * convWidth + head * c.headSize, xStride: convWidth, b: b, c: b + c.groups * c.stateSize,
+                bcStride: stride, dt: timeSteps + first * c.heads + head, dtStride: c.heads, a: a[head],
+                d: c.bitmamba ? d + head * c.headSize : d + head, dStride: c.bitmamba ? 1 : 0,
+                y: scanned + first * inner + head * c.headSize, yStride: inner, tokens: segment.count,
+                headSize: c.headSize, stateSize: c.stateSize)
+        }
+    }
+}
+
+/// y · silu(z) per row, then the grouped RMSNorm when the block has one.
+private struct GateTask: ParallelTask {
+    let scanned: UnsafePointer<Float>, projected: UnsafePointer<Float>, stride: Int, inner: Int, groups: Int, epsilon: Float
+    let weight: UnsafePointer<Float>?
+    let out: UnsafeMutablePointer<Float>
+
+    func run(_ range: Range<Int>, worker: Int) {
+        for row in range {
+            if let weight {
+                SelectiveScan.gatedNorm(y: scanned + row * inner, z: projected + row * stride, weight: weight, groupSize: inner / groups,
+                                        groups: groups, epsilon: epsilon, out: out + row * inner)
+            } else {
+                SelectiveScan.gate(y: scanned + row * inner, z: projected + row * stride, count: inner, out: out + row * inner)
+            }
+        }
     }
 }

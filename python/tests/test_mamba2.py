@@ -78,3 +78,31 @@ def test_inconsistent_mamba2_configs_are_errors_naming_the_field_or_tensor(tmp_p
     assert result.returncode != 0
     assert fragment in result.stderr, result.stderr
     assert "Fatal error" not in result.stderr
+
+
+def test_a_bitmamba2_bit2_file_packs_and_malformed_ones_are_clear_errors(tmp_path, ternary_bin):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from make_swift_fixtures import tiny_bit2
+
+    good = tmp_path / "tiny.bin"
+    tiny_bit2(0, good)
+    packed = tmp_path / "tiny.safetensors"
+    subprocess.run([ternary_bin, "pack", good, "-o", packed, "--no-tokenizer"], check=True, capture_output=True)
+    out = subprocess.run([ternary_bin, "inspect", packed], check=True, capture_output=True, text=True).stdout
+    assert '"bitmamba":true' in out and "lm_head.weight_scale" in out  # the head stays ternary
+    raw = good.read_bytes()
+    kind_at = 20 + 4 + 4 + 4 * 2 + 4 * 300 * 64  # header, the embeddings: kind, rank, dims, values; then in_proj.norm
+    for label, data, fragment in [
+        ("truncated", raw[:-100], "truncated"),
+        ("kind", raw[:kind_at] + (7).to_bytes(4, "little") + raw[kind_at + 4:], "kind 7"),
+        ("trailing", raw + b"\0" * 8, "follow the last tensor"),
+        ("layers", raw[:12] + (1 << 20).to_bytes(4, "little") + raw[16:], "n_layers"),
+    ]:
+        bad = tmp_path / f"{label}.bin"
+        bad.write_bytes(data)
+        result = subprocess.run([ternary_bin, "pack", bad, "-o", tmp_path / "x.safetensors", "--no-tokenizer"], capture_output=True, text=True)
+        assert result.returncode != 0 and fragment in result.stderr, (label, result.stderr)
+        assert "Fatal error" not in result.stderr
