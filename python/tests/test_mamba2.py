@@ -2,6 +2,7 @@
 transformers' own Mamba2ForCausalLM, and the exported checkpoint through `ternary pack`."""
 
 import json
+import math
 import subprocess
 
 import numpy as np
@@ -106,3 +107,39 @@ def test_a_bitmamba2_bit2_file_packs_and_malformed_ones_are_clear_errors(tmp_pat
         result = subprocess.run([ternary_bin, "pack", bad, "-o", tmp_path / "x.safetensors", "--no-tokenizer"], capture_output=True, text=True)
         assert result.returncode != 0 and fragment in result.stderr, (label, result.stderr)
         assert "Fatal error" not in result.stderr
+
+
+def test_qat_with_distillation_on_mamba2_trains_exports_packs_and_the_engine_scores_it_as_the_reference(
+        tmp_path, ternary_bin, shakespeare, tokenizer_dir):
+    from ternary_qat import train as T
+
+    text = tmp_path / "text.txt"
+    text.write_text(shakespeare.read_text()[:40_000])
+    config = {"model_type": "mamba2", "num_hidden_layers": 2, "hidden_size": 32, "num_heads": 4, "head_dim": 16, "state_size": 16,
+              "n_groups": 1, "expand": 2, "conv_kernel": 4, "chunk_size": 32, "tie_word_embeddings": True, "use_cache": False}
+    common = ["--data", str(text), "--tokenizer", str(tokenizer_dir), "--seq-len", "32", "--batch-size", "8", "--eval-every", "10",
+              "--eval-batches", "2", "--no-progress", "--seed", "3", "--warmup-steps", "2", "--lr", "3e-3", "--threads", "2"]
+    T.train(common + ["--out", str(tmp_path / "fp"), "--mode", "fp", "--model-config", json.dumps(config), "--steps", "30", "--lr", "1e-2"])
+    teacher = tmp_path / "fp" / "export"
+    T.train(common + ["--out", str(tmp_path / "kd"), "--init", str(teacher), "--teacher", str(teacher), "--steps", "15",
+                      "--lambda-warmup", "5"])
+    def history(name):
+        return [json.loads(l) for l in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    fp, kd = history("fp"), history("kd")
+    assert fp[-1]["eval_loss"] < fp[0]["loss"] - 0.3  # the FP Mamba-2 learns
+    assert kd[-1]["eval_loss"] < math.log(50257)  # the ternary student is far from a random model
+    export = tmp_path / "kd" / "export"
+    exported = json.loads((export / "config.json").read_text())
+    assert exported["model_type"] == "mamba2" and exported["ternary_qat"]["rms_norm"] is False
+    packed = tmp_path / "kd.safetensors"
+    subprocess.run([ternary_bin, "pack", export, "-o", packed], check=True, capture_output=True)
+    scored = tmp_path / "scored.txt"
+    scored.write_text(shakespeare.read_text()[50_000:52_000])
+    ours = json.loads(subprocess.run([ternary_bin, "perplexity", "-m", packed, "--file", scored, "--ctx", "32", "--json"],
+                                     check=True, capture_output=True, text=True).stdout)
+    ids = json.loads(subprocess.run([ternary_bin, "tokenize", "-m", packed, "--ids", "--file", scored],
+                                    check=True, capture_output=True, text=True).stdout)
+    w = R.quantize_state(load_file(str(export / "model.safetensors")), exported, embeddings="f16")
+    want, count = R.perplexity(w, ids, 32)
+    assert ours["tokens_scored"] == count
+    assert abs(ours["ppl"] - want) / want < 1e-3, (ours, want)
