@@ -357,7 +357,7 @@ private struct ScanTask: ParallelTask {
 
 /// y · silu(z) per row, then the grouped RMSNorm when the block has one.
 private struct GateTask: ParallelTask {
-    let scanned: UnsafePointer<Float>, projected: UnsafePointer<Float>, stride: Int, inner: Int, groups: Int, epsilon: Float
+    let scanned: UnsafePointer<Float>, projected: UnsafeMutablePointer<Float>, stride: Int, inner: Int, groups: Int, epsilon: Float
     let weight: UnsafePointer<Float>?
     let out: UnsafeMutablePointer<Float>
 

@@ -1,3 +1,4 @@
+import CTernaryKernels
 import Foundation
 
 /// The float parts of a Mamba-2 layer, one sequence at a time, token after token (the projections
@@ -28,13 +29,16 @@ enum SelectiveScan {
                     let v = source < 0 ? state[(back + source) * width + c] : input[source * inputStride + c]
                     acc += w[j] * v
                 }
-                out[t * outStride + c] = silu ? acc / (1 + Foundation.exp(-acc)) : acc
+                out[t * outStride + c] = acc
             }
             // The window's last `back` rows become the state.
             for r in 0..<back {
                 let source = tokens + r - back
                 state[r * width + c] = source < 0 ? state[(back + source) * width + c] : input[source * inputStride + c]
             }
+        }
+        if silu, !channels.isEmpty {
+            for t in 0..<tokens { tk_silu(out + t * outStride + channels.lowerBound, channels.count) }
         }
     }
 
@@ -102,20 +106,22 @@ enum SelectiveScan {
         }
     }
 
-    /// out = y · silu(z) (BitMamba-2's output gate, no norm).
-    static func gate(y: UnsafePointer<Float>, z: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>) {
-        for i in 0..<count { out[i] = y[i] * (z[i] / (1 + Foundation.exp(-z[i]))) }
+    /// out = y · silu(z) (BitMamba-2's output gate, no norm); z is overwritten by silu(z).
+    static func gate(y: UnsafePointer<Float>, z: UnsafeMutablePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>) {
+        tk_silu(z, count)
+        for i in 0..<count { out[i] = y[i] * z[i] }
     }
 
-    /// out = weight · rmsnorm_g(y · silu(z)) over groups of `groupSize` values of one row.
-    static func gatedNorm(y: UnsafePointer<Float>, z: UnsafePointer<Float>, weight: UnsafePointer<Float>, groupSize: Int, groups: Int,
+    /// out = weight · rmsnorm_g(y · silu(z)) over groups of `groupSize` values of one row; z is
+    /// overwritten by silu(z).
+    static func gatedNorm(y: UnsafePointer<Float>, z: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>, groupSize: Int, groups: Int,
                           epsilon: Float, out: UnsafeMutablePointer<Float>) {
+        tk_silu(z, groupSize * groups)
         for g in 0..<groups {
             let base = g * groupSize
             var sumSquares: Float = 0
             for i in base..<(base + groupSize) {
-                let gate = z[i] / (1 + Foundation.exp(-z[i]))
-                let v = y[i] * gate
+                let v = y[i] * z[i]
                 out[i] = v
                 sumSquares += v * v
             }
