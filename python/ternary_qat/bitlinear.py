@@ -44,17 +44,24 @@ class BitLinear(nn.Linear):
     `quant_lambda` (0…1) blends latent and quantized values, `x + λ·(q(x) − x).detach()`, for a
     gradual warm-up; at λ = 1 the forward is exactly the engine's. Gradients flow straight
     through the rounding to the FP32 latent weights.
+
+    `from_conv1d`: the layer replaced a GPT-2 `Conv1D` and keeps that module's (in, out) weight
+    layout, so the state dict has the model's own shapes and HF's save/load round-trips.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, rms_norm: bool = False,
-                 rms_norm_eps: float = 1e-6, device=None, dtype=None):
+                 rms_norm_eps: float = 1e-6, from_conv1d: bool = False, device=None, dtype=None):
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self.norm = RMSNorm(in_features, rms_norm_eps) if rms_norm else None
         self.quant_lambda = 1.0
-        self.from_conv1d = False  # GPT-2 Conv1D origin: export writes the weight back as (in, out)
+        self.from_conv1d = from_conv1d
+        if from_conv1d:
+            self.weight = nn.Parameter(self.weight.detach().t().contiguous())
 
     def effective_weight(self) -> torch.Tensor:
+        """The (out, in) weight the forward multiplies by."""
         w = self.weight.float()
+        w = w.t() if self.from_conv1d else w
         return w + self.quant_lambda * (ternary_weight(w) - w).detach()
 
     def effective_input(self, x: torch.Tensor) -> torch.Tensor:

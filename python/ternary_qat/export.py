@@ -23,17 +23,13 @@ def _flags(model) -> tuple[bool, float]:
 
 
 def latent_state_dict(model) -> dict[str, torch.Tensor]:
-    """The float32 latent weights in the original HF layout (Conv1D weights back to (in, out)),
-    without tied duplicates."""
+    """The float32 latent weights in the original HF layout (a BitLinear keeps its module's), without
+    tied duplicates."""
     state = {}
-    conv = {name for name, m in model.named_modules() if isinstance(m, BitLinear) and m.from_conv1d}
     for name, tensor in model.state_dict().items():
         if name == "lm_head.weight" and getattr(model.config, "tie_word_embeddings", True):
             continue
-        t = tensor.detach().float().cpu()
-        if name.endswith(".weight") and name[: -len(".weight")] in conv:
-            t = t.t()
-        state[name] = t.contiguous().clone()
+        state[name] = tensor.detach().float().cpu().contiguous().clone()
     return state
 
 
@@ -44,6 +40,7 @@ def export_hf(model, out_dir: str | Path, tokenizer_dir: str | Path | None = Non
     out.mkdir(parents=True, exist_ok=True)
     rms, eps = _flags(model)
     config = model.config.to_dict()
+    config.pop("quantization_config", None)  # the patch's own record: the packer reads `ternary_qat`
     config["ternary_qat"] = {"rms_norm": rms, "rms_norm_eps": eps}
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     save_file(latent_state_dict(model), str(out / "model.safetensors"), metadata={"format": "pt"})
@@ -79,7 +76,6 @@ def export_hf_bitnet(model, out_dir: str | Path, tokenizer_dir: str | Path | Non
         else:
             state[name] = tensor
     config = model.config.to_dict()
-    config.pop("ternary_qat", None)
     config["quantization_config"] = {"quant_method": "bitnet", "linear_class": "autobitlinear", "quantization_mode": "offline",
                                      "use_rms_norm": rms, "rms_norm_eps": eps}
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -139,10 +135,6 @@ def load_exported(directory: str | Path):
     model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32, attn_implementation="eager")
     patch_model(model, rms_norm=flags.get("rms_norm", False), rms_norm_eps=flags.get("rms_norm_eps", 1e-6))
     state = load_file(str(directory / "model.safetensors"))
-    conv = {name for name, m in model.named_modules() if isinstance(m, BitLinear) and m.from_conv1d}
-    for name in list(state):
-        if name.endswith(".weight") and name[: -len(".weight")] in conv:
-            state[name] = state[name].t().contiguous()
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [m for m in missing if m != "lm_head.weight"]
     if missing or unexpected:

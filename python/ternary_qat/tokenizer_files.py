@@ -19,7 +19,12 @@ def tokenizer_paths(directory: str | Path) -> tuple[Path, Path]:
 
 
 def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
-    """GPT-2's byte-level BPE built with the `tokenizers` library (stable across transformers 4/5)."""
+    """A directory's tokenizer.json (any HF fast tokenizer), else GPT-2's byte-level BPE from its
+    vocab and merges, built with the `tokenizers` library (stable across transformers 4/5)."""
+    if (Path(directory) / "tokenizer.json").is_file():
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
     vocab, merges = vocab_and_merges(directory)
     bpe = Tokenizer(models.BPE(vocab=vocab, merges=[tuple(m.split(" ")) for m in merges]))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -35,6 +40,12 @@ def vocab_and_merges(directory: str | Path) -> tuple[dict[str, int], list[str]]:
 
 def copy_tokenizer(directory: str | Path, out: str | Path) -> None:
     """Copies the tokenizer into `out` under the Hugging Face names."""
+    d = Path(directory)
+    if (d / "tokenizer.json").is_file():
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model"):
+            if (d / name).is_file():
+                shutil.copyfile(d / name, Path(out) / name)
+        return
     vocab, merges = tokenizer_paths(directory)
     shutil.copyfile(vocab, Path(out) / "vocab.json")
     shutil.copyfile(merges, Path(out) / "merges.txt")

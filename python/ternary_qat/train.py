@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
+from .bitlinear import BitLinear
 from .export import export_hf
 from .patch import patch_model, set_quant_lambda
 from .tokenizer_files import load_tokenizer
@@ -31,7 +32,8 @@ from .tokenizer_files import load_tokenizer
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, nargs="+", help="local text file(s)")
-    p.add_argument("--tokenizer", required=True, help="GPT-2 tokenizer directory (vocab.json+merges.txt or encoder.json+vocab.bpe)")
+    p.add_argument("--tokenizer", required=True, help="tokenizer directory: tokenizer.json (any HF fast tokenizer), or GPT-2's "
+                   "vocab.json+merges.txt / encoder.json+vocab.bpe")
     p.add_argument("--out", required=True, help="output directory (checkpoint, metrics, plot, export)")
     p.add_argument("--init", help="start from this HF model directory (default: random init from --model-config)")
     p.add_argument("--model-config", help="JSON of config fields for a random init: GPT2Config's, e.g. '{\"n_layer\":4,\"n_embd\":256}', "
@@ -44,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--kd-temperature", type=float, default=2.0)
     p.add_argument("--lambda-warmup", type=int, default=0, help="steps to ramp quantization λ from 0 to 1 (0: full from the start)")
     p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=8, help="sequences per process per step")
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per process per step (the global batch is this × processes)")
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--min-lr", type=float, default=1e-4)
@@ -60,6 +62,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--stop-at", type=int, help="save and stop at this step (resume later with --resume); the schedule stays that of --steps")
     p.add_argument("--save-all-ranks", action="store_true", help="every rank writes its final weights to OUT/rank<N>.pt (to check DDP sync)")
+    p.add_argument("--fsdp", action="store_true", help="under torchrun: shard weights, gradients and optimizer state over the "
+                   "processes (FSDP full-shard, one unit per transformer block) instead of replicating them (DDP)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
     p.add_argument("--no-progress", action="store_true")
@@ -111,15 +115,27 @@ def load_tokens(files: list[str], tokenizer_dir: str) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
-def build_model(a: argparse.Namespace, vocab_size: int):
+def tokenizer_size(tokenizer_dir: str) -> tuple[int, int | None]:
+    """(ids the tokenizer can produce, its end-of-text id)."""
+    tok = load_tokenizer(tokenizer_dir)
+    return len(tok), tok.eos_token_id
+
+
+def build_model(a: argparse.Namespace):
+    vocab_size, eos = tokenizer_size(a.tokenizer)
     if a.init:
         model = AutoModelForCausalLM.from_pretrained(a.init, torch_dtype=torch.float32, attn_implementation="eager")
+        rows = model.get_input_embeddings().num_embeddings
+        if vocab_size > rows:
+            raise SystemExit(f"--tokenizer {a.tokenizer} has {vocab_size} tokens but the model in --init {a.init} embeds only {rows}: "
+                             "use the model's own tokenizer")
     else:
         fields = json.loads(a.model_config) if a.model_config else {}
         model_type = fields.pop("model_type", "gpt2")
         fields.setdefault("vocab_size", vocab_size)
-        fields.setdefault("bos_token_id", vocab_size - 1)
-        fields.setdefault("eos_token_id", vocab_size - 1)
+        end = eos if eos is not None else vocab_size - 1
+        fields.setdefault("bos_token_id", end)
+        fields.setdefault("eos_token_id", end)
         torch.manual_seed(a.seed)
         if model_type == "gpt2":
             fields.setdefault("n_positions", max(a.seq_len, 128))
@@ -127,7 +143,7 @@ def build_model(a: argparse.Namespace, vocab_size: int):
         else:
             # Any architecture transformers knows, random-initialized from its config fields.
             model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **fields), torch_dtype=torch.float32)
-    if a.mode == "qat":
+    if a.mode == "qat" and not any(isinstance(m, BitLinear) for m in model.modules()):
         patch_model(model, rms_norm=a.rms_norm)
     return model
 
@@ -144,10 +160,13 @@ def quant_lambda(a: argparse.Namespace, step: int) -> float:
 
 
 def batch(tokens: torch.Tensor, a: argparse.Namespace, step: int, d: Dist) -> tuple[torch.Tensor, torch.Tensor]:
-    """The batch of (step, rank) is a pure function of the seed, so a resumed run sees the same data."""
-    g = torch.Generator().manual_seed(a.seed * 1_000_003 + step * d.world + d.rank)
-    starts = torch.randint(0, len(tokens) - a.seq_len - 1, (a.batch_size,), generator=g)
-    rows = torch.stack([tokens[s:s + a.seq_len + 1] for s in starts.tolist()])
+    """Rank r's share of step's global batch (batch_size × world windows drawn from the seed and the
+    step alone), so a resumed run sees the same data and N processes train on what one process
+    with an N times larger batch would."""
+    g = torch.Generator().manual_seed(a.seed * 1_000_003 + step)
+    starts = torch.randint(0, len(tokens) - a.seq_len - 1, (a.batch_size * d.world,), generator=g)
+    mine = starts[d.rank * a.batch_size:(d.rank + 1) * a.batch_size]
+    rows = torch.stack([tokens[s:s + a.seq_len + 1] for s in mine.tolist()])
     return rows[:, :-1].to(d.device), rows[:, 1:].to(d.device)
 
 
@@ -161,17 +180,22 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 @torch.no_grad()
 def evaluate(model, tokens: torch.Tensor, a: argparse.Namespace, d: Dist) -> float:
-    """Mean cross-entropy over the first eval_batches × batch_size non-overlapping held-out windows."""
+    """Mean cross-entropy over the first eval_batches × global-batch non-overlapping held-out
+    windows, shared out over the processes (the same windows whatever their number)."""
     model.eval()
-    n = min(a.eval_batches * a.batch_size, (len(tokens) - 1) // a.seq_len)
-    total, count = 0.0, 0
-    for i in range(0, n, a.batch_size):
-        rows = torch.stack([tokens[j * a.seq_len: j * a.seq_len + a.seq_len + 1] for j in range(i, min(n, i + a.batch_size))])
+    n = min(a.eval_batches * a.batch_size * d.world, (len(tokens) - 1) // a.seq_len)
+    n -= n % d.world  # every process runs as many batches (under FSDP each forward is collective)
+    totals = torch.zeros(2, dtype=torch.float64)
+    mine = list(range(d.rank, n, d.world))
+    for i in range(0, len(mine), a.batch_size):
+        rows = torch.stack([tokens[j * a.seq_len: j * a.seq_len + a.seq_len + 1] for j in mine[i:i + a.batch_size]])
         logits = model(rows[:, :-1].to(d.device)).logits
-        total += F.cross_entropy(logits.float().flatten(0, 1), rows[:, 1:].flatten().to(d.device), reduction="sum").item()
-        count += rows[:, 1:].numel()
+        totals[0] += F.cross_entropy(logits.float().flatten(0, 1), rows[:, 1:].flatten().to(d.device), reduction="sum").item()
+        totals[1] += rows[:, 1:].numel()
+    if d.world > 1:
+        dist.all_reduce(totals)
     model.train()
-    return total / max(count, 1)
+    return (totals[0] / totals[1].clamp(min=1)).item()
 
 
 def plot(history: list[dict], path: Path, title: str) -> None:
@@ -197,9 +221,48 @@ def plot(history: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def save_checkpoint(path: Path, model, optimizer, step: int, history: list[dict]) -> None:
+def shard(model) -> None:
+    """FSDP full-shard (torch's fully_shard): each transformer block (the model's _no_split_modules)
+    is one unit, gathered for its forward and backward and sharded again after; the rest (embeddings,
+    head, final norm) is the root unit."""
+    from torch.distributed.fsdp import fully_shard
+
+    blocks = set(getattr(model, "_no_split_modules", None) or [])
+    for module in list(model.modules()):
+        if type(module).__name__ in blocks:
+            fully_shard(module)
+    fully_shard(model)
+
+
+def clip_gradients(model, max_norm: float, fsdp: bool) -> None:
+    """clip_grad_norm_; under FSDP the norm is summed over the shards explicitly (each process holds
+    a slice of every gradient), so it equals the one-process norm."""
+    if not fsdp:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        return
+    grads = [p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad for p in model.parameters() if p.grad is not None]
+    squares = torch.stack([g.double().pow(2).sum() for g in grads]).sum()  # float64: the sum of millions of squares
+    dist.all_reduce(squares)
+    scale = (max_norm / (squares.sqrt() + 1e-6)).clamp(max=1.0).float()
+    for g in grads:
+        g.mul_(scale)
+
+
+def full_state(model, optimizer, fsdp: bool, optimizer_too: bool = True, everywhere: bool = False) -> tuple[dict, dict | None]:
+    """The unsharded model (and optimizer) state dicts. Under FSDP every rank must call it, and
+    only rank 0 gets them (on the CPU) unless `everywhere`."""
+    if not fsdp:
+        return model.state_dict(), optimizer.state_dict() if optimizer_too else None
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=not everywhere)
+    model_state = get_model_state_dict(model, options=options)
+    return model_state, get_optimizer_state_dict(model, optimizer, options=options) if optimizer_too else None
+
+
+def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict, step: int, history: list[dict]) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "history": history,
+    torch.save({"model": model_state, "optimizer": optimizer_state, "step": step, "history": history,
                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}, tmp)
     os.replace(tmp, path)
 
@@ -220,29 +283,41 @@ def train(argv=None) -> Path:
         train_tokens, held_tokens = tokens[:split], tokens[split:]
     if len(train_tokens) <= a.seq_len + 1 or len(held_tokens) <= a.seq_len + 1:
         raise SystemExit(f"not enough text: {len(tokens)} tokens for --seq-len {a.seq_len}")
-    model = build_model(a, vocab_size=50257).to(d.device)
+    model = build_model(a).to(d.device)
+    if int(tokens.max()) >= model.get_input_embeddings().num_embeddings:
+        raise SystemExit(f"{a.data}: token id {int(tokens.max())} is past the model's embedding rows")
     teacher = None
     if a.teacher:
         teacher = AutoModelForCausalLM.from_pretrained(a.teacher, torch_dtype=torch.float32, attn_implementation="eager").to(d.device).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
+    checkpoint = out / "checkpoint.pt"
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False) if a.resume and checkpoint.exists() else None
+    fsdp = a.fsdp and d.world > 1
+    if state is not None and not fsdp:
+        model.load_state_dict(state["model"])
+    if fsdp:
+        shard(model)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.95))
     start, history = 0, []
-    checkpoint = out / "checkpoint.pt"
-    if a.resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=d.device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+    if state is not None:
+        if fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+            set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"],
+                           options=StateDictOptions(full_state_dict=True))
+        else:
+            optimizer.load_state_dict(state["optimizer"])
         start, history = state["step"], state["history"]
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
     else:
         torch.manual_seed(a.seed + d.rank)
-    wrapped = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
+    wrapped = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 and not fsdp else model
     autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=a.dtype == "bf16")
     bar = tqdm(total=a.steps, initial=start, disable=not d.main or a.no_progress, desc=f"train ({a.mode})")
     model.train()
@@ -265,26 +340,37 @@ def train(argv=None) -> Path:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if a.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
+            clip_gradients(model, a.grad_clip, fsdp)
         optimizer.step()
-        record = {"step": step + 1, "loss": ce.item(), "total_loss": loss.item(), "lr": learning_rate(a, step)}
+        losses = torch.stack([ce.detach(), loss.detach()]).float()
+        if d.world > 1:  # the global batch's mean, as one process would log it
+            dist.all_reduce(losses)
+            losses /= d.world
+        record = {"step": step + 1, "loss": losses[0].item(), "total_loss": losses[1].item(), "lr": learning_rate(a, step)}
         if (step + 1) % a.eval_every == 0 or step + 1 == a.steps:
             record["eval_loss"] = evaluate(model, held_tokens, a, d)
             record["eval_ppl"] = math.exp(record["eval_loss"])
-            bar.set_postfix(loss=f"{ce.item():.3f}", held_out_ppl=f"{record['eval_ppl']:.2f}")
+            bar.set_postfix(loss=f"{record['loss']:.3f}", held_out_ppl=f"{record['eval_ppl']:.2f}")
         history.append(record)
         if metrics:
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
         bar.update(1)
-        if d.main and ((step + 1) % a.save_every == 0 or step + 1 == end):
-            save_checkpoint(checkpoint, model, optimizer, step + 1, history)
-            plot(history, out / "loss.png", f"{a.mode}{' + distillation' if teacher is not None else ''}")
+        if (step + 1) % a.save_every == 0 or step + 1 == end:
+            model_state, optimizer_state = full_state(model, optimizer, fsdp)  # collective under FSDP
+            if d.main:
+                save_checkpoint(checkpoint, model_state, optimizer_state, step + 1, history)
+                plot(history, out / "loss.png", f"{a.mode}{' + distillation' if teacher is not None else ''}")
     bar.close()
-    if a.save_all_ranks:
-        torch.save(model.state_dict(), out / f"rank{d.rank}.pt")
-    if d.main and end == a.steps:
-        export_hf(model, out / "export", a.tokenizer)
+    if a.save_all_ranks or end == a.steps:
+        model_state, _ = full_state(model, optimizer, fsdp, optimizer_too=False, everywhere=a.save_all_ranks)
+        if a.save_all_ranks:
+            torch.save(model_state, out / f"rank{d.rank}.pt")
+        if d.main and end == a.steps:
+            if fsdp:  # an unsharded copy to export from
+                model = build_model(a)
+                model.load_state_dict(model_state)
+            export_hf(model, out / "export", a.tokenizer)
     if d.world > 1:
         dist.barrier()
         dist.destroy_process_group()

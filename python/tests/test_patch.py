@@ -2,7 +2,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, MambaConfig, MambaForCausalLM
 
 from conftest import tie_free_ids, tiny_gpt2
-from ternary_qat import BitLinear, patch_model
+from ternary_qat import BitLinear, bitlinear_layers, patch_model
 from ternary_qat import semantics as S
 from ternary_qat import reference
 
@@ -76,3 +76,48 @@ def test_every_patched_layer_receives_a_nonzero_gradient():
     for n in names:
         g = model.get_submodule(n).weight.grad
         assert g is not None and g.abs().sum() > 0, n
+
+
+def _roundtrip(model, tmp_path, vocab):
+    """save_pretrained → from_pretrained of a patched model: the same modules patched, the same logits."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.no_grad():  # norms away from their all-ones init, so a lost norm would show
+        for _, layer in bitlinear_layers(model):
+            if layer.norm is not None:
+                layer.norm.weight.uniform_(0.5, 1.5)
+    model.eval()
+    ids = torch.randint(0, vocab, (2, 12))
+    with torch.no_grad():
+        want = model(ids).logits
+    model.save_pretrained(tmp_path)
+    back = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    assert [n for n, _ in bitlinear_layers(back)] == [n for n, _ in bitlinear_layers(model)]
+    with torch.no_grad():
+        assert torch.equal(back(ids).logits, want)
+    return back
+
+
+def test_a_patched_gpt2_saved_by_hf_loads_back_patched_with_the_same_logits(tmp_path):
+
+    model = tiny_gpt2(n_embd=96, n_head=4, vocab_size=300)  # square c_proj: a transposed load would not fail by shape
+    patch_model(model, rms_norm=True)
+    back = _roundtrip(model, tmp_path, 300)
+    assert back.transformer.h[0].attn.c_proj.weight.shape == (96, 96) and back.transformer.h[0].attn.c_attn.weight.shape == (96, 288)
+    assert back.config.quantization_config.use_rms_norm is True
+
+
+def test_a_patched_llama_saved_by_hf_loads_back_patched_with_the_same_logits(tmp_path):
+    config = LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2)
+    model = LlamaForCausalLM(config)
+    patch_model(model)
+    _roundtrip(model, tmp_path, 100)
+
+
+def test_patch_model_says_what_it_replaced_and_what_stayed_float(capsys):
+    model = tiny_gpt2(vocab_size=300)
+    patch_model(model, verbose=True)
+    out = capsys.readouterr().out
+    assert "8 linear layers are BitLinear (c_attn, c_fc, c_proj)" in out
+    assert "float: lm_head (kept float (keep=))" in out and "embeddings, norms" in out
