@@ -93,7 +93,7 @@ def reference_ppl(model_dir: Path, ids: list[int], embeddings: str) -> float:
     return reference.perplexity(w, ids, CTX)[0]
 
 
-def plots(runs: Path, results: dict, docs: Path, title: str, stem: str) -> None:
+def plots(runs: Path, results: dict, docs: Path, title: str, stem: str, corpus: str = "tinyshakespeare, GPT-2 tokenizer") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,13 +101,15 @@ def plots(runs: Path, results: dict, docs: Path, title: str, stem: str) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, label in (("fp", "FP pretraining"), ("qat", "QAT"), ("qat_kd", "QAT + distillation")):
+        if not (runs / name / "metrics.jsonl").exists():
+            continue
         h = [json.loads(l) for l in (runs / name / "metrics.jsonl").read_text().splitlines()]
         ax.plot([r["step"] for r in h], [r["loss"] for r in h], alpha=0.35, label=f"{label}: training")
         ev = [r for r in h if "eval_loss" in r]
         ax.plot([r["step"] for r in ev], [r["eval_loss"] for r in ev], "o-", ms=3, label=f"{label}: held-out")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats/token)")
-    ax.set_title(f"tinyshakespeare, GPT-2 tokenizer, {title}")
+    ax.set_title(f"{corpus}, {title}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -33,9 +33,31 @@ def latent_state_dict(model) -> dict[str, torch.Tensor]:
     return state
 
 
-def export_hf(model, out_dir: str | Path, tokenizer_dir: str | Path | None = None) -> Path:
-    """Writes config.json (with the `ternary_qat` flags), model.safetensors (latent FP32 weights)
-    and the tokenizer files: what `ternary pack` reads."""
+def write_model_card(out: Path, model, form: str, training: dict | None = None) -> None:
+    """README.md (a Hugging Face model card: what the directory holds, how to run it, how it was
+    made) and generation_config.json."""
+    config = model.config
+    patched = [n for n, m in model.named_modules() if isinstance(m, BitLinear)]
+    lines = ["---", "library_name: transformers", "tags: [ternary, bitnet-b1.58, quantization-aware-training, ternary-engine]", "---",
+             f"# Ternary {config.model_type} ({len(patched)} ternary linear layers)", "",
+             f"{form} Weights {{-1, 0, +1}} with one absmean scale per matrix and int8 per-token activations "
+             "(BitNet b1.58), made by quantization-aware training with `ternary_qat`. Embeddings, head, norms"
+             f"{' and convolutions' if config.model_type.startswith('mamba') else ''} are float.", "",
+             "Run it on a CPU with the Ternary engine:", "", "```", "ternary pack . -o model.safetensors",
+             "ternary generate -m model.safetensors \"Once upon a time\"", "```", ""]
+    if training:
+        lines += ["## Training", "", "| setting | value |", "| --- | --- |"]
+        lines += [f"| {k} | {v} |" for k, v in training.items() if v is not None and v is not False]
+        lines.append("")
+    (out / "README.md").write_text("\n".join(lines))
+    generation = getattr(model, "generation_config", None)
+    if generation is not None:
+        generation.save_pretrained(out)
+
+
+def export_hf(model, out_dir: str | Path, tokenizer_dir: str | Path | None = None, training: dict | None = None) -> Path:
+    """Writes config.json (with the `ternary_qat` flags), model.safetensors (latent FP32 weights),
+    the tokenizer files, and a model card with the `training` settings: what `ternary pack` reads."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rms, eps = _flags(model)
@@ -46,13 +68,14 @@ def export_hf(model, out_dir: str | Path, tokenizer_dir: str | Path | None = Non
     save_file(latent_state_dict(model), str(out / "model.safetensors"), metadata={"format": "pt"})
     if tokenizer_dir is not None:
         copy_tokenizer(tokenizer_dir, out)
+    write_model_card(out, model, "Latent float32 weights, ternarized when packed.", training)
     return out
 
 
 BITNET_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-def export_hf_bitnet(model, out_dir: str | Path, tokenizer_dir: str | Path | None = None) -> Path:
+def export_hf_bitnet(model, out_dir: str | Path, tokenizer_dir: str | Path | None = None, training: dict | None = None) -> Path:
     """Hugging Face BitNet's packed deployment form, which transformers' `BitNetForCausalLM`
     (AutoBitLinear, offline mode) loads with `from_pretrained`: each linear of the attention and
     FFN ternarized by absmean and stored as uint8 (out/4, in), four values per byte along the
@@ -82,6 +105,8 @@ def export_hf_bitnet(model, out_dir: str | Path, tokenizer_dir: str | Path | Non
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     if tokenizer_dir is not None:
         copy_tokenizer(tokenizer_dir, out)
+    write_model_card(out, model, "Hugging Face BitNet's packed form (transformers' `BitNetForCausalLM` loads it; four ternary "
+                                 "values per byte, `weight_scale` multiplies).", training)
     return out
 
 

@@ -370,7 +370,12 @@ def train(argv=None) -> Path:
             if fsdp:  # an unsharded copy to export from
                 model = build_model(a)
                 model.load_state_dict(model_state)
-            export_hf(model, out / "export", a.tokenizer)
+            card = {"mode": a.mode + (" + distillation" if a.teacher else ""), "initialized from": a.init or "random (--model-config)",
+                    "teacher": a.teacher, "data": ", ".join(a.data), "steps": a.steps, "global batch (sequences)": a.batch_size * d.world,
+                    "sequence length": a.seq_len, "learning rate": f"{a.lr} → {a.min_lr} (cosine, {a.warmup_steps} warm-up steps)",
+                    "quantization λ warm-up steps": a.lambda_warmup, "RMSNorm before quantization": a.rms_norm,
+                    "final held-out loss": history[-1].get("eval_loss") if history else None}
+            export_hf(model, out / "export", a.tokenizer, training=card)
     if d.world > 1:
         dist.barrier()
         dist.destroy_process_group()

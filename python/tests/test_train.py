@@ -42,6 +42,10 @@ def test_a_short_qat_run_lowers_the_loss_and_writes_plot_checkpoint_and_export(t
     config = json.loads((export / "config.json").read_text())
     assert config["ternary_qat"]["rms_norm"] is False
     assert (export / "vocab.json").exists() and (export / "merges.txt").exists()
+    card = (export / "README.md").read_text()
+    assert "| mode | qat |" in card and "| steps | 20 |" in card and "ternary pack . -o model.safetensors" in card
+    assert f"| final held-out loss | {h[-1]['eval_loss']} |" in card
+    assert json.loads((export / "generation_config.json").read_text())["eos_token_id"] == 50256
     assert load_file(str(export / "model.safetensors"))["transformer.h.0.attn.c_attn.weight"].shape == (32, 96)
 
 
