@@ -1,7 +1,7 @@
 """Healing a real pretrained model: Karpathy's stories260K (Llama-2 architecture, trained on
 TinyStories) made ternary, naively (PTQ) and by QAT and QAT + distillation from the float model.
 
-    python python/examples/stories.py        # ~20 minutes on 2 cores
+    python python/examples/stories.py        # ~25 minutes on 2 cores
 
 1. The llama2.c checkpoint becomes a Hugging Face LlamaForCausalLM (ternary_qat.llama2c; its greedy
    sample is the one stories260K.md publishes).
@@ -34,7 +34,7 @@ from ternary_qat import llama2c, reference_llama  # noqa: E402
 from ternary_qat.evaluation import chunked_perplexity, hf_logits  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "models" / "stories260K"
-CTX = 256  # perplexity chunk = training sequence length
+CTX = 128  # perplexity chunk = training sequence length
 PROMPTS = ("Once upon a time", "Tom and his dog", "One day, Lily")
 
 
@@ -83,7 +83,7 @@ def main() -> None:
     p.add_argument("--ternary", default=str(ROOT / ".build" / "release" / "ternary"), help="the Swift CLI (swift build -c release)")
     p.add_argument("--train-stories", type=int, default=4000)
     p.add_argument("--heldout-stories", type=int, default=400)
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=400)
     a = p.parse_args()
     runs = Path(a.runs)
     (runs / "data").mkdir(parents=True, exist_ok=True)
@@ -96,7 +96,7 @@ def main() -> None:
     def args(out: Path, *extra: str) -> list[str]:
         return ["--data", str(train_txt), "--eval-data", str(held_txt), "--tokenizer", str(teacher), "--init", str(teacher),
                 "--out", str(out), "--steps", str(a.steps), "--batch-size", "32", "--seq-len", str(CTX), "--lr", "1e-3",
-                "--min-lr", "1e-4", "--warmup-steps", "50", "--lambda-warmup", "200", "--eval-every", "100", "--eval-batches", "4",
+                "--min-lr", "1e-4", "--warmup-steps", "50", "--lambda-warmup", "100", "--eval-every", "100", "--eval-batches", "4",
                 "--save-every", "100", "--seed", "0", "--threads", "2", *extra]
 
     run_stage("qat", args(runs / "qat"), runs / "qat")
