@@ -92,6 +92,9 @@ def zero_ratios(model: nn.Module) -> dict[str, float]:
     towards 1 is collapsing (the known QAT failure); absmean ternarization of a Gaussian gives ≈ 0.31."""
     out = {}
     for name, layer in bitlinear_layers(model):
-        w = layer.weight.float()
+        w = layer.weight
+        if hasattr(w, "full_tensor"):  # an FSDP shard (DTensor): every process must call this
+            w = w.full_tensor()
+        w = w.float()
         out[name] = (w.abs() / weight_scale(w)).round().eq(0).float().mean().item()
     return out

@@ -25,7 +25,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, GPT2LMHea
 
 from .bitlinear import BitLinear
 from .export import export_hf
-from .patch import patch_model, set_quant_lambda
+from .patch import patch_model, set_quant_lambda, zero_ratios
 from .tokenizer_files import load_tokenizer
 
 
@@ -199,6 +199,8 @@ def evaluate(model, tokens: torch.Tensor, a: argparse.Namespace, d: Dist) -> flo
 
 
 def plot(history: list[dict], path: Path, title: str) -> None:
+    """The loss curves and, for QAT, each ternary layer's zero-ratio (its fraction of 0 weights) at
+    every evaluation: a layer drifting towards 1 is collapsing."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -206,7 +208,9 @@ def plot(history: list[dict], path: Path, title: str) -> None:
 
     train = [(h["step"], h["loss"]) for h in history if "loss" in h]
     held = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    zeros = [(h["step"], h["zero_ratio"]) for h in history if h.get("zero_ratio")]
+    fig, axes = plt.subplots(1, 2 if zeros else 1, figsize=(12 if zeros else 7, 4), squeeze=False)
+    ax = axes[0][0]
     if train:
         ax.plot(*zip(*train), label="training loss", alpha=0.6)
     if held:
@@ -216,6 +220,18 @@ def plot(history: list[dict], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    if zeros:
+        ax = axes[0][1]
+        steps = [s for s, _ in zeros]
+        for name in zeros[-1][1]:
+            ax.plot(steps, [r.get(name, float("nan")) for _, r in zeros], lw=0.8, alpha=0.45)
+        ax.plot(steps, [sum(r.values()) / len(r) for _, r in zeros], "k-", lw=2, label=f"mean of {len(zeros[-1][1])} layers")
+        ax.set_xlabel("step")
+        ax.set_ylabel("fraction of ternary weights that are 0")
+        ax.set_title("zero-ratio per ternary layer (towards 1 = collapse)")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -321,9 +337,14 @@ def train(argv=None) -> Path:
     autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=a.dtype == "bf16")
     bar = tqdm(total=a.steps, initial=start, disable=not d.main or a.no_progress, desc=f"train ({a.mode})")
     model.train()
-    metrics = open(out / "metrics.jsonl", "a") if d.main else None
+    metrics = None
+    if d.main:  # rewritten from the checkpoint's history: a resumed run does not repeat the steps after it
+        metrics = open(out / "metrics.jsonl", "w")
+        metrics.writelines(json.dumps(record) + "\n" for record in history)
     end = min(a.steps, a.stop_at) if a.stop_at else a.steps
+    step_tokens, last_eval = a.batch_size * d.world * a.seq_len, {}
     for step in range(start, end):
+        step_start = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(a, step)
         if a.mode == "qat":
@@ -347,10 +368,24 @@ def train(argv=None) -> Path:
             dist.all_reduce(losses)
             losses /= d.world
         record = {"step": step + 1, "loss": losses[0].item(), "total_loss": losses[1].item(), "lr": learning_rate(a, step)}
+        step_seconds = time.perf_counter() - step_start
         if (step + 1) % a.eval_every == 0 or step + 1 == a.steps:
             record["eval_loss"] = evaluate(model, held_tokens, a, d)
             record["eval_ppl"] = math.exp(record["eval_loss"])
-            bar.set_postfix(loss=f"{record['loss']:.3f}", held_out_ppl=f"{record['eval_ppl']:.2f}")
+            if a.mode == "qat":  # collective under FSDP: every process computes it
+                record["zero_ratio"] = zero_ratios(model)
+                worst = max(record["zero_ratio"], key=record["zero_ratio"].get)
+                if d.main and record["zero_ratio"][worst] > 0.9:
+                    tqdm.write(f"warning: step {step + 1}: {worst} has {record['zero_ratio'][worst]:.0%} zero weights "
+                               "(collapsing towards all-zero; try a lower --lr or a longer --lambda-warmup)")
+        postfix = {"loss": f"{record['loss']:.3f}", "tok/s": f"{step_tokens / step_seconds:.0f}"}
+        if a.mode == "qat":
+            postfix["λ"] = f"{quant_lambda(a, step):.2f}"
+        if "eval_ppl" in record:
+            last_eval = {"held-out ppl": f"{record['eval_ppl']:.2f}"}
+            if "zero_ratio" in record:
+                last_eval["zeros"] = f"{sum(record['zero_ratio'].values()) / len(record['zero_ratio']):.3f}"
+        bar.set_postfix({**postfix, **last_eval})
         history.append(record)
         if metrics:
             metrics.write(json.dumps(record) + "\n")
@@ -362,6 +397,8 @@ def train(argv=None) -> Path:
                 save_checkpoint(checkpoint, model_state, optimizer_state, step + 1, history)
                 plot(history, out / "loss.png", f"{a.mode}{' + distillation' if teacher is not None else ''}")
     bar.close()
+    if metrics:
+        metrics.close()
     if a.save_all_ranks or end == a.steps:
         model_state, _ = full_state(model, optimizer, fsdp, optimizer_too=False, everywhere=a.save_all_ranks)
         if a.save_all_ranks:

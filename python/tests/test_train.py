@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -38,6 +39,9 @@ def test_a_short_qat_run_lowers_the_loss_and_writes_plot_checkpoint_and_export(t
     assert last < first - 0.5, (first, last)
     assert h[-1]["eval_loss"] < h[9]["eval_loss"]
     assert (out / "loss.png").stat().st_size > 1000
+    ratios = h[-1]["zero_ratio"]  # each ternary layer's fraction of zero weights, at every evaluation
+    assert sorted(ratios) == sorted(f"transformer.h.{i}.{m}" for i in range(2) for m in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"))
+    assert all(0.1 < r < 0.6 for r in ratios.values()) and "zero_ratio" in h[9] and "zero_ratio" not in h[8]
     export = out / "export"
     config = json.loads((export / "config.json").read_text())
     assert config["ternary_qat"]["rms_norm"] is False
@@ -57,36 +61,45 @@ def test_distillation_loss_is_zero_for_identical_student_and_teacher():
 
 def test_resume_from_an_interrupted_run_is_bit_identical(tmp_path, shakespeare, tokenizer_dir):
     full, cut = tmp_path / "full", tmp_path / "cut"
-    T.train(args(tmp_path, shakespeare, tokenizer_dir, full, "--steps", "12"))
-    T.train(args(tmp_path, shakespeare, tokenizer_dir, cut, "--steps", "12", "--stop-at", "5"))
-    assert torch.load(cut / "checkpoint.pt", weights_only=False)["step"] == 5
+    T.train(args(tmp_path, shakespeare, tokenizer_dir, full, "--steps", "8"))
+    T.train(args(tmp_path, shakespeare, tokenizer_dir, cut, "--steps", "8", "--stop-at", "3"))
+    assert torch.load(cut / "checkpoint.pt", weights_only=False)["step"] == 3
     assert not (cut / "export").exists()
-    T.train(args(tmp_path, shakespeare, tokenizer_dir, cut, "--steps", "12", "--resume"))
+    T.train(args(tmp_path, shakespeare, tokenizer_dir, cut, "--steps", "8", "--resume"))
     a = torch.load(full / "checkpoint.pt", weights_only=False)
     b = torch.load(cut / "checkpoint.pt", weights_only=False)
-    assert a["step"] == b["step"] == 12
+    assert a["step"] == b["step"] == 8
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name]), name
     assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+    assert history(cut) == history(full)  # metrics.jsonl holds each step once, not the steps redone after the checkpoint
 
 
 NO_DROPOUT = ["--model-config", json.dumps({"n_layer": 2, "n_embd": 32, "n_head": 2, "resid_pdrop": 0.0, "embd_pdrop": 0.0,
                                              "attn_pdrop": 0.0})]
 
 
-def two_processes_against_one(tmp_path, shakespeare, tokenizer_dir, *extra, weights_within=1e-4):
-    """Trains 10 QAT steps with torchrun (2 processes × 4 sequences) and in this process (1 × 8)
-    on a dropout-free model (dropout draws differ between the two set-ups by nature); checks that
-    both logged the same losses and end with the same weights: all but a few elements in a
-    hundred thousand within 1e-5, and all within `weights_within`."""
-    out, single = tmp_path / "two", tmp_path / "one"
+@pytest.fixture(scope="module")
+def one_process_run(tmp_path_factory, shakespeare, tokenizer_dir) -> Path:
+    """10 QAT steps in this process with a batch of 8: what two processes × 4 must reproduce."""
+    tmp = tmp_path_factory.mktemp("one")
+    T.train(args(tmp, shakespeare, tokenizer_dir, tmp / "one", "--steps", "10", "--save-all-ranks", "--batch-size", "8", *NO_DROPOUT))
+    return tmp / "one"
+
+
+def torchrun(tmp_path, shakespeare, tokenizer_dir, out, *extra) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "ternary_qat.train",
            *args(tmp_path, shakespeare, tokenizer_dir, out, "--steps", "10", "--threads", "1", "--save-all-ranks",
                  "--batch-size", "4", *NO_DROPOUT, *extra)]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    T.train(args(tmp_path, shakespeare, tokenizer_dir, single, "--steps", "10", "--save-all-ranks", "--batch-size", "8", *NO_DROPOUT))
+
+
+def same_training(out, single, weights_within=1e-4) -> None:
+    """The 2-process run `out` logged the same losses as the 1-process run `single` and ends with
+    the same weights: all but a few elements in a hundred thousand within 1e-5, and all within
+    `weights_within` (the model is dropout-free: dropout draws differ between the set-ups by nature)."""
     r0 = torch.load(out / "rank0.pt", weights_only=False)
     r1 = torch.load(out / "rank1.pt", weights_only=False)
     one = torch.load(single / "rank0.pt", weights_only=False)
@@ -108,19 +121,30 @@ def two_processes_against_one(tmp_path, shakespeare, tokenizer_dir, *extra, weig
     for a, b in zip(two, alone):  # the same loss curve; the logged loss is the global batch's
         assert abs(a["loss"] - b["loss"]) < 1e-5 * b["loss"], (a, b)
     assert abs(two[-1]["eval_loss"] - alone[-1]["eval_loss"]) < 1e-5 * alone[-1]["eval_loss"]
+    assert two[-1]["zero_ratio"].keys() == alone[-1]["zero_ratio"].keys()
+    for name, ratio in alone[-1]["zero_ratio"].items():  # a weight on a rounding threshold may flip
+        assert abs(two[-1]["zero_ratio"][name] - ratio) < 1e-3, name
     exported = load_file(str(out / "export" / "model.safetensors"))
     for name, tensor in exported.items():
         assert torch.equal(tensor, r0[name].float()), name
 
 
-def test_two_ddp_processes_train_the_same_weights_as_one_process_with_the_same_global_batch(tmp_path, shakespeare, tokenizer_dir):
-    two_processes_against_one(tmp_path, shakespeare, tokenizer_dir)
+def test_two_ddp_processes_train_the_same_weights_as_one_process_with_the_same_global_batch(tmp_path, shakespeare, tokenizer_dir,
+                                                                                           one_process_run):
+    torchrun(tmp_path, shakespeare, tokenizer_dir, tmp_path / "two")
+    same_training(tmp_path / "two", one_process_run)
 
 
-def test_two_fsdp_processes_train_the_same_weights_as_one_process_with_the_same_global_batch(tmp_path, shakespeare, tokenizer_dir):
+def test_two_fsdp_processes_interrupted_and_resumed_train_the_same_weights_as_one_process(tmp_path, shakespeare, tokenizer_dir,
+                                                                                          one_process_run):
     """Sharded gradients are averaged by reduce-scatter in another order than DDP's all-reduce: a
-    few more weights round the other way (measured: 22 elements of 1.6M move by up to 1.4e-3)."""
-    two_processes_against_one(tmp_path, shakespeare, tokenizer_dir, "--fsdp", weights_within=5e-3)
+    few more weights round the other way (measured: 22 elements of 1.6M move by up to 1.4e-3).
+    The run stops after 5 steps and resumes from its (unsharded) checkpoint, resharded."""
+    out = tmp_path / "two"
+    torchrun(tmp_path, shakespeare, tokenizer_dir, out, "--fsdp", "--stop-at", "5")
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 5 and not (out / "export").exists()
+    torchrun(tmp_path, shakespeare, tokenizer_dir, out, "--fsdp", "--resume")
+    same_training(out, one_process_run, weights_within=5e-3)
 
 
 def test_bf16_autocast_and_lambda_warmup_run(tmp_path, shakespeare, tokenizer_dir):
@@ -133,7 +157,6 @@ def test_bf16_autocast_and_lambda_warmup_run(tmp_path, shakespeare, tokenizer_di
 
 
 def test_bad_options_are_rejected_with_a_message(capsys):
-    import pytest
 
     for bad in (["--steps", "0"], ["--holdout-fraction", "1.5"], ["--lr", "0"], ["--mode", "fp", "--teacher", "t"]):
         with pytest.raises(SystemExit):
@@ -143,7 +166,6 @@ def test_bad_options_are_rejected_with_a_message(capsys):
 
 def test_init_from_a_model_whose_vocabulary_is_smaller_than_the_tokenizer_is_refused_with_a_message(tmp_path, shakespeare,
                                                                                                     tokenizer_dir):
-    import pytest
     from conftest import tiny_gpt2
 
     tiny_gpt2(vocab_size=300).save_pretrained(tmp_path / "small")
