@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the Swift package (kernels, file format, tokenizer, PyTorch parity, CLI), the
 # Python trainer (BitLinear, patcher, training, export, Swift/Python cross-checks, the packed-format
-# mutation fuzz), then the reliability runs: every libFuzzer target for 60 s and the Swift tests
+# mutation fuzz), then the reliability runs: every libFuzzer target for 30 s and the Swift tests
 # under AddressSanitizer and ThreadSanitizer (docs/RELIABILITY.md).
 #
 #   scripts/test.sh            everything (what CI runs)
@@ -31,6 +31,6 @@ swift test
 TERNARY_BIN="$PWD/.build/debug/ternary" .venv/bin/python -m pytest python/tests -q
 
 if [ "${1:-}" != "--quick" ]; then
-    scripts/fuzz.sh 60
+    scripts/fuzz.sh 30
     scripts/sanitize.sh all
 fi
