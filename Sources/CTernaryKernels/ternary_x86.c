@@ -16,6 +16,7 @@ int tk_cpu_features(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) f |= TK_ISA_AVX512VNNI;
     if ((f & TK_ISA_AVX2) && __builtin_cpu_supports("f16c")) f |= TK_ISA_F16C_FMA;
+    if ((f & TK_ISA_AVX512VNNI) && __builtin_cpu_supports("avx512vbmi")) f |= TK_ISA_AVX512VBMI;
     cached = f;
     return f;
 }

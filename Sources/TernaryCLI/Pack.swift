@@ -24,7 +24,7 @@ struct Pack: ParsableCommand {
     @Option(help: "How token embeddings and the LM head are stored: \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
     var embeddings: String = "f16"
 
-    @Option(help: "How linear layers are stored: ternary (quantized at pack time unless already ternary), or \(WeightFormat.allCases.dropFirst().map(\.rawValue).joined(separator: ", ")) to keep them dense.")
+    @Option(help: "How linear layers are stored: ternary (2 bits per weight) or t1.6 (base 3, 1.6 bits per weight; rows padded to 320), quantized at pack time unless already ternary; or \(WeightFormat.allCases.filter { !$0.isTernary }.map(\.rawValue).joined(separator: ", ")) to keep them dense.")
     var weights: String = "ternary"
 
     @Option(help: "Tokenizer, when the model has none (a directory with tokenizer.json, vocab.json + merges.txt or encoder.json + vocab.bpe; or a tokenizer.json, GGUF or llama2.c tokenizer.bin file).")

@@ -130,13 +130,13 @@ public enum GGUFExporter {
         let weight = try file.file.tensor("\(name).weight")
         guard let format = WeightFormat(dtype: weight.dtype) else { throw FormatError.wrongDType(path: file.path, tensor: weight.name, expected: WeightFormat.allCases.map(\.dtype), found: weight.dtype) }
         switch format {
-        case .ternary:
+        case .ternary, .base3:
             let scale = try floats(file, "\(name).weight_scale")[0]
-            let rowBytes = TernaryLayout.rowBytes(k)
+            let rowBytes = format.rowBytes(k)
             var codes = [Int8](repeating: 0, count: rows * k)
             for r in 0..<rows {
                 let row = UnsafeRawBufferPointer(rebasing: weight.data[(r * rowBytes)..<((r + 1) * rowBytes)])
-                for i in 0..<k { codes[r * k + i] = TernaryLayout.weight(at: i, of: row) }
+                for i in 0..<k { codes[r * k + i] = format == .base3 ? Base3Layout.weight(at: i, of: row) : TernaryLayout.weight(at: i, of: row) }
             }
             return .ternary(codes: codes, scale: scale)
         case .int8:

@@ -44,40 +44,34 @@ public struct PackedModelBuilder {
     public mutating func addMatrix(_ name: String, _ source: SourceMatrix, rows: Int, k: Int, format: WeightFormat) throws {
         switch (source, format) {
         case let (.packedTernary(bytes, beta), .ternary):
-            addTernary(name, packed: bytes, beta: beta, rows: rows, k: k)
-        case let (.ternary(codes, scale), .ternary):
+            addTernary(name, packed: bytes, beta: beta, rows: rows, k: k, format: .ternary)
+        case let (.packedTernary(bytes, beta), .base3):
+            addTernary(name, packed: WeightQuantizer.pack(WeightQuantizer.unpack(bytes, rows: rows, k: k), rows: rows, k: k, format: .base3),
+                       beta: beta, rows: rows, k: k, format: .base3)
+        case let (.ternary(codes, scale), .ternary), let (.ternary(codes, scale), .base3):
             guard scale.isFinite, scale > 0 else { throw ConvertError.nonFinite(tensor: "\(name) (its scale \(scale))") }
-            addTernary(name, packed: WeightQuantizer.pack(codes, rows: rows, k: k), beta: scale, rows: rows, k: k)
+            addTernary(name, packed: WeightQuantizer.pack(codes, rows: rows, k: k, format: format), beta: scale, rows: rows, k: k, format: format)
         case (.float(let values), _):
             try Self.checkFinite(values, name)
             addFloatMatrix(name, values, rows: rows, k: k, format: format)
         case let (.ternary(codes, scale), _):
             addFloatMatrix(name, codes.map { Float($0) * scale }, rows: rows, k: k, format: format)
         case let (.packedTernary(bytes, beta), _):
-            let rowBytes = TernaryLayout.rowBytes(k)
-            var values = [Float]()
-            values.reserveCapacity(rows * k)
-            bytes.withUnsafeBytes { raw in
-                for r in 0..<rows {
-                    let row = UnsafeRawBufferPointer(rebasing: raw[(r * rowBytes)..<((r + 1) * rowBytes)])
-                    for i in 0..<k { values.append(Float(TernaryLayout.weight(at: i, of: row)) * beta) }
-                }
-            }
-            addFloatMatrix(name, values, rows: rows, k: k, format: format)
+            addFloatMatrix(name, WeightQuantizer.unpack(bytes, rows: rows, k: k).map { Float($0) * beta }, rows: rows, k: k, format: format)
         }
     }
 
-    private mutating func addTernary(_ name: String, packed: [UInt8], beta: Float, rows: Int, k: Int) {
-        add(OutputTensor(name: "\(name).weight", dtype: .u32, shape: WeightFormat.ternary.weightShape(rows: rows, k: k), bytes: packed))
+    private mutating func addTernary(_ name: String, packed: [UInt8], beta: Float, rows: Int, k: Int, format: WeightFormat) {
+        add(OutputTensor(name: "\(name).weight", dtype: format.dtype, shape: format.weightShape(rows: rows, k: k), bytes: packed))
         add(OutputTensor(name: "\(name).weight_scale", dtype: .f32, shape: [1], values: [beta]))
     }
 
     private mutating func addFloatMatrix(_ name: String, _ w: [Float], rows: Int, k: Int, format: WeightFormat) {
         let shape = format.weightShape(rows: rows, k: k)
         switch format {
-        case .ternary:
-            let (packed, beta) = WeightQuantizer.ternary(w, rows: rows, k: k)
-            addTernary(name, packed: packed, beta: beta, rows: rows, k: k)
+        case .ternary, .base3:
+            let (codes, beta) = WeightQuantizer.ternaryCodes(w, rows: rows, k: k)
+            addTernary(name, packed: WeightQuantizer.pack(codes, rows: rows, k: k, format: format), beta: beta, rows: rows, k: k, format: format)
         case .int8:
             let (values, scales) = WeightQuantizer.int8Rows(w, rows: rows, k: k)
             add(OutputTensor(name: "\(name).weight", dtype: .i8, shape: shape, values: values))

@@ -1,3 +1,4 @@
+import TernaryFormat
 import TernaryKernels
 
 /// Weight quantization exactly as docs/FORMAT.md defines it (the Python exporter mirrors this
@@ -10,37 +11,46 @@ public enum WeightQuantizer {
         return max(Float(total / Double(w.count)), Float(1e-5))
     }
 
-    /// Packs a row-major (rows, k) float matrix as ternary codes: round-half-even(w / β) clamped
-    /// to −1…1. Returns the packed bytes (rows × rowBytes(k)) and β.
-    public static func ternary(_ w: [Float], rows: Int, k: Int) -> (packed: [UInt8], beta: Float) {
+    /// Ternary codes of a row-major (rows, k) float matrix: round-half-even(w / β) clamped to
+    /// −1…1, and β.
+    public static func ternaryCodes(_ w: [Float], rows: Int, k: Int) -> (codes: [Int8], beta: Float) {
         precondition(w.count == rows * k)
         let beta = absMean(w)
-        let rowBytes = TernaryLayout.rowBytes(k)
-        var packed = [UInt8](repeating: 0, count: rows * rowBytes)
-        var row = [Int8](repeating: 0, count: k)
-        packed.withUnsafeMutableBytes { out in
-            for r in 0..<rows {
-                for i in 0..<k { row[i] = Int8(min(max((w[r * k + i] / beta).rounded(.toNearestOrEven), -1), 1)) }
-                row.withUnsafeBufferPointer { TernaryLayout.packRow($0, into: UnsafeMutableRawBufferPointer(rebasing: out[(r * rowBytes)..<((r + 1) * rowBytes)])) }
-            }
-        }
-        return (packed, beta)
+        return (w.map { Int8(min(max(($0 / beta).rounded(.toNearestOrEven), -1), 1)) }, beta)
     }
 
-    /// Packs exact ternary values (rows, k), each −1, 0 or +1, into the 2-bit layout.
-    public static func pack(_ codes: [Int8], rows: Int, k: Int) -> [UInt8] {
-        precondition(codes.count == rows * k)
-        let rowBytes = TernaryLayout.rowBytes(k)
+    /// Packs exact ternary values (rows, k), each −1, 0 or +1, in `format`'s layout (`ternary`:
+    /// 2-bit, the default; `t1.6`: base 3).
+    public static func pack(_ codes: [Int8], rows: Int, k: Int, format: WeightFormat = .ternary) -> [UInt8] {
+        precondition(codes.count == rows * k && format.isTernary)
+        let rowBytes = format.rowBytes(k)
         var packed = [UInt8](repeating: 0, count: rows * rowBytes)
         packed.withUnsafeMutableBytes { out in
             codes.withUnsafeBufferPointer { all in
                 for r in 0..<rows {
-                    TernaryLayout.packRow(UnsafeBufferPointer(rebasing: all[(r * k)..<((r + 1) * k)]),
-                                          into: UnsafeMutableRawBufferPointer(rebasing: out[(r * rowBytes)..<((r + 1) * rowBytes)]))
+                    let row = UnsafeBufferPointer(rebasing: all[(r * k)..<((r + 1) * k)])
+                    let target = UnsafeMutableRawBufferPointer(rebasing: out[(r * rowBytes)..<((r + 1) * rowBytes)])
+                    if format == .base3 { Base3Layout.packRow(row, into: target) } else { TernaryLayout.packRow(row, into: target) }
                 }
             }
         }
         return packed
+    }
+
+    /// The codes (rows, k) of rows packed in `format`'s layout.
+    public static func unpack(_ packed: [UInt8], rows: Int, k: Int, format: WeightFormat = .ternary) -> [Int8] {
+        precondition(format.isTernary)
+        let rowBytes = format.rowBytes(k)
+        var codes = [Int8](repeating: 0, count: rows * k)
+        packed.withUnsafeBytes { raw in
+            for r in 0..<rows {
+                let row = UnsafeRawBufferPointer(rebasing: raw[(r * rowBytes)..<((r + 1) * rowBytes)])
+                for i in 0..<k {
+                    codes[r * k + i] = format == .base3 ? Base3Layout.weight(at: i, of: row) : TernaryLayout.weight(at: i, of: row)
+                }
+            }
+        }
+        return codes
     }
 
     /// bfloat16 bits of a float, rounded to nearest even (as torch's `.to(torch.bfloat16)`).

@@ -5,6 +5,9 @@ public enum WeightFormat: String, CaseIterable, Sendable {
     /// 2-bit codes, 64 weights per 16-byte block: `<name>.weight` U32 `[rows, Kp/16]` and
     /// `<name>.weight_scale` F32 `[1]` (β); w = (code − 1) · β.
     case ternary
+    /// Base 3, five weights per byte, 320 weights per 64-byte block: `<name>.weight` U8
+    /// `[rows, Kp/5]` (Kp a multiple of 320) and `<name>.weight_scale` F32 `[1]` (β).
+    case base3 = "t1.6"
     /// Signed bytes with a scale per row: `<name>.weight` I8 `[rows, Kp]` and `<name>.scale` F32 `[rows]`.
     case int8
     case f32, f16, bf16
@@ -13,6 +16,7 @@ public enum WeightFormat: String, CaseIterable, Sendable {
     public var dtype: DType {
         switch self {
         case .ternary: .u32
+        case .base3: .u8
         case .int8: .i8
         case .f32: .f32
         case .f16: .f16
@@ -26,17 +30,23 @@ public enum WeightFormat: String, CaseIterable, Sendable {
     }
 
     /// Formats whose matmuls take int8 activations (quantized per token); the others are float.
-    public var quantizesActivations: Bool { self == .ternary || self == .int8 }
+    public var quantizesActivations: Bool { self == .ternary || self == .base3 || self == .int8 }
 
-    /// Weights per row as stored: padded to whole 64-weight blocks for the integer formats.
+    /// Ternary codes with one scale β per matrix (the 2-bit and the base-3 layouts).
+    public var isTernary: Bool { self == .ternary || self == .base3 }
+
+    /// Weights per row as stored: padded to whole blocks for the integer formats (64 weights; 320
+    /// for `t1.6`). The int8 activations a matmul reads are padded likewise.
     public func storedRowLength(_ k: Int) -> Int {
-        quantizesActivations ? (k + Self.blockWeights - 1) / Self.blockWeights * Self.blockWeights : k
+        let block = self == .base3 ? 320 : Self.blockWeights
+        return quantizesActivations ? (k + block - 1) / block * block : k
     }
 
     /// The shape of `<name>.weight` for a `(rows, k)` matrix.
     public func weightShape(rows: Int, k: Int) -> [Int] {
         switch self {
         case .ternary: [rows, storedRowLength(k) / 16]
+        case .base3: [rows, storedRowLength(k) / 5]
         default: [rows, storedRowLength(k)]
         }
     }
@@ -45,6 +55,7 @@ public enum WeightFormat: String, CaseIterable, Sendable {
     public func rowBytes(_ k: Int) -> Int {
         switch self {
         case .ternary: storedRowLength(k) / 4
+        case .base3: storedRowLength(k) / 5
         case .int8: storedRowLength(k)
         case .f32: 4 * k
         case .f16, .bf16: 2 * k
@@ -54,7 +65,7 @@ public enum WeightFormat: String, CaseIterable, Sendable {
     /// The tensors beside `<name>.weight`: its scale(s).
     public func companionNames(_ name: String) -> [String] {
         switch self {
-        case .ternary: ["\(name).weight_scale"]
+        case .ternary, .base3: ["\(name).weight_scale"]
         case .int8: ["\(name).scale"]
         case .f32, .f16, .bf16: []
         }

@@ -24,6 +24,9 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
     /// The fastest path on this CPU (measured: AVX-512 VNNI > AVX-VNNI > AVX2 > portable).
     public static var best: KernelISA { available.last! }
 
+    /// AVX-512 VBMI beside VNNI: the `t1.6` kernels' byte-table lookups.
+    static var hasBase3SIMD: Bool { features & Int32(TK_ISA_AVX512VBMI) != 0 }
+
     /// Float GEMV with F16C + FMA is available (used for f16/f32 embeddings as LM head).
     static var hasFloatSIMD: Bool { features & Int32(TK_ISA_F16C_FMA) != 0 }
 }
@@ -87,6 +90,41 @@ public struct TernaryKernels: Sendable {
         case .avx2: tk_ternary_gemm_avx2(w, rowBytes, rows, x, xStride, xSums, tokens, out, outStride)
         case .avxVNNI: tk_ternary_gemm_avxvnni(w, rowBytes, rows, x, xStride, xSums, tokens, out, outStride)
         case .avx512VNNI: tk_ternary_gemm_avx512vnni(w, rowBytes, rows, x, xStride, xSums, tokens, out, outStride)
+        }
+    }
+
+    /// `out[r] = Σ_k W[r,k]·x[k]` for `t1.6` rows (`Base3Layout`). AVX-512 VBMI + VNNI where the CPU
+    /// has them (the `avx512-vnni` path); the portable kernel on the other paths.
+    @inline(__always)
+    public func base3GEMV(
+        weights: UnsafeRawPointer, rowBytes: Int, rows: Int,
+        x: UnsafePointer<Int8>, xSum: Int32, out: UnsafeMutablePointer<Int32>
+    ) {
+        if isa == .scalar {
+            ScalarKernels.base3GEMV(weights: weights, rowBytes: rowBytes, rows: rows, x: x, out: out)
+        } else if isa == .avx512VNNI && KernelISA.hasBase3SIMD {
+            tk_t16_gemv_avx512vbmi(weights.assumingMemoryBound(to: UInt8.self), rowBytes, rows, x, xSum, out)
+        } else {
+            PortableKernels.base3GEMV(weights: weights, rowBytes: rowBytes, rows: rows, x: x, xSum: xSum, out: out)
+        }
+    }
+
+    /// The matrix-matrix form of `base3GEMV` (prefill, batched decode): each block is decoded once
+    /// for up to eight tokens.
+    @inline(__always)
+    public func base3GEMM(
+        weights: UnsafeRawPointer, rowBytes: Int, rows: Int,
+        x: UnsafePointer<Int8>, xStride: Int, xSums: UnsafePointer<Int32>, tokens: Int,
+        out: UnsafeMutablePointer<Int32>, outStride: Int
+    ) {
+        if isa == .avx512VNNI && KernelISA.hasBase3SIMD {
+            tk_t16_gemm_avx512vbmi(weights.assumingMemoryBound(to: UInt8.self), rowBytes, rows, x, xStride, xSums, tokens, out, outStride)
+            return
+        }
+        var column = [Int32](repeating: 0, count: rows)
+        for t in 0..<tokens {
+            base3GEMV(weights: weights, rowBytes: rowBytes, rows: rows, x: x + t * xStride, xSum: xSums[t], out: &column)
+            for r in 0..<rows { out[t * outStride + r] = column[r] }
         }
     }
 

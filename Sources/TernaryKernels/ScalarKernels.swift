@@ -52,6 +52,27 @@ public enum ScalarKernels {
         }
     }
 
+    /// `out[r] = Σ_k W[r,k]·x[k]` over `t1.6` rows (`Base3Layout`), one base-3 digit at a time.
+    public static func base3GEMV(
+        weights: UnsafeRawPointer, rowBytes: Int, rows: Int,
+        x: UnsafePointer<Int8>, out: UnsafeMutablePointer<Int32>
+    ) {
+        let w = weights.assumingMemoryBound(to: UInt8.self)
+        for r in 0..<rows {
+            let row = w + r * rowBytes
+            var acc: Int32 = 0
+            for block in 0..<(rowBytes / Base3Layout.blockBytes) {
+                for j in 0..<64 {
+                    let byte = Int(row[block * 64 + j])
+                    for i in 0..<5 {
+                        acc += Int32(Base3Layout.digit(byte, i) - 1) * Int32(x[block * 320 + 64 * i + j])
+                    }
+                }
+            }
+            out[r] = acc
+        }
+    }
+
     /// `out[r] = Σ_k W[r,k]·x[k]` over int8 rows of `rowLength` (padded) values.
     public static func int8GEMV(
         weights: UnsafePointer<Int8>, rowLength: Int, rows: Int,

@@ -14,6 +14,8 @@ enum {
     TK_ISA_AVXVNNI = 2,
     TK_ISA_AVX512VNNI = 4,
     TK_ISA_F16C_FMA = 8,
+    /// AVX-512 VBMI (byte permutes) beside AVX-512 VNNI: the t1.6 kernels.
+    TK_ISA_AVX512VBMI = 16,
 };
 int tk_cpu_features(void);
 
@@ -42,6 +44,15 @@ void tk_ternary_gemm_avxvnni(const uint8_t *w, size_t row_bytes, size_t rows,
 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows,
                                 const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
                                 int32_t *out, size_t out_stride);
+
+// ---- t1.6 matrices (docs/FORMAT.md): 320 weights per 64-byte block, 5 base-3 codes per byte -----
+// Byte j of a block is c0 + 3·c1 + 9·c2 + 27·c3 + 81·c4, c_i = w + 1 of position 64·i + j. Rows are
+// padded to a multiple of 320 weights; activations likewise (zeros). AVX-512 VBMI + VNNI.
+void tk_t16_gemv_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows,
+                            const int8_t *x, int32_t xsum, int32_t *out);
+void tk_t16_gemm_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows,
+                            const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
+                            int32_t *out, size_t out_stride);
 
 // ---- Int8 matrices (the int8 LM head) ----------------------------------------------------------
 // Rows of int8 in [-127, 127], padded with zeros to a multiple of 64; activations likewise.

@@ -74,7 +74,8 @@ final class LinearGroup: @unchecked Sendable {
         width = offset
         self.k = k
         self.kernels = kernels
-        storedK = WeightFormat.ternary.storedRowLength(k)
+        // Activations padded for the member whose format pads rows the most (t1.6: 320 weights).
+        storedK = linears.map { $0.matrix.format.quantizesActivations ? $0.matrix.storedK : 0 }.max() ?? k
         quantizes = linears.contains { $0.matrix.format.quantizesActivations }
         hasFloatMembers = linears.contains { !$0.matrix.format.quantizesActivations }
     }
@@ -190,11 +191,11 @@ private struct MemberProducts {
                 acc = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Int32.self)
                 accStride = stride
             }
-            matrix.integerProducts(kernels, rows: rows, x: quantized + variant * tokens * storedK, xSums: sums + variant * tokens,
+            matrix.integerProducts(kernels, rows: rows, x: quantized + variant * tokens * storedK, xStride: storedK, xSums: sums + variant * tokens,
                                    tokens: tokens, out: acc + rows.lowerBound, outStride: accStride)
             for t in 0..<tokens {
                 let sum = acc + t * accStride + rows.lowerBound, o = out + t * stride + rows.lowerBound
-                if matrix.format == .ternary {
+                if matrix.format.isTernary {
                     tk_dequantize(sum, matrix.beta / scales[t], bias, o, n, accumulate ? 1 : 0)
                 } else {
                     let rowScales = matrix.rowScales! + rows.lowerBound, s = scales[t]

@@ -108,6 +108,18 @@ struct WeightLoader {
                     }
                 }
             }
+        case .base3:
+            if let at = data.firstIndex(where: { $0 > Base3Layout.maxByte }) {
+                throw bad("byte \(at) is \(data[at]); t1.6 bytes hold five base-3 digits, at most \(Base3Layout.maxByte)")
+            }
+            if matrix.storedK > matrix.k {
+                for r in 0..<matrix.rows {
+                    let row = UnsafeRawBufferPointer(rebasing: data[(r * matrix.rowBytes)..<((r + 1) * matrix.rowBytes)])
+                    for position in matrix.k..<matrix.storedK where Base3Layout.weight(at: position, of: row) != 0 {
+                        throw bad("row \(r) has a nonzero weight in its padding (position \(position) of \(matrix.k))")
+                    }
+                }
+            }
         case .int8:
             if let at = TensorValues.firstInt8Minimum(data) { throw bad("byte \(at) is −128; int8 weights are −127…127") }
             if matrix.storedK > matrix.k {

@@ -32,7 +32,7 @@ struct WeightMatrix {
         rowBytes = format.rowBytes(k)
         data = weight.data.baseAddress!
         switch format {
-        case .ternary:
+        case .ternary, .base3:
             let scale = try tensors.tensor("\(name).weight_scale", dtypes: [.f32], shape: [1])
             beta = scale.data.loadUnaligned(as: Float.self)
             guard beta.isFinite, beta > 0 else {
@@ -77,14 +77,17 @@ struct WeightMatrix {
         case .ternary:
             let packed = UnsafeRawBufferPointer(start: row, count: rowBytes)
             for i in 0..<k { out[i] = Float(TernaryLayout.weight(at: i, of: packed)) * beta }
+        case .base3:
+            let packed = UnsafeRawBufferPointer(start: row, count: rowBytes)
+            for i in 0..<k { out[i] = Float(Base3Layout.weight(at: i, of: packed)) * beta }
         }
     }
 
     /// Integer sums `out[t·outStride + r] = Σ W[r]·x_t` for rows `range` and `tokens` int8
-    /// activation rows of stride `storedK` (ternary and int8 formats).
+    /// activation rows of stride `xStride` (≥ `storedK`, zero past it; ternary and int8 formats).
     @inline(__always)
     func integerProducts(
-        _ kernels: TernaryKernels, rows range: Range<Int>, x: UnsafePointer<Int8>, xSums: UnsafePointer<Int32>, tokens: Int,
+        _ kernels: TernaryKernels, rows range: Range<Int>, x: UnsafePointer<Int8>, xStride: Int, xSums: UnsafePointer<Int32>, tokens: Int,
         out: UnsafeMutablePointer<Int32>, outStride: Int
     ) {
         let w = data + range.lowerBound * rowBytes
@@ -93,13 +96,20 @@ struct WeightMatrix {
             if tokens == 1 {
                 kernels.ternaryGEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xSum: xSums[0], out: out)
             } else {
-                kernels.ternaryGEMM(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xStride: storedK, xSums: xSums,
+                kernels.ternaryGEMM(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xStride: xStride, xSums: xSums,
                                     tokens: tokens, out: out, outStride: outStride)
+            }
+        case .base3:
+            if tokens == 1 {
+                kernels.base3GEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xSum: xSums[0], out: out)
+            } else {
+                kernels.base3GEMM(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xStride: xStride, xSums: xSums,
+                                  tokens: tokens, out: out, outStride: outStride)
             }
         case .int8:
             for t in 0..<tokens {
                 kernels.int8GEMV(weights: w.assumingMemoryBound(to: Int8.self), rowLength: storedK, rows: range.count,
-                                 x: x + t * storedK, xSum: xSums[t], out: out + t * outStride)
+                                 x: x + t * xStride, xSum: xSums[t], out: out + t * outStride)
             }
         case .f32, .f16, .bf16:
             preconditionFailure("integerProducts on a float matrix")
@@ -119,7 +129,7 @@ struct WeightMatrix {
             case .f32: kernels.f32GEMV(weights: w.assumingMemoryBound(to: Float.self), k: k, rows: range.count, x: xt, out: o)
             case .f16: kernels.f16GEMV(weights: w.assumingMemoryBound(to: Float16.self), k: k, rows: range.count, x: xt, out: o)
             case .bf16: kernels.bf16GEMV(weights: w.assumingMemoryBound(to: UInt16.self), k: k, rows: range.count, x: xt, out: o)
-            case .ternary, .int8: preconditionFailure("floatProducts on an integer matrix")
+            case .ternary, .base3, .int8: preconditionFailure("floatProducts on an integer matrix")
             }
         }
     }
