@@ -116,6 +116,26 @@ def plots(runs: Path, results: dict, docs: Path, title: str, stem: str, corpus: 
     fig.savefig(docs / f"{stem}-training.png", dpi=110)
     plt.close(fig)
 
+    runs_with_zeros = [(name, label, [json.loads(l) for l in (runs / name / "metrics.jsonl").read_text().splitlines()])
+                       for name, label in (("qat", "QAT"), ("qat_kd", "QAT + distillation")) if (runs / name / "metrics.jsonl").exists()]
+    runs_with_zeros = [(n, label, [r for r in h if r.get("zero_ratio")]) for n, label, h in runs_with_zeros]
+    if all(h for _, _, h in runs_with_zeros) and runs_with_zeros:
+        fig, axes = plt.subplots(1, len(runs_with_zeros), figsize=(6 * len(runs_with_zeros), 4), sharey=True, squeeze=False)
+        for ax, (_, label, h) in zip(axes[0], runs_with_zeros):
+            steps = [r["step"] for r in h]
+            for layer in h[-1]["zero_ratio"]:
+                ax.plot(steps, [r["zero_ratio"][layer] for r in h], lw=0.8, alpha=0.5)
+            ax.plot(steps, [sum(r["zero_ratio"].values()) / len(r["zero_ratio"]) for r in h], "k-", lw=2, label="mean")
+            ax.set_title(f"{label}: zero-ratio of each ternary layer")
+            ax.set_xlabel("step")
+            ax.set_ylim(0, 1)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        axes[0][0].set_ylabel("fraction of ternary weights that are 0")
+        fig.tight_layout()
+        fig.savefig(docs / f"{stem}-zero-ratio.png", dpi=110)
+        plt.close(fig)
+
     names = ["FP (PyTorch)", "PTQ", "QAT", "QAT+KD"]
     values = [results["fp"]["ppl_torch"], results["ptq"]["ppl_swift"], results["qat"]["ppl_swift"], results["qat_kd"]["ppl_swift"]]
     fig, ax = plt.subplots(figsize=(6, 4))
