@@ -1,14 +1,16 @@
 // Kernels of the t1.6 format (docs/FORMAT.md, "t1.6 matrices"): a 64-byte block holds 320
 // weights; byte j is the base-3 number c0 + 3·c1 + 9·c2 + 27·c3 + 81·c4 of the codes c_i = w + 1
-// of positions 64·i + j. A code vector for 64 consecutive positions comes out of one block by
-// byte-table lookups (vpermi2b, AVX-512 VBMI), then feeds vpdpbusd like the 2-bit format's codes:
-// Σ w·x = Σ code·x − Σ x. The scalar reference (TernaryKernels/ScalarKernels.swift) is the oracle.
+// of positions 64·i + j. A code vector for 64 consecutive positions comes out of one block by two
+// compares, one byte-table lookup (vpermi2b, AVX-512 VBMI) and shifts, then feeds vpdpbusd like
+// the 2-bit format's codes: Σ w·x = Σ code·x − Σ x. The scalar reference (TernaryKernels/ScalarKernels.swift) is the oracle.
 #include "CTernaryKernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 
 #define VBMI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+#define AVX512 VBMI
+#include "reduce512.h"
 #ifndef TK_PREFETCH_L1
 #define TK_PREFETCH_L1 512
 #endif
@@ -16,45 +18,89 @@
 #define TK_PREFETCH_L2 4096
 #endif
 
-// Byte → codes: [0][q] = c0 | c1 << 4, [1][q] = c2 | c3 << 4, [2][q] = c4 (q ≤ 242; the rest 0).
-static uint8_t t16_tables[3][256] __attribute__((aligned(64)));
+// The four low digits of r = q mod 81 as 2-bit fields, c0 | c1 << 2 | c2 << 4 | c3 << 6: r < 81 is
+// a 7-bit index, so one vpermi2b over two 64-byte tables looks them up (measured on Zen 5: one
+// lookup and more shifts is faster than two lookups of nibble pairs or four of single digits).
+static uint8_t t16_table[128] __attribute__((aligned(64)));
 
-__attribute__((constructor)) static void t16_fill_tables(void) {
-    for (int q = 0; q < 256; q++) {
-        int c[5] = {0, 0, 0, 0, 0}, v = q;
-        if (q < 243)
-            for (int i = 0; i < 5; i++) { c[i] = v % 3; v /= 3; }
-        t16_tables[0][q] = (uint8_t)(c[0] | c[1] << 4);
-        t16_tables[1][q] = (uint8_t)(c[2] | c[3] << 4);
-        t16_tables[2][q] = (uint8_t)c[4];
+__attribute__((constructor)) static void t16_fill_table(void) {
+    for (int r = 0; r < 128; r++) {
+        int v = r < 81 ? r : 0, fields = 0;
+        for (int i = 0; i < 4; i++) { fields |= (v % 3) << (2 * i); v /= 3; }
+        t16_table[r] = (uint8_t)fields;
     }
 }
 
-typedef struct { __m512i t[3][4]; __m512i low4; } t16_luts;
+typedef struct { __m512i t0, t1, low2, c81, c162, one; } t16_luts;
 
 VBMI static inline void t16_load_luts(t16_luts *l) {
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 4; j++) l->t[i][j] = _mm512_load_si512((const void *)(t16_tables[i] + 64 * j));
-    l->low4 = _mm512_set1_epi8(0x0F);
+    l->t0 = _mm512_load_si512((const void *)t16_table);
+    l->t1 = _mm512_load_si512((const void *)(t16_table + 64));
+    l->low2 = _mm512_set1_epi8(3);
+    l->c81 = _mm512_set1_epi8(81);
+    l->c162 = _mm512_set1_epi8((char)162);
+    l->one = _mm512_set1_epi8(1);
 }
 
-// The 256-entry table `t` at every byte of q: two 128-entry lookups, picked by q's top bit.
-VBMI static inline __m512i t16_lookup(const __m512i t[4], __m512i q, __mmask64 high) {
-    __m512i lo = _mm512_permutex2var_epi8(t[0], q, t[1]);
-    __m512i hi = _mm512_permutex2var_epi8(t[2], q, t[3]);
-    return _mm512_mask_blend_epi8(high, lo, hi);
+// A block decoded to two vectors: the low digits' fields, and the top digit c4 by two unsigned
+// compares (q ≥ 81, q ≥ 162), which also take it off q. Each digit then takes at most two more
+// operations.
+typedef struct { __m512i fields, c4; } t16_block;
+
+VBMI static inline t16_block t16_decode_packed(const t16_luts *l, const uint8_t *block) {
+    __m512i q = _mm512_loadu_si512((const void *)block);
+    __mmask64 ge81 = _mm512_cmpge_epu8_mask(q, l->c81), ge162 = _mm512_cmpge_epu8_mask(q, l->c162);
+    __m512i r = _mm512_mask_sub_epi8(q, ge81, q, l->c81);
+    r = _mm512_mask_sub_epi8(r, ge162, r, l->c81);
+    __m512i c4 = _mm512_maskz_mov_epi8(ge81, l->one);
+    t16_block b = {_mm512_permutex2var_epi8(l->t0, r, l->t1), _mm512_mask_add_epi8(c4, ge162, c4, l->one)};
+    return b;
+}
+
+// Digit i's codes (64 consecutive positions). A 16-bit shift carries the next byte's low bits into
+// this byte's top, which the mask clears.
+VBMI static inline __m512i t16_digit(const t16_luts *l, t16_block b, int i) {
+    switch (i) {
+    case 0: return _mm512_and_si512(b.fields, l->low2);
+    case 1: return _mm512_and_si512(_mm512_srli_epi16(b.fields, 2), l->low2);
+    case 2: return _mm512_and_si512(_mm512_srli_epi16(b.fields, 4), l->low2);
+    case 3: return _mm512_and_si512(_mm512_srli_epi16(b.fields, 6), l->low2);
+    default: return b.c4;
+    }
 }
 
 // The five code vectors of one block (positions 0–63, 64–127, …, 256–319 of the block).
 VBMI static inline void t16_decode(const t16_luts *l, const uint8_t *block, __m512i c[5]) {
-    __m512i q = _mm512_loadu_si512((const void *)block);
-    __mmask64 high = _mm512_movepi8_mask(q);
-    __m512i p01 = t16_lookup(l->t[0], q, high), p23 = t16_lookup(l->t[1], q, high);
-    c[0] = _mm512_and_si512(p01, l->low4);
-    c[1] = _mm512_and_si512(_mm512_srli_epi16(p01, 4), l->low4);
-    c[2] = _mm512_and_si512(p23, l->low4);
-    c[3] = _mm512_and_si512(_mm512_srli_epi16(p23, 4), l->low4);
-    c[4] = t16_lookup(l->t[2], q, high);
+    t16_block b = t16_decode_packed(l, block);
+    for (int i = 0; i < 5; i++) c[i] = t16_digit(l, b, i);
+}
+
+// Two rows against eight tokens: every activation load feeds both rows (one load per two
+// vpdpbusd, as the 2-bit GEMM), sixteen accumulators reduced together at the end.
+VBMI static inline void t16_rows2_tokens8(const t16_luts *l, const uint8_t *w0, const uint8_t *w1, size_t blocks,
+                                          const int8_t *x, size_t x_stride, const int32_t *xsum,
+                                          int32_t *out, size_t out_stride) {
+    __m512i a[8], b[8];
+    _Pragma("clang loop unroll(full)") for (int t = 0; t < 8; t++) a[t] = b[t] = _mm512_setzero_si512();
+    for (size_t k = 0; k < blocks; k++) {
+        t16_block d0 = t16_decode_packed(l, w0 + 64 * k), d1 = t16_decode_packed(l, w1 + 64 * k);
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 5; i++) {
+            __m512i c0 = t16_digit(l, d0, i), c1 = t16_digit(l, d1, i);
+            _Pragma("clang loop unroll(full)") for (int t = 0; t < 8; t++) {
+                __m512i xv = _mm512_loadu_si512(x + t * x_stride + 320 * k + 64 * i);
+                a[t] = _mm512_dpbusd_epi32(a[t], c0, xv);
+                b[t] = _mm512_dpbusd_epi32(b[t], c1, xv);
+            }
+        }
+    }
+    const __m512i z = _mm512_setzero_si512();
+    __m512i sums = reduce16_512(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7], z);
+    int32_t tmp[16];
+    _mm512_storeu_si512(tmp, sums);
+    for (int t = 0; t < 8; t++) {
+        out[t * out_stride] = tmp[2 * t] - xsum[t];
+        out[t * out_stride + 1] = tmp[2 * t + 1] - xsum[t];
+    }
 }
 
 VBMI void tk_t16_gemv_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows,
@@ -65,26 +111,28 @@ VBMI void tk_t16_gemv_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows
     size_t r = 0;
     for (; r + 2 <= rows; r += 2) {
         const uint8_t *w0 = w + r * row_bytes, *w1 = w0 + row_bytes;
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
+        // One accumulator per digit and row: ten independent vpdpbusd chains.
+        __m512i a[5], b[5];
+        for (int i = 0; i < 5; i++) a[i] = b[i] = _mm512_setzero_si512();
         for (size_t k = 0; k < blocks; k++) {
             _mm_prefetch((const char *)(w0 + 64 * k) + TK_PREFETCH_L1, _MM_HINT_T0);
             _mm_prefetch((const char *)(w1 + 64 * k) + TK_PREFETCH_L1, _MM_HINT_T0);
             _mm_prefetch((const char *)(w0 + 64 * k) + TK_PREFETCH_L2, _MM_HINT_T1);
             _mm_prefetch((const char *)(w1 + 64 * k) + TK_PREFETCH_L2, _MM_HINT_T1);
             const int8_t *xb = x + 320 * k;
-            __m512i x0 = _mm512_loadu_si512(xb), x1 = _mm512_loadu_si512(xb + 64), x2 = _mm512_loadu_si512(xb + 128);
-            __m512i x3 = _mm512_loadu_si512(xb + 192), x4 = _mm512_loadu_si512(xb + 256);
             __m512i c[5], d[5];
             t16_decode(&l, w0 + 64 * k, c);
             t16_decode(&l, w1 + 64 * k, d);
-            a0 = _mm512_dpbusd_epi32(a0, c[0], x0); b0 = _mm512_dpbusd_epi32(b0, d[0], x0);
-            a1 = _mm512_dpbusd_epi32(a1, c[1], x1); b1 = _mm512_dpbusd_epi32(b1, d[1], x1);
-            a0 = _mm512_dpbusd_epi32(a0, c[2], x2); b0 = _mm512_dpbusd_epi32(b0, d[2], x2);
-            a1 = _mm512_dpbusd_epi32(a1, c[3], x3); b1 = _mm512_dpbusd_epi32(b1, d[3], x3);
-            a0 = _mm512_dpbusd_epi32(a0, c[4], x4); b0 = _mm512_dpbusd_epi32(b0, d[4], x4);
+            for (int i = 0; i < 5; i++) {
+                __m512i xi = _mm512_loadu_si512(xb + 64 * i);
+                a[i] = _mm512_dpbusd_epi32(a[i], c[i], xi);
+                b[i] = _mm512_dpbusd_epi32(b[i], d[i], xi);
+            }
         }
-        out[r] = _mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1)) - xsum;
-        out[r + 1] = _mm512_reduce_add_epi32(_mm512_add_epi32(b0, b1)) - xsum;
+        __m512i sa = _mm512_add_epi32(_mm512_add_epi32(a[0], a[1]), _mm512_add_epi32(_mm512_add_epi32(a[2], a[3]), a[4]));
+        __m512i sb = _mm512_add_epi32(_mm512_add_epi32(b[0], b[1]), _mm512_add_epi32(_mm512_add_epi32(b[2], b[3]), b[4]));
+        out[r] = _mm512_reduce_add_epi32(sa) - xsum;
+        out[r + 1] = _mm512_reduce_add_epi32(sb) - xsum;
     }
     for (; r < rows; r++) {
         const uint8_t *w0 = w + r * row_bytes;
@@ -98,23 +146,29 @@ VBMI void tk_t16_gemv_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows
     }
 }
 
-// One row against `n` (constant after inlining: 8, 4 or 1) tokens: each block is decoded once
-// for all of them.
-VBMI static inline __attribute__((always_inline)) void t16_row_tokens(
-    const t16_luts *l, const uint8_t *row, size_t blocks, const int8_t *x, size_t x_stride,
-    const int32_t *xsum, int32_t *out, size_t out_stride, const int n) {
-    __m512i acc[8];
-    for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_si512();
-    for (size_t k = 0; k < blocks; k++) {
-        __m512i c[5];
-        t16_decode(l, row + 64 * k, c);
-        for (int t = 0; t < n; t++) {
-            const int8_t *xb = x + t * x_stride + 320 * k;
-            for (int i = 0; i < 5; i++) acc[t] = _mm512_dpbusd_epi32(acc[t], c[i], _mm512_loadu_si512(xb + 64 * i));
-        }
+// One row against N (8 or 1) tokens: each block is decoded
+// once for all of them. Digits outside, tokens inside, fully unrolled: consecutive vpdpbusd go
+// to different accumulators (a chain of five on one accumulator would wait on its latency).
+#define T16_ROW_TOKENS(N)                                                                              \
+    VBMI static inline void t16_row_tokens_##N(const t16_luts *l, const uint8_t *row, size_t blocks,  \
+                                               const int8_t *x, size_t x_stride, const int32_t *xsum,  \
+                                               int32_t *out, size_t out_stride) {                      \
+        __m512i acc[N];                                                                                \
+        _Pragma("clang loop unroll(full)") for (int t = 0; t < N; t++) acc[t] = _mm512_setzero_si512(); \
+        for (size_t k = 0; k < blocks; k++) {                                                          \
+            __m512i c[5];                                                                              \
+            t16_decode(l, row + 64 * k, c);                                                            \
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < 5; i++) {                           \
+                _Pragma("clang loop unroll(full)") for (int t = 0; t < N; t++)                         \
+                    acc[t] = _mm512_dpbusd_epi32(acc[t], c[i],                                         \
+                                                 _mm512_loadu_si512(x + t * x_stride + 320 * k + 64 * i)); \
+            }                                                                                          \
+        }                                                                                              \
+        _Pragma("clang loop unroll(full)") for (int t = 0; t < N; t++)                                 \
+            out[t * out_stride] = _mm512_reduce_add_epi32(acc[t]) - xsum[t];                           \
     }
-    for (int t = 0; t < n; t++) out[t * out_stride] = _mm512_reduce_add_epi32(acc[t]) - xsum[t];
-}
+T16_ROW_TOKENS(8)
+T16_ROW_TOKENS(1)
 
 VBMI void tk_t16_gemm_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows,
                                  const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
@@ -128,15 +182,24 @@ VBMI void tk_t16_gemm_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows
     if (ntok <= 16) tile = ntok;
     for (size_t t0 = 0; t0 < ntok; t0 += tile) {
         size_t t1 = t0 + tile < ntok ? t0 + tile : ntok;
-        for (size_t r = 0; r < rows; r++) {
+        size_t r = 0;
+        for (; r + 2 <= rows; r += 2) {
+            const uint8_t *w0 = w + r * row_bytes, *w1 = w0 + row_bytes;
+            size_t t = t0;
+            for (; t + 8 <= t1; t += 8)
+                t16_rows2_tokens8(&l, w0, w1, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
+            for (; t < t1; t++) {
+                t16_row_tokens_1(&l, w0, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
+                t16_row_tokens_1(&l, w1, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r + 1, out_stride);
+            }
+        }
+        for (; r < rows; r++) {
             const uint8_t *row = w + r * row_bytes;
             size_t t = t0;
             for (; t + 8 <= t1; t += 8)
-                t16_row_tokens(&l, row, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride, 8);
-            for (; t + 4 <= t1; t += 4)
-                t16_row_tokens(&l, row, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride, 4);
+                t16_row_tokens_8(&l, row, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
             for (; t < t1; t++)
-                t16_row_tokens(&l, row, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride, 1);
+                t16_row_tokens_1(&l, row, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
         }
     }
 }
