@@ -39,7 +39,7 @@ class NumpyGPT2:
             self.wte = qw.astype(np.float32) * scale[:, None]
             self.head = ("int8", qw.astype(np.float32), scale)
         else:
-            qw = S.unpack_ternary(t["wte.weight"], d)
+            qw = S.unpack_any(t["wte.weight"], d)
             beta = t["wte.weight_scale"][0]
             self.wte = qw.astype(np.float32) * beta
             self.head = ("ternary", qw.astype(np.float32), beta)
@@ -52,7 +52,7 @@ class NumpyGPT2:
                 w = t[f"{p}.{name}.weight"]
                 k = d if name != "mlp.c_proj" else c["n_inner"]
                 # int8 codes; products and sums of integers below 2^24 are exact in float32.
-                block[name] = (S.unpack_ternary(w, k), t[f"{p}.{name}.weight_scale"][0], t[f"{p}.{name}.bias"],
+                block[name] = (S.unpack_any(w, k), t[f"{p}.{name}.weight_scale"][0], t[f"{p}.{name}.bias"],
                                t.get(f"{p}.{name}.norm.weight"))
             self.blocks.append(block)
         self.ln_f = (t["ln_f.weight"], t["ln_f.bias"])

@@ -21,7 +21,7 @@ def canonical_json(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-FORMATS = ("ternary", "int8", "f32", "f16", "bf16")
+FORMATS = ("ternary", "t1.6", "int8", "f32", "f16", "bf16")
 
 
 def quantization_metadata(embeddings: str, rms_norm: bool, rms_norm_eps: float, weights: str = "ternary") -> str:
@@ -68,9 +68,9 @@ class PackedBuilder:
         w = np.asarray(w, dtype=np.float32)
         if not np.isfinite(w).all():
             raise ValueError(f"{name} holds NaN or infinity")
-        if fmt == "ternary":
+        if fmt in ("ternary", "t1.6"):
             q, beta = S.ternarize(w)
-            self.add(f"{name}.weight", S.pack_ternary(q))
+            self.add(f"{name}.weight", S.pack_ternary(q) if fmt == "ternary" else S.pack_base3(q))
             self.add(f"{name}.weight_scale", np.array([beta], dtype=np.float32))
         elif fmt == "int8":
             q, scale = S.int8_rows(w)

@@ -76,6 +76,43 @@ def unpack_ternary(words: np.ndarray, k: int) -> np.ndarray:
     return (codes.reshape(rows, -1)[:, :k].astype(np.int8) - 1)
 
 
+def base3_padded_length(k: int) -> int:
+    """K rounded up to whole t1.6 blocks of 320 weights."""
+    return (k + 319) // 320 * 320
+
+
+def pack_base3(q: np.ndarray) -> np.ndarray:
+    """Packs int8 ternary rows (rows, k) in the t1.6 layout: (rows, padded_k / 5) uint8.
+
+    Block of 320 weights = 64 bytes; byte j is c0 + 3·c1 + 9·c2 + 27·c3 + 81·c4 with c_i the code
+    (w + 1) of position 64·i + j; padding positions hold code 1 (weight 0).
+    """
+    rows, k = q.shape
+    kp = base3_padded_length(k)
+    codes = np.ones((rows, kp), dtype=np.uint16)
+    codes[:, :k] = (q.astype(np.int16) + 1).astype(np.uint16)
+    blocks = codes.reshape(rows, kp // 320, 5, 64)  # (rows, block, digit i, j)
+    packed = sum(blocks[:, :, i, :] * 3 ** i for i in range(5))
+    return np.ascontiguousarray(packed.astype(np.uint8).reshape(rows, kp // 5))
+
+
+def unpack_base3(b: np.ndarray, k: int) -> np.ndarray:
+    """Inverse of pack_base3: (rows, padded_k / 5) uint8 → (rows, k) int8."""
+    rows = b.shape[0]
+    v = np.ascontiguousarray(b).reshape(rows, -1, 64).astype(np.int16)
+    digits = []
+    for _ in range(5):
+        digits.append(v % 3)
+        v = v // 3
+    codes = np.stack(digits, axis=2)  # (rows, block, i, j)
+    return codes.reshape(rows, -1)[:, :k].astype(np.int8) - 1
+
+
+def unpack_any(w: np.ndarray, k: int) -> np.ndarray:
+    """Ternary codes of a packed matrix in either layout, told apart by dtype (U32: 2-bit, U8: t1.6)."""
+    return unpack_base3(w, k) if w.dtype == np.uint8 else unpack_ternary(w, k)
+
+
 def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a (n, k) int8 @ b (m, k).T as exact integers, via float64 BLAS: every product and partial
     sum is an integer below 2^53 for k < 2^38, so the float64 result is exact."""

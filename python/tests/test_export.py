@@ -25,16 +25,30 @@ def patched(seed=0, rms_norm=False, **kw):
     return model.eval()
 
 
-@pytest.mark.parametrize("rms_norm", [False, True])
-def test_export_then_numpy_reference_equals_the_patched_models_logits(tmp_path, rms_norm):
+@pytest.mark.parametrize("rms_norm,weights", [(False, "ternary"), (True, "ternary"), (True, "t1.6")])
+def test_export_then_numpy_reference_equals_the_patched_models_logits(tmp_path, rms_norm, weights):
     model = patched(rms_norm=rms_norm, vocab_size=300, n_embd=64)
-    path = export_packed(model, tmp_path / "m.safetensors", embeddings="f32")
+    path = export_packed(model, tmp_path / "m.safetensors", embeddings="f32", weights=weights)
     engine = NumpyGPT2(str(path))
     ids = tie_free_ids(engine.forward, vocab=300, length=40)
     with torch.no_grad():
         want = model(torch.tensor([ids])).logits[0].numpy()
     got = engine.forward(ids)
     assert np.abs(got - want).max() < 1e-4 * max(1.0, np.abs(want).max())
+
+
+def test_the_t16_layout_round_trips_and_puts_digit_i_of_byte_j_at_position_64i_plus_j():
+    from ternary_qat import semantics as S
+
+    rng = np.random.default_rng(0)
+    for k in (1, 63, 319, 320, 321, 700):
+        q = rng.integers(-1, 2, size=(3, k)).astype(np.int8)
+        packed = S.pack_base3(q)
+        assert packed.shape == (3, S.base3_padded_length(k) // 5) and packed.max() <= 242
+        assert np.array_equal(S.unpack_base3(packed, k), q)
+    q = np.zeros((1, 330), dtype=np.int8)
+    q[0, 0], q[0, 64], q[0, 128], q[0, 192], q[0, 256] = 1, -1, 1, 1, -1
+    assert S.pack_base3(q)[0, 0] == 2 + 0 * 3 + 2 * 9 + 2 * 27 + 0 * 81 and S.pack_base3(q)[0, 1] == 121  # 121: five zeros
 
 
 def test_export_hf_round_trips_to_an_identical_patched_model(tmp_path):
@@ -48,15 +62,15 @@ def test_export_hf_round_trips_to_an_identical_patched_model(tmp_path):
     assert [m.from_conv1d for m in again.modules() if hasattr(m, "from_conv1d")].count(True) == 8
 
 
-@pytest.mark.parametrize("embeddings", ["f16", "int8", "ternary"])
-@pytest.mark.parametrize("rms_norm", [False, True])
-def test_export_packed_is_byte_identical_to_the_swift_packer(tmp_path, ternary_bin, tokenizer_dir, embeddings, rms_norm):
+@pytest.mark.parametrize("embeddings,rms_norm,weights", [(e, r, "ternary") for e in ("f16", "int8", "ternary") for r in (False, True)]
+                         + [("int8", False, "t1.6"), ("t1.6", True, "t1.6")])
+def test_export_packed_is_byte_identical_to_the_swift_packer(tmp_path, ternary_bin, tokenizer_dir, embeddings, rms_norm, weights):
     model = patched(rms_norm=rms_norm, n_embd=40, n_head=4)
     export_hf(model, tmp_path / "hf", tokenizer_dir)
     swift = tmp_path / "swift.safetensors"
-    subprocess.run([ternary_bin, "pack", str(tmp_path / "hf"), "-o", str(swift), "--embeddings", embeddings],
+    subprocess.run([ternary_bin, "pack", str(tmp_path / "hf"), "-o", str(swift), "--embeddings", embeddings, "--weights", weights],
                    check=True, capture_output=True)
-    python = export_packed(model, tmp_path / "python.safetensors", embeddings=embeddings, tokenizer_dir=tokenizer_dir)
+    python = export_packed(model, tmp_path / "python.safetensors", embeddings=embeddings, weights=weights, tokenizer_dir=tokenizer_dir)
     a, b = swift.read_bytes(), python.read_bytes()
     assert len(a) == len(b)
     assert a == b, f"first difference at byte {next(i for i in range(len(a)) if a[i] != b[i])}"

@@ -62,6 +62,7 @@ def _same(a: bytes, b: bytes):
 
 @pytest.mark.parametrize("model_type,rms_norm,embeddings,weights", [
     ("llama", False, "f16", "ternary"), ("llama", True, "int8", "ternary"), ("llama", False, "bf16", "f16"),
+    ("llama", True, "int8", "t1.6"),
     ("bitnet", False, "f16", "ternary"), ("bitnet", False, "f32", "int8"),
 ])
 def test_export_packed_is_byte_identical_to_the_swift_packer(tmp_path, ternary_bin, tokenizer_dir, model_type, rms_norm, embeddings, weights):
