@@ -239,6 +239,7 @@ def main() -> None:
         packs = {
             "gpt2-ternary": (checkpoints["gpt2"], ["--tokenizer", str(tmp / "byte-level.json")]),
             "gpt2-int8": (checkpoints["gpt2"], ["--no-tokenizer", "--embeddings", "int8", "--weights", "int8"]),
+            "gpt2-t16": (checkpoints["gpt2"], ["--no-tokenizer", "--embeddings", "int8", "--weights", "t1.6"]),
             "llama-bf16": (checkpoints["llama"], ["--tokenizer", str(tmp / "tokenizer.json"), "--embeddings", "bf16"]),
             "bitnet-ternary": (checkpoints["bitnet"], ["--no-tokenizer", "--embeddings", "ternary"]),
         }
