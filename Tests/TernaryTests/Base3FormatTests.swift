@@ -109,8 +109,9 @@ struct Base3FormatTests {
 
     /// The same random model written with 2-bit and with t1.6 linear layers.
     static func pair(_ preset: Synthesizer.Preset, embeddings: WeightFormat = .int8) throws -> (twoBit: String, base3: String) {
-        let dir = TestPaths.temporaryDirectory()
-        let twoBit = dir.appendingPathComponent("2bit.safetensors").path, base3 = dir.appendingPathComponent("t16.safetensors").path
+        // The same file name in two directories (a GGUF export names the model after its file).
+        let twoBit = TestPaths.temporaryDirectory().appendingPathComponent("model.safetensors").path
+        let base3 = TestPaths.temporaryDirectory().appendingPathComponent("model.safetensors").path
         try Synthesizer.write(preset: preset, embeddings: embeddings, weights: .ternary, seed: 5, output: twoBit)
         try Synthesizer.write(preset: preset, embeddings: embeddings, weights: .base3, seed: 5, output: base3)
         return (twoBit, base3)
@@ -136,6 +137,18 @@ struct Base3FormatTests {
             for id in [3, 9, 27] {
                 #expect(try a.forward([id], memory: ma, context: context, allLogits: false) == b.forward([id], memory: mb, context: context, allLogits: false))
             }
+        }
+    }
+
+    @Test("a t1.6 file exports to the same GGUF as the 2-bit file of the same model (TQ1_0 and TQ2_0)")
+    func ggufExportIsTheSame() throws {
+        let (twoBit, base3) = try Self.pair(Synthesizer.llama("t", architecture: "llama", layers: 1, width: 256, ffn: 512, heads: 4, kvHeads: 2,
+                                                              vocabulary: 300, context: 64, theta: 10_000, activation: "silu", tied: false))
+        for type in [GGUFTensorType.tq1_0, .tq2_0] {
+            let a = twoBit + ".\(type.name).gguf", b = base3 + ".\(type.name).gguf"
+            _ = try GGUFExporter.export(packed: twoBit, output: a, ternary: type, withTokenizer: false)
+            _ = try GGUFExporter.export(packed: base3, output: b, ternary: type, withTokenizer: false)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: a)) == Data(contentsOf: URL(fileURLWithPath: b)), "\(type.name)")
         }
     }
 
