@@ -17,20 +17,23 @@ if [ -n "${CI:-}" ] && ! command -v chromedriver >/dev/null; then
     $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# Each phase's wall time, for keeping CI inside its budget.
+phase() { local start=$SECONDS; "$@"; echo "== ${*:1:2}: $((SECONDS - start)) s"; }
+
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # llama-cpp-python (llama.cpp, to load the GGUFs `ternary export` writes) builds from source: a few
 # minutes on two cores, once per environment; its multimodal library is not needed.
-CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install -q -e "python[test]"
+CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" phase .venv/bin/python -m pip install -q -e "python[test]"
 
-swift build
-swift test
+phase swift build
+phase swift test
 
-TERNARY_BIN="$PWD/.build/debug/ternary" .venv/bin/python -m pytest python/tests -q
+TERNARY_BIN="$PWD/.build/debug/ternary" phase .venv/bin/python -m pytest python/tests -q --durations=15
 
 if [ "${1:-}" != "--quick" ]; then
-    scripts/fuzz.sh 30
-    scripts/sanitize.sh all
+    phase scripts/fuzz.sh 30
+    phase scripts/sanitize.sh all
 fi

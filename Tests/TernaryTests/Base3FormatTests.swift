@@ -53,7 +53,7 @@ struct Base3FormatTests {
     func gemvParity() {
         var rng = SeededGenerator(seed: 12)
         for k in Self.lengths {
-            for rows in [1, 2, 3, 19] {
+            for rows in k > 1000 ? [3] : [1, 2, 19] {  // row pairs and a single row
                 let (values, packed) = randomBase3Matrix(rows: rows, k: k, rng: &rng)
                 for extremes in [false, true] {
                     let x = randomBase3Activations(k, rng: &rng, extremes: extremes)
@@ -75,7 +75,7 @@ struct Base3FormatTests {
         }
     }
 
-    @Test("every path's t1.6 GEMM equals the scalar GEMV per token, for 1…45 tokens (8- and 4-token steps, tiles, single tokens)")
+    @Test("every path's t1.6 GEMM equals the scalar GEMV per token, for 1…45 tokens (two rows by eight tokens, tiles, leftover tokens, an odd row)")
     func gemmParity() {
         var rng = SeededGenerator(seed: 13)
         for k in [1, 319, 321, 1600, 6912] {
@@ -121,7 +121,10 @@ struct Base3FormatTests {
           arguments: ["gpt2", "llama", "mamba2"])
     func sameLogitsAsTwoBit(_ architecture: String) throws {
         let preset: Synthesizer.Preset = switch architecture {
-        case "gpt2": Synthesizer.gpt2("t", layers: 2, width: 200, heads: 4)  // k = 200 and 800: not whole 320-blocks
+        case "gpt2":  // k = 200 and 800: not whole 320-blocks
+            Synthesizer.Preset(name: "t", architecture: "gpt2", config: .object([
+                ("n_layer", .int(2)), ("n_embd", .int(200)), ("n_head", .int(4)), ("n_positions", .int(64)), ("vocab_size", .int(300)),
+            ]))
         case "llama": Synthesizer.llama("t", architecture: "llama", layers: 2, width: 96, ffn: 352, heads: 4, kvHeads: 2, vocabulary: 300,
                                         context: 64, theta: 10_000, activation: "silu", tied: false, rmsNorm: true)
         default: Synthesizer.mamba2("t", layers: 2, width: 64, heads: 4, state: 16, groups: 1, vocabulary: 300, tied: true)
