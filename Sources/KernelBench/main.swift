@@ -41,8 +41,7 @@ for (rows, k) in shapes {
             seconds {
                 for c in 0..<copies {
                     weights.withUnsafeBytes { w in
-                        kernels.ternaryGEMV(weights: w.baseAddress! + c * rows * rowBytes, rowBytes: rowBytes, rows: rows,
-                                            x: x, xSum: 0, out: &out)
+                        kernels.matmul(for: .ternary).gemv(w.baseAddress! + c * rows * rowBytes, rowBytes, rows, x, 0, &out)
                     }
                 }
             }
@@ -50,8 +49,7 @@ for (rows, k) in shapes {
         let gemm = median((0..<3).map { _ in
             seconds {
                 weights.withUnsafeBytes { w in
-                    kernels.ternaryGEMM(weights: w.baseAddress!, rowBytes: rowBytes, rows: rows, x: x,
-                                        xStride: TernaryLayout.paddedLength(k), xSums: sums, tokens: tokens, out: &out, outStride: rows)
+                    kernels.matmul(for: .ternary).gemm(w.baseAddress!, rowBytes, rows, x, TernaryLayout.paddedLength(k), sums, tokens, &out, rows)
                 }
             }
         })
@@ -60,8 +58,8 @@ for (rows, k) in shapes {
             seconds {
                 for c in 0..<copies {
                     weights.withUnsafeBytes { w in
-                        kernels.ternaryGEMM(weights: w.baseAddress! + c * rows * rowBytes, rowBytes: rowBytes, rows: rows, x: x,
-                                            xStride: TernaryLayout.paddedLength(k), xSums: sums, tokens: tokens, out: &out, outStride: rows)
+                        kernels.matmul(for: .ternary).gemm(w.baseAddress! + c * rows * rowBytes, rowBytes, rows, x, TernaryLayout.paddedLength(k),
+                                                           sums, tokens, &out, rows)
                     }
                 }
             }

@@ -67,7 +67,7 @@ struct Base3FormatTests {
                     #expect(reference == unpacked, "k=\(k)")
                     for isa in KernelISA.available {
                         var out = [Int32](repeating: -1, count: rows)
-                        TernaryKernels(isa: isa).base3GEMV(weights: packed, rowBytes: Base3Layout.rowBytes(k), rows: rows, x: x, xSum: xSum, out: &out)
+                        TernaryKernels(isa: isa).matmul(for: .base3).gemv(packed, Base3Layout.rowBytes(k), rows, x, xSum, &out)
                         #expect(out == reference, "\(isa) k=\(k) rows=\(rows)")
                     }
                 }
@@ -99,8 +99,7 @@ struct Base3FormatTests {
                 }
                 for isa in KernelISA.available {
                     var out = [Int32](repeating: 0, count: tokens * rows)
-                    TernaryKernels(isa: isa).base3GEMM(weights: packed, rowBytes: rowBytes, rows: rows, x: x, xStride: stride,
-                                                       xSums: sums, tokens: tokens, out: &out, outStride: rows)
+                    TernaryKernels(isa: isa).matmul(for: .base3).gemm(packed, rowBytes, rows, x, stride, sums, tokens, &out, rows)
                     #expect(out == reference, "\(isa) k=\(k) tokens=\(tokens)")
                 }
             }

@@ -73,7 +73,7 @@ struct KernelTests {
             ScalarKernels.ternaryGEMV(weights: packed, rowBytes: TernaryLayout.rowBytes(k), rows: rows, x: x, out: &reference)
             for kernel in kernels {
                 var out = [Int32](repeating: -1, count: rows)
-                kernel.ternaryGEMV(weights: packed, rowBytes: TernaryLayout.rowBytes(k), rows: rows, x: x, xSum: xSum, out: &out)
+                kernel.matmul(for: .ternary).gemv(packed, TernaryLayout.rowBytes(k), rows, x, xSum, &out)
                 #expect(out == reference, "\(kernel.isa) k=\(k)")
             }
         }
@@ -95,7 +95,7 @@ struct KernelTests {
             let xSum = x.reduce(Int32(0)) { $0 + Int32($1) }
             for isa in KernelISA.available {
                 var simd = [Int32](repeating: 0, count: 2)
-                TernaryKernels(isa: isa).ternaryGEMV(weights: packed, rowBytes: TernaryLayout.rowBytes(k), rows: 2, x: x, xSum: xSum, out: &simd)
+                TernaryKernels(isa: isa).matmul(for: .ternary).gemv(packed, TernaryLayout.rowBytes(k), 2, x, xSum, &simd)
                 #expect(simd == out, "\(isa) k=\(k)")
             }
         }
@@ -126,9 +126,7 @@ struct KernelTests {
                 }
                 for isa in KernelISA.available {
                     var out = [Int32](repeating: 0, count: tokens * rows)
-                    TernaryKernels(isa: isa).ternaryGEMM(
-                        weights: packed, rowBytes: stride / 4, rows: rows, x: x, xStride: stride,
-                        xSums: sums, tokens: tokens, out: &out, outStride: rows)
+                    TernaryKernels(isa: isa).matmul(for: .ternary).gemm(packed, stride / 4, rows, x, stride, sums, tokens, &out, rows)
                     #expect(out == reference, "\(isa) k=\(k) tokens=\(tokens)")
                 }
             }
@@ -150,7 +148,7 @@ struct KernelTests {
             ScalarKernels.int8GEMV(weights: w, rowLength: padded, rows: rows, x: x, out: &reference)
             for isa in KernelISA.available {
                 var out = [Int32](repeating: 0, count: rows)
-                TernaryKernels(isa: isa).int8GEMV(weights: w, rowLength: padded, rows: rows, x: x, xSum: xSum, out: &out)
+                TernaryKernels(isa: isa).matmul(for: .int8).gemv(w, padded, rows, x, xSum, &out)
                 #expect(out == reference, "\(isa) k=\(k)")
             }
         }
@@ -265,6 +263,59 @@ struct SamplingTests {
             #expect(logits.indices.contains(token))
             // Token 1 has the best logit, and a vanishing penalty divides it toward +∞.
             if temperature < 1e-30 || penalty < 1e-30 { #expect(token == 1, "temperature \(temperature), penalty \(penalty)") }
+        }
+    }
+}
+
+@Suite("Integer matmul table: every layout on every path")
+struct IntegerMatmulTableTests {
+    /// `rows` random rows of `k` weights stored in `layout`, zero (code 1) padded.
+    static func randomRows(_ layout: IntegerLayout, rows: Int, k: Int, rng: inout SeededGenerator) -> [UInt8] {
+        let rowBytes = layout.rowBytes(k)
+        var out = [UInt8](repeating: 0, count: rows * rowBytes)
+        out.withUnsafeMutableBytes { raw in
+            for r in 0..<rows {
+                let row = UnsafeMutableRawBufferPointer(rebasing: raw[(r * rowBytes)..<((r + 1) * rowBytes)])
+                switch layout {
+                case .int8:
+                    for i in 0..<k { row[i] = UInt8(bitPattern: Int8.random(in: -127...127, using: &rng)) }
+                case .ternary, .base3:
+                    let values = (0..<k).map { _ in Int8.random(in: -1...1, using: &rng) }
+                    values.withUnsafeBufferPointer { layout == .base3 ? Base3Layout.packRow($0, into: row) : TernaryLayout.packRow($0, into: row) }
+                }
+            }
+        }
+        return out
+    }
+
+    @Test("GEMV and GEMM of every layout × path equal the layout's scalar entry (awkward widths, odd row counts, 1–19 tokens)")
+    func everyLayoutOnEveryPath() {
+        var rng = SeededGenerator(seed: 21)
+        for layout in IntegerLayout.allCases {
+            let scalar = TernaryKernels(isa: .scalar).matmul(for: layout)
+            for k in [1, 63, 65, 319, 321, 1600] {
+                let rows = 7, rowBytes = layout.rowBytes(k), stride = layout.paddedLength(k)
+                let w = Self.randomRows(layout, rows: rows, k: k, rng: &rng)
+                for tokens in [1, 3, 8, 19] {
+                    var x = [Int8](repeating: 0, count: tokens * stride), sums = [Int32](repeating: 0, count: tokens)
+                    for t in 0..<tokens {
+                        // −127…127, what the quantizer gives (|x·s| ≤ 127): the AVX2 int8 kernel's sign trick needs it.
+                        for i in 0..<k { x[t * stride + i] = Int8.random(in: -127...127, using: &rng) }
+                        sums[t] = x[(t * stride)..<((t + 1) * stride)].reduce(Int32(0)) { $0 + Int32($1) }
+                    }
+                    var reference = [Int32](repeating: 0, count: tokens * rows)
+                    scalar.gemm(w, rowBytes, rows, x, stride, sums, tokens, &reference, rows)
+                    for isa in KernelISA.available {
+                        let matmul = TernaryKernels(isa: isa).matmul(for: layout)
+                        var out = [Int32](repeating: -1, count: tokens * rows)
+                        matmul.gemm(w, rowBytes, rows, x, stride, sums, tokens, &out, rows)
+                        #expect(out == reference, "\(layout) \(isa) (\(matmul.implementation)) k=\(k) tokens=\(tokens) gemm")
+                        var one = [Int32](repeating: -1, count: rows)
+                        matmul.gemv(w, rowBytes, rows, x, sums[0], &one)
+                        #expect(one == Array(reference[0..<rows]), "\(layout) \(isa) k=\(k) gemv")
+                    }
+                }
+            }
         }
     }
 }

@@ -24,6 +24,9 @@ struct Linear {
     let bias: UnsafePointer<Float>?       // (rows)
     let inputNorm: UnsafePointer<Float>?  // (k)
     let inputNormEpsilon: Float
+    /// The integer kernels of the matrix's layout on the group's path, chosen when the group is
+    /// built (nil for float matrices).
+    var matmul: IntegerMatmul? = nil
 }
 
 /// Linear layers that read the same input (q, k and v; gate and up): one parallel pass covers every
@@ -55,7 +58,11 @@ final class LinearGroup: @unchecked Sendable {
         let k = linears[0].matrix.k
         precondition(linears.allSatisfy { $0.matrix.k == k }, "group members must share k")
         members = .allocate(capacity: linears.count)
-        _ = members.initialize(from: linears)
+        _ = members.initialize(from: linears.map { linear in
+            var linear = linear
+            linear.matmul = linear.matrix.integerLayout.map { kernels.matmul(for: $0) }
+            return linear
+        })
         offsets = .allocate(capacity: linears.count)
         variantOf = .allocate(capacity: linears.count)
         var norms: [(weight: UnsafePointer<Float>?, epsilon: Float)] = []
@@ -191,7 +198,7 @@ private struct MemberProducts {
                 acc = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Int32.self)
                 accStride = stride
             }
-            matrix.integerProducts(kernels, rows: rows, x: quantized + variant * tokens * storedK, xStride: storedK, xSums: sums + variant * tokens,
+            matrix.integerProducts(linear.matmul!, rows: rows, x: quantized + variant * tokens * storedK, xStride: storedK, xSums: sums + variant * tokens,
                                    tokens: tokens, out: acc + rows.lowerBound, outStride: accStride)
             for t in 0..<tokens {
                 let sum = acc + t * accStride + rows.lowerBound, o = out + t * stride + rows.lowerBound

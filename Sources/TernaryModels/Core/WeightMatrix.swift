@@ -83,36 +83,29 @@ struct WeightMatrix {
         }
     }
 
+    /// The integer kernels' layout of this matrix's format (nil for the float formats).
+    var integerLayout: IntegerLayout? {
+        switch format {
+        case .ternary: .ternary
+        case .base3: .base3
+        case .int8: .int8
+        case .f32, .f16, .bf16: nil
+        }
+    }
+
     /// Integer sums `out[t·outStride + r] = Σ W[r]·x_t` for rows `range` and `tokens` int8
-    /// activation rows of stride `xStride` (≥ `storedK`, zero past it; ternary and int8 formats).
+    /// activation rows of stride `xStride` (≥ `storedK`, zero past it), by `matmul`, the kernels of
+    /// this matrix's layout chosen when the model was loaded.
     @inline(__always)
     func integerProducts(
-        _ kernels: TernaryKernels, rows range: Range<Int>, x: UnsafePointer<Int8>, xStride: Int, xSums: UnsafePointer<Int32>, tokens: Int,
+        _ matmul: IntegerMatmul, rows range: Range<Int>, x: UnsafePointer<Int8>, xStride: Int, xSums: UnsafePointer<Int32>, tokens: Int,
         out: UnsafeMutablePointer<Int32>, outStride: Int
     ) {
         let w = data + range.lowerBound * rowBytes
-        switch format {
-        case .ternary:
-            if tokens == 1 {
-                kernels.ternaryGEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xSum: xSums[0], out: out)
-            } else {
-                kernels.ternaryGEMM(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xStride: xStride, xSums: xSums,
-                                    tokens: tokens, out: out, outStride: outStride)
-            }
-        case .base3:
-            if tokens == 1 {
-                kernels.base3GEMV(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xSum: xSums[0], out: out)
-            } else {
-                kernels.base3GEMM(weights: w, rowBytes: rowBytes, rows: range.count, x: x, xStride: xStride, xSums: xSums,
-                                  tokens: tokens, out: out, outStride: outStride)
-            }
-        case .int8:
-            for t in 0..<tokens {
-                kernels.int8GEMV(weights: w.assumingMemoryBound(to: Int8.self), rowLength: storedK, rows: range.count,
-                                 x: x + t * xStride, xSum: xSums[t], out: out + t * outStride)
-            }
-        case .f32, .f16, .bf16:
-            preconditionFailure("integerProducts on a float matrix")
+        if tokens == 1 {
+            matmul.gemv(w, rowBytes, range.count, x, xSums[0], out)
+        } else {
+            matmul.gemm(w, rowBytes, range.count, x, xStride, xSums, tokens, out, outStride)
         }
     }
 
