@@ -1,11 +1,13 @@
 """The shipped models, end to end: FP pretraining on tinyshakespeare, then three ternary versions —
-naive PTQ, QAT, and QAT + distillation from the FP teacher — packed and scored by the Swift engine.
+naive PTQ, QAT, and QAT + distillation from the FP teacher — packed and scored by the Swift engine,
+beside a control: the FP model trained as many more steps as the ternary runs get. The better of
+QAT and QAT + distillation ships.
 
     python python/examples/shakespeare.py                 # the GPT-2, ~1 hour on 2 cores
     python python/examples/shakespeare.py --arch mamba2   # the Mamba-2 of about the same size
 
 Writes runs/shakespeare[-mamba2]/ (checkpoints, metrics, packed files, results.json), the plots in
-docs/, and the QAT+KD model to models/shakespeare[-mamba2]-ternary.safetensors. Fixed seeds
+docs/, and the better healed model to models/shakespeare[-mamba2]-ternary.safetensors. Fixed seeds
 throughout.
 """
 from __future__ import annotations
@@ -99,15 +101,19 @@ def plots(runs: Path, results: dict, docs: Path, title: str, stem: str, corpus: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Runs that continue from the FP checkpoint are drawn from its last step (results["fp_steps"]),
+    # so the x axis counts every step a model has had.
+    offset = results.get("fp_steps", 0)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name, label in (("fp", "FP pretraining"), ("qat", "QAT"), ("qat_kd", "QAT + distillation")):
+    for name, label in (("fp", "FP pretraining"), ("fp_more", "FP, continued (control)"), ("qat", "QAT"), ("qat_kd", "QAT + distillation")):
         if not (runs / name / "metrics.jsonl").exists():
             continue
         h = [json.loads(l) for l in (runs / name / "metrics.jsonl").read_text().splitlines()]
-        ax.plot([r["step"] for r in h], [r["loss"] for r in h], alpha=0.35, label=f"{label}: training")
+        start = 0 if name == "fp" else offset
+        ax.plot([start + r["step"] for r in h], [r["loss"] for r in h], alpha=0.35, label=f"{label}: training")
         ev = [r for r in h if "eval_loss" in r]
-        ax.plot([r["step"] for r in ev], [r["eval_loss"] for r in ev], "o-", ms=3, label=f"{label}: held-out")
-    ax.set_xlabel("step")
+        ax.plot([start + r["step"] for r in ev], [r["eval_loss"] for r in ev], "o-", ms=3, label=f"{label}: held-out")
+    ax.set_xlabel("step (continued runs counted from the FP checkpoint's last)" if offset else "step")
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.set_title(f"{corpus}, {title}")
     ax.grid(alpha=0.3)
@@ -138,8 +144,13 @@ def plots(runs: Path, results: dict, docs: Path, title: str, stem: str, corpus: 
 
     names = ["FP (PyTorch)", "PTQ", "QAT", "QAT+KD"]
     values = [results["fp"]["ppl_torch"], results["ptq"]["ppl_swift"], results["qat"]["ppl_swift"], results["qat_kd"]["ppl_swift"]]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    bars = ax.bar(names, values, color=["#888", "#d62728", "#1f77b4", "#2ca02c"])
+    colors = ["#888", "#d62728", "#1f77b4", "#2ca02c"]
+    if "fp_more" in results:
+        names.insert(1, "FP +steps")
+        values.insert(1, results["fp_more"]["ppl_torch"])
+        colors.insert(1, "#bbb")
+    fig, ax = plt.subplots(figsize=(6.5 if len(names) > 4 else 6, 4))
+    bars = ax.bar(names, values, color=colors)
     ax.set_yscale("log")
     ax.set_ylabel("held-out perplexity (log scale)")
     ax.set_title("Naive ternarization vs quantization-aware healing")
@@ -155,7 +166,7 @@ def main() -> None:
     p.add_argument("--arch", choices=sorted(ARCHS), default="gpt2")
     p.add_argument("--runs", help="working directory (default: runs/<name>)")
     p.add_argument("--ternary", default=str(ROOT / ".build" / "release" / "ternary"), help="the Swift CLI (swift build -c release)")
-    p.add_argument("--fp-steps", type=int, default=450)
+    p.add_argument("--fp-steps", type=int, default=750, help="FP pretraining steps (750: its held-out loss has flattened)")
     p.add_argument("--qat-steps", type=int, default=300)
     a = p.parse_args()
     model_config, title, stem = ARCHS[a.arch]
@@ -171,10 +182,16 @@ def main() -> None:
     run_stage("qat", common(train_txt, held_txt, runs / "qat", a.qat_steps, qat_args), runs / "qat")
     run_stage("qat_kd", common(train_txt, held_txt, runs / "qat_kd", a.qat_steps,
                                qat_args + ["--teacher", str(fp), "--kd-weight", "1.0", "--kd-temperature", "2.0"]), runs / "qat_kd")
+    # The control: the FP model trained as many more steps as the ternary runs get, with their
+    # learning-rate schedule, so the table compares models that have had the same training.
+    run_stage("fp_more", common(train_txt, held_txt, runs / "fp_more", a.qat_steps,
+                                ["--mode", "fp", "--init", str(fp), "--lr", "1e-3", "--warmup-steps", "30"]), runs / "fp_more")
 
     ids = load_tokenizer(SHARED / "gpt2")(held_txt.read_text(), add_special_tokens=False)["input_ids"]
     results = {"model": model_config, "ctx": CTX, "heldout_tokens": len(ids)}
+    results["fp_steps"], results["qat_steps"] = a.fp_steps, a.qat_steps
     results["fp"] = {"ppl_torch": torch_ppl(fp, ids)}
+    results["fp_more"] = {"ppl_torch": torch_ppl(runs / "fp_more" / "export", ids)}
     for name, src in (("ptq", fp), ("qat", runs / "qat" / "export"), ("qat_kd", runs / "qat_kd" / "export")):
         packed = runs / f"{name}.safetensors"
         swift(a.ternary, "pack", str(src), "-o", str(packed), "--embeddings", "int8")
@@ -188,9 +205,11 @@ def main() -> None:
     results["gap_closed"] = (math.log(results["ptq"]["ppl_swift"]) - math.log(results["qat_kd"]["ppl_swift"])) / gap
     results["gap_closed_qat"] = (math.log(results["ptq"]["ppl_swift"]) - math.log(results["qat"]["ppl_swift"])) / gap
     samples = []
+    # The better healed model ships.
+    results["shipped"] = min(("qat", "qat_kd"), key=lambda n: results[n]["ppl_swift"])
     shipped = ROOT / "models" / f"{stem}-ternary.safetensors"
     shipped.parent.mkdir(exist_ok=True)
-    shutil.copyfile(runs / "qat_kd.safetensors", shipped)
+    shutil.copyfile(runs / f"{results['shipped']}.safetensors", shipped)
     for prompt, seed in (("ROMEO:", 1), ("JULIET:\nO Romeo,", 2), ("KING HENRY:\nWhat", 3)):
         text = swift(a.ternary, "generate", "-m", str(shipped), prompt, "-n", "60", "--seed", str(seed), "--quiet")
         samples.append({"prompt": prompt, "seed": seed, "text": text})
