@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from . import manifest as M
-from .semantics import BLOCK_WEIGHTS, padded_length
+from .semantics import BLOCK_WEIGHTS, base3_padded_length, padded_length, unpack_base3
 
 DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
                "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
-MATRIX_DTYPES = {"U32": "ternary", "I8": "int8", "F32": "f32", "F16": "f16", "BF16": "bf16"}
+MATRIX_DTYPES = {"U32": "ternary", "U8": "t1.6", "I8": "int8", "F32": "f32", "F16": "f16", "BF16": "bf16"}
 TENSOR_KEYS = {"dtype", "shape", "data_offsets"}
 QUANTIZATION_KEYS = {"activations", "block", "embeddings", "rms_norm", "rms_norm_eps", "weights"}
 ARCHITECTURES = ("gpt2", "llama", "bitnet")
@@ -115,7 +115,7 @@ def _array(data: bytes, start: int, entry: dict) -> np.ndarray:
 MAX_DIMENSION, MAX_LAYERS = 1 << 24, 1024
 GPT2_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh", "gelu", "relu")
 LLAMA_ACTIVATIONS = ("silu", "swish", "relu2", "relu", "gelu", "gelu_new", "gelu_pytorch_tanh")
-FORMAT_NAMES = ("ternary", "int8", "f32", "f16", "bf16")
+FORMAT_NAMES = ("ternary", "t1.6", "int8", "f32", "f16", "bf16")
 
 
 def _positive_number(v) -> bool:
@@ -310,10 +310,10 @@ def _check_matrix(data: bytes, start: int, tensors: dict, spec: M.TensorSpec, ex
     fmt = MATRIX_DTYPES.get(entry["dtype"])
     if fmt is None:
         raise FormatViolation(f"{name}: dtype {entry['dtype']} is no matrix format")
-    kp = padded_length(k)
-    shape = {"ternary": [rows, kp // 16], "int8": [rows, kp]}.get(fmt, [rows, k])
+    kp, kp3 = padded_length(k), base3_padded_length(k)
+    shape = {"ternary": [rows, kp // 16], "t1.6": [rows, kp3 // 5], "int8": [rows, kp]}.get(fmt, [rows, k])
     expected[name] = (entry["dtype"], shape)
-    if fmt == "ternary":
+    if fmt in ("ternary", "t1.6"):
         expected[f"{spec.name}.weight_scale"] = ("F32", [1])
     elif fmt == "int8":
         expected[f"{spec.name}.scale"] = ("F32", [rows])
@@ -326,6 +326,11 @@ def _check_matrix(data: bytes, start: int, tensors: dict, spec: M.TensorSpec, ex
         if (codes == 3).any():
             raise FormatViolation(f"{name}: holds the code 3")
         if (codes[:, k:] != 1).any():
+            raise FormatViolation(f"{name}: padding is not code 1")
+    elif fmt == "t1.6":
+        if (values > 242).any():
+            raise FormatViolation(f"{name}: holds a byte above 242 (five base-3 digits)")
+        if (unpack_base3(values, kp3)[:, k:] != 0).any():
             raise FormatViolation(f"{name}: padding is not code 1")
     elif fmt == "int8":
         if (values == -128).any():

@@ -204,7 +204,8 @@ def weight_value(rng, data):
     special = {"F32": [struct.pack("<f", math.nan), struct.pack("<f", math.inf), struct.pack("<f", -math.inf), struct.pack("<f", 0.0),
                        struct.pack("<f", -1.0), struct.pack("<f", 3e38)],
                "F16": [b"\x00\x7e", b"\x00\x7c", b"\x00\xfc", b"\xff\x7b"], "BF16": [b"\xc0\x7f", b"\x80\x7f", b"\x80\xff"],
-               "I8": [b"\x80", b"\x7f", b"\x81"], "U32": [b"\xff\xff\xff\xff", b"\x03\x00\x00\x00", b"\x00\x00\x00\xc0"]}
+               "I8": [b"\x80", b"\x7f", b"\x81"], "U32": [b"\xff\xff\xff\xff", b"\x03\x00\x00\x00", b"\x00\x00\x00\xc0"],
+               "U8": [b"\xf3", b"\xff", b"\xf2", b"\x00"]}  # t1.6: past 242 (243, 255), the last valid byte, five codes 0
     value = rng.choice(special.get(entry["dtype"], [bytes([rng.randrange(256)]) * size]))
     body[i:i + len(value)] = value
     return _join(header, bytes(body)), f"value of {entry['dtype']}"
