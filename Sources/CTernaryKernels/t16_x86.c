@@ -11,12 +11,7 @@
 #define VBMI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
 #define AVX512 VBMI
 #include "reduce512.h"
-#ifndef TK_PREFETCH_L1
-#define TK_PREFETCH_L1 512
-#endif
-#ifndef TK_PREFETCH_L2
-#define TK_PREFETCH_L2 4096
-#endif
+#include "prefetch.h"
 
 // The four low digits of r = q mod 81 as 2-bit fields, c0 | c1 << 2 | c2 << 4 | c3 << 6: r < 81 is
 // a 7-bit index, so one vpermi2b over two 64-byte tables looks them up (measured on Zen 5: one
@@ -115,10 +110,8 @@ VBMI void tk_t16_gemv_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows
         __m512i a[5], b[5];
         for (int i = 0; i < 5; i++) a[i] = b[i] = _mm512_setzero_si512();
         for (size_t k = 0; k < blocks; k++) {
-            _mm_prefetch((const char *)(w0 + 64 * k) + TK_PREFETCH_L1, _MM_HINT_T0);
-            _mm_prefetch((const char *)(w1 + 64 * k) + TK_PREFETCH_L1, _MM_HINT_T0);
-            _mm_prefetch((const char *)(w0 + 64 * k) + TK_PREFETCH_L2, _MM_HINT_T1);
-            _mm_prefetch((const char *)(w1 + 64 * k) + TK_PREFETCH_L2, _MM_HINT_T1);
+            PREFETCH_AHEAD(w0 + 64 * k);
+            PREFETCH_AHEAD(w1 + 64 * k);
             const int8_t *xb = x + 320 * k;
             __m512i c[5], d[5];
             t16_decode(&l, w0 + 64 * k, c);

@@ -22,18 +22,7 @@ int tk_cpu_features(void) {
 }
 
 #define AVX2 __attribute__((target("avx2,fma")))
-// Software prefetch distances for the decode GEMVs, in bytes ahead of the line being read.
-#ifndef TK_PREFETCH_L1
-#define TK_PREFETCH_L1 512
-#endif
-#ifndef TK_PREFETCH_L2
-#define TK_PREFETCH_L2 4096
-#endif
-#define PREFETCH_AHEAD(p)                                                    \
-    do {                                                                     \
-        _mm_prefetch((const char *)(p) + TK_PREFETCH_L1, _MM_HINT_T0);       \
-        _mm_prefetch((const char *)(p) + TK_PREFETCH_L2, _MM_HINT_T1);       \
-    } while (0)
+#include "prefetch.h"
 #define AVXVNNI __attribute__((target("avx2,fma,avxvnni")))
 #define AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 #include "reduce512.h"
