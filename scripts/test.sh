@@ -18,7 +18,7 @@ if [ -n "${CI:-}" ] && ! command -v chromedriver >/dev/null; then
 fi
 
 # Each phase's wall time, for keeping CI inside its budget.
-phase() { local start=$SECONDS; "$@"; echo "== ${*:1:2}: $((SECONDS - start)) s"; }
+phase() { local start=$SECONDS; "$@"; echo "== ${*:1:4}: $((SECONDS - start)) s"; }
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
