@@ -21,7 +21,9 @@ struct Bench: ParsableCommand {
     @Option(name: .short, parsing: .unconditional, help: "Generated tokens for the tg test (0 = skip).") var n: Int = 64
     @Option(name: .short, help: "Thread counts, comma-separated.") var t: String = "\(WorkerPool.coreCount)"
     @Option(name: .short, parsing: .unconditional, help: "Repetitions per test.") var r: Int = 5
-    @Option(name: .short, parsing: .unconditional, help: "Tokens already in the context before each test (llama-bench's -d).") var d: Int = 0
+    @Option(name: .short, help: ArgumentHelp("Tokens already in the context before each test, comma-separated (llama-bench's -d).",
+                                              discussion: "Several depths (e.g. 0,4096) take turns within each repetition, so the machine's drift falls on all of them alike."))
+    var d: String = "0"
     @Option(help: "Kernel path (default: the fastest this CPU has).") var kernel: String?
     @Option(name: .customLong("kv-cache"), help: "KV cache precision: f16 (default), q8 or f32.") var kvCache: String = "f16"
     @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes.")
@@ -33,13 +35,16 @@ struct Bench: ParsableCommand {
 
     var threadCounts: [Int] { Self.counts(t) }
     var parallelLevels: [Int] { parallel.map(Self.counts) ?? [] }
+    var depths: [Int] { Self.counts(d) }
 
     static func counts(_ list: String) -> [Int] { list.split(separator: ",").compactMap { Int($0.filter { $0 != " " }) } }
 
     func validate() throws {
         guard p >= 0, n >= 0, p + n > 0 else { throw ValidationError("-p and -n must be >= 0 and not both 0") }
         guard r >= 1, r <= 1000 else { throw ValidationError("-r \(r) is invalid: expected 1...1000") }
-        guard d >= 0 else { throw ValidationError("-d \(d) is invalid: expected 0 or more tokens") }
+        guard !depths.isEmpty, depths.count == d.split(separator: ",", omittingEmptySubsequences: false).count, depths.allSatisfy({ $0 >= 0 }) else {
+            throw ValidationError("-d \(d) is invalid: expected comma-separated context depths of 0 or more tokens, such as 0,4096")
+        }
         let counts = threadCounts
         guard !counts.isEmpty, counts.count == t.split(separator: ",").count, counts.allSatisfy({ $0 >= 1 && $0 <= 1024 }) else {
             throw ValidationError("-t \(t) is invalid: expected comma-separated thread counts such as 1,2")
@@ -50,7 +55,7 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--parallel \(parallel) is invalid: expected comma-separated sequence counts in 1...256 such as 1,2,4,8")
             }
             guard p >= 1, n >= 2 else { throw ValidationError("--parallel needs -p >= 1 prompt tokens and -n >= 2 generated tokens") }
-            guard d == 0 else { throw ValidationError("-d does not apply to --parallel") }
+            guard depths == [0] else { throw ValidationError("-d does not apply to --parallel") }
         }
         _ = try ModelOptions.parse((kernel.map { ["--kernel", $0] } ?? []) + ["--kv-cache", kvCache, "--ubatch", "\(microBatch)"])
     }
@@ -72,17 +77,17 @@ struct Bench: ParsableCommand {
             name = lm.file.file.metadata["synthetic"].map { "\(lm.architecture) \($0) (synthetic)" } ?? "\(lm.architecture) \(URL(fileURLWithPath: lm.file.path).lastPathComponent)"
             size = lm.file.file.fileSize
             kernelName = lm.kernels.isa.rawValue
-            guard d + max(p, n) <= lm.contextLength else {
-                throw ValidationError("-d \(d) plus \(max(p, n)) test tokens exceeds the model's context of \(lm.contextLength) positions")
+            guard depths.max()! + max(p, n) <= lm.contextLength else {
+                throw ValidationError("-d \(depths.max()!) plus \(max(p, n)) test tokens exceeds the model's context of \(lm.contextLength) positions")
             }
             if !json { printError("benchmarking \(threads) thread(s), kernel \(lm.kernels.isa)…") }
-            rows += try Benchmark.run(model: lm, context: context, memoryOptions: options.memoryOptions, tests: tests, repetitions: r, depth: d)
+            rows += try Benchmark.run(model: lm, context: context, memoryOptions: options.memoryOptions, tests: tests, repetitions: r, depths: depths)
         }
         let rss = Benchmark.peakResidentBytes()
         if json {
             let objects: [String] = rows.map { row in
                 var fields = ["\"test\":\"\(row.test)\"", "\"depth\":\(row.depth)", "\"threads\":\(row.threads)", "\"tokens_per_second\":\(row.tokensPerSecond)",
-                              "\"stddev\":\(row.standardDeviation)", "\"probe_bandwidth_bytes_per_second\":\(row.probeBandwidth)"]
+                              "\"stddev\":\(row.standardDeviation)", "\"median\":\(row.median)", "\"probe_bandwidth_bytes_per_second\":\(row.probeBandwidth)"]
                 fields.append("\"stream_bandwidth_bytes_per_second\":\(row.streamBandwidth)")
                 if let f = row.rooflineFraction { fields.append("\"roofline_fraction\":\(f)") }
                 if let f = row.streamFraction { fields.append("\"stream_fraction\":\(f)") }
@@ -96,15 +101,15 @@ struct Bench: ParsableCommand {
             print("[" + objects.joined(separator: ",") + "]")
             return
         }
-        print("| model | size | threads | test | t/s | weights GB/s | probe GB/s | roofline | STREAM GB/s | of STREAM | of int8 peak |")
-        print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| model | size | threads | test | t/s | median | weights GB/s | probe GB/s | roofline | STREAM GB/s | of STREAM | of int8 peak |")
+        print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         func percent(_ f: Double?) -> String { f.map { ($0 * 100).fixed(0) + " %" } ?? "–" }
         for row in rows {
             let weights = row.weightBandwidth.map { ($0 / 1e9).fixed(1) } ?? "–"
             let speed = row.tokensPerSecond.fixed(2) + " ± " + row.standardDeviation.fixed(2)
             let probe = (row.probeBandwidth / 1e9).fixed(1), stream = (row.streamBandwidth / 1e9).fixed(1)
             let test = row.depth > 0 ? "\(row.test) @ d\(row.depth)" : "\(row.test)"
-            print("| \(name) | \(formatBytes(size)) | \(row.threads) | \(test) | \(speed) | \(weights) | \(probe) | "
+            print("| \(name) | \(formatBytes(size)) | \(row.threads) | \(test) | \(speed) | \(row.median.fixed(2)) | \(weights) | \(probe) | "
                   + "\(percent(row.rooflineFraction)) | \(stream) | \(percent(row.streamFraction)) | \(percent(row.computeFraction)) |")
         }
         if let peak = rows.first?.computePeak {
@@ -112,6 +117,8 @@ struct Bench: ParsableCommand {
             print("multiply-adds per second (the head once per prompt) divided by it")
         }
         print("\npeak RSS: \(formatBytes(rss)); KV cache: \(kvCache); micro-batch: \(microBatch)")
+        print("t/s: mean ± standard deviation of \(r) run(s) (the tests and depths take turns in each round); weights GB/s and the")
+        print("fractions: from the mean")
         print("probe: the decode step's weight matrices read by the same threads with the kernels' software prefetches,")
         print("best pass before or after the tests (the roofline); STREAM: the same read as a plain loop")
     }

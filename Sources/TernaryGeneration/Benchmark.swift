@@ -13,7 +13,7 @@ import TernaryModels
 
 /// llama-bench-style measurements: prompt processing (one batched forward of `tokens`) and
 /// token generation (`tokens` single-token forwards), each from an empty context or after a
-/// `depth` of earlier tokens (llama-bench's -d).
+/// `depth` of earlier tokens (llama-bench's -d; several depths take turns, see `Benchmark.run`).
 public enum BenchmarkTest: Sendable, CustomStringConvertible {
     case prefill(Int)
     case decode(Int)
@@ -39,6 +39,8 @@ public struct BenchmarkResult: Sendable {
     public let threads: Int
     public let tokensPerSecond: Double
     public let standardDeviation: Double
+    /// The median run's tokens per second (robust to one run that a neighbour slowed down).
+    public let median: Double
     /// Bytes of weights read per second (decode: weight bytes per token × tok/s).
     public let weightBandwidth: Double?
     /// This machine's read bandwidth with the same threads, over the same weights, reading with the
@@ -62,38 +64,37 @@ public struct BenchmarkResult: Sendable {
 }
 
 public enum Benchmark {
-    /// Runs `test` `repetitions` times after one warm-up run, each after `depth` tokens of context
-    /// (not timed); returns tokens per second per run.
-    public static func measure(model: any LanguageModel, context: InferenceContext, memoryOptions: MemoryOptions = MemoryOptions(),
-                               test: BenchmarkTest, repetitions: Int, depth: Int = 0, seed: UInt64 = 1) throws -> [Double] {
+    /// One measured run of `test` after `depth` tokens of context (not timed), in tokens per
+    /// second. The prompt and the context are random ids from `seed`, the same every run.
+    public static func measureOnce(model: any LanguageModel, context: InferenceContext, memoryOptions: MemoryOptions = MemoryOptions(),
+                                   test: BenchmarkTest, depth: Int = 0, seed: UInt64 = 1) throws -> Double {
         var random = SplitMix64(seed: seed)
         let ids = (0..<test.tokens).map { _ in Int.random(in: 0..<model.vocabularySize, using: &random) }
         let history = (0..<depth).map { _ in Int.random(in: 0..<model.vocabularySize, using: &random) }
-        var samples: [Double] = []
         var logits = [Float](repeating: 0, count: model.vocabularySize)
         var token = [0]
-        for rep in 0...repetitions {
-            let memory = model.makeMemory(memoryOptions)
-            if depth > 0 { _ = try model.forward(history, memory: memory, context: context, allLogits: false) }
-            let start = Timing.now()
-            try logits.withUnsafeMutableBufferPointer { out in
-                switch test {
-                case .prefill: try model.forward(ids, memory: memory, context: context, allLogits: false, into: out)
-                case .decode:
-                    for id in ids {
-                        token[0] = id
-                        try model.forward(token, memory: memory, context: context, allLogits: false, into: out)
-                    }
+        let memory = model.makeMemory(memoryOptions)
+        if depth > 0 { _ = try model.forward(history, memory: memory, context: context, allLogits: false) }
+        let start = Timing.now()
+        try logits.withUnsafeMutableBufferPointer { out in
+            switch test {
+            case .prefill: try model.forward(ids, memory: memory, context: context, allLogits: false, into: out)
+            case .decode:
+                for id in ids {
+                    token[0] = id
+                    try model.forward(token, memory: memory, context: context, allLogits: false, into: out)
                 }
             }
-            let seconds = Timing.seconds(since: start)
-            if rep > 0 { samples.append(Double(test.tokens) / seconds) }
         }
-        return samples
+        return Double(test.tokens) / Timing.seconds(since: start)
     }
 
+    /// Every (depth, test) pair, `repetitions` times after one warm-up round, the pairs taking
+    /// turns within each round (round 1 of all of them, then round 2, …): on a shared machine
+    /// whose speed drifts, pairs measured in turns see the same drift, so their ratio means
+    /// something even when their absolute speeds move.
     public static func run(model: any LanguageModel, context: InferenceContext, memoryOptions: MemoryOptions = MemoryOptions(),
-                           tests: [BenchmarkTest], repetitions: Int, depth: Int = 0) throws -> [BenchmarkResult] {
+                           tests: [BenchmarkTest], repetitions: Int, depths: [Int] = [0]) throws -> [BenchmarkResult] {
         let pool = context.pool
         // The machine's bandwidth moves with its other tenants: probe before and after the tests and
         // keep the better figure, so a probe that happened to run in a slow moment cannot flatter
@@ -101,24 +102,30 @@ public enum Benchmark {
         let regions = model.weightRegions
         let before = MemoryBandwidth.measure(regions: regions, pool: pool)
         let streamBefore = MemoryBandwidth.measure(regions: regions, pool: pool, prefetching: false)
-        let measured = try tests.map { test in
-            try (test, measure(model: model, context: context, memoryOptions: memoryOptions, test: test, repetitions: repetitions, depth: depth))
+        let pairs = depths.flatMap { depth in tests.map { (depth: depth, test: $0) } }
+        var samples = [[Double]](repeating: [], count: pairs.count)
+        for round in 0...repetitions {
+            for (i, pair) in pairs.enumerated() {
+                let rate = try measureOnce(model: model, context: context, memoryOptions: memoryOptions, test: pair.test, depth: pair.depth)
+                if round > 0 { samples[i].append(rate) }
+            }
         }
         let peak = ComputePeak.measure(isa: model.kernels.isa, pool: pool)
         let probe = max(before, MemoryBandwidth.measure(regions: regions, pool: pool))
         let stream = max(streamBefore, MemoryBandwidth.measure(regions: regions, pool: pool, prefetching: false))
-        return measured.map { test, samples in
+        return zip(pairs, samples).map { pair, samples in
             let mean = samples.reduce(0, +) / Double(samples.count)
             let sd = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
             var bandwidth: Double?
             var multiplyAdds: Double?
-            switch test {
+            switch pair.test {
             case .decode: bandwidth = Double(model.weightBytesPerToken) * mean
             case let .prefill(tokens):
                 let (layers, head) = model.multiplyAddsPerToken
                 multiplyAdds = (Double(layers) + Double(head) / Double(tokens)) * mean
             }
-            return BenchmarkResult(test: test, depth: depth, threads: pool.threads, tokensPerSecond: mean, standardDeviation: sd,
+            return BenchmarkResult(test: pair.test, depth: pair.depth, threads: pool.threads, tokensPerSecond: mean, standardDeviation: sd,
+                                   median: samples.sorted()[samples.count / 2] / 2 + samples.sorted()[(samples.count - 1) / 2] / 2,
                                    weightBandwidth: bandwidth, probeBandwidth: probe, streamBandwidth: stream,
                                    multiplyAddRate: multiplyAdds, computePeak: peak)
         }

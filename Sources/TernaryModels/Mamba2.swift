@@ -154,10 +154,15 @@ enum Mamba2 {
         }
         let layers = try (0..<c.layers).map { i in
             let p = "layers.\(i).mixer"
-            // The convolution weights as float32 (the table may be stored F16).
+            // The convolution weights as float32 (the table may be stored F16), tap-major: (kernel,
+            // channels), so that the kernel reads neighbouring channels as vectors.
             let table = w.table("\(p).conv1d.weight")
             let conv = buffer(c.convWidth * c.convKernel)
-            for r in 0..<c.convWidth { table.copy(row: r, to: conv + r * c.convKernel) }
+            var taps = [Float](repeating: 0, count: c.convKernel)
+            for r in 0..<c.convWidth {
+                taps.withUnsafeMutableBufferPointer { table.copy(row: r, to: $0.baseAddress!) }
+                for j in 0..<c.convKernel { conv[j * c.convWidth + r] = taps[j] }
+            }
             let aLog = w.vector("\(p).A_log"), a = buffer(c.heads)
             for h in 0..<c.heads {
                 a[h] = -Foundation.exp(aLog[h])
@@ -189,7 +194,7 @@ final class Mamba2Model: LanguageModel, @unchecked Sendable {
         /// The block's pre-norm (none in BitMamba-2, whose in_proj normalizes its input).
         let norm: Norm?
         let inProjection: LinearGroup
-        /// (channels, kernel) float32 (owned by the model).
+        /// (kernel, channels) float32, tap-major (owned by the model).
         let convolution: UnsafePointer<Float>
         let convolutionBias: UnsafePointer<Float>?
         let timeStepBias: UnsafePointer<Float>

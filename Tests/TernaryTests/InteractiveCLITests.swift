@@ -84,7 +84,7 @@ struct InteractiveCLITests {
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
         #expect(rows.count == 2)
         for row in rows {
-            for key in ["test", "threads", "tokens_per_second", "stddev", "peak_rss_bytes"] { #expect(row[key] != nil, "\(key)") }
+            for key in ["test", "threads", "tokens_per_second", "stddev", "median", "peak_rss_bytes"] { #expect(row[key] != nil, "\(key)") }
         }
         #expect(rows.allSatisfy { $0["kv_cache"] as? String == "f16" }, "the default KV cache (f16, as llama.cpp) is reported")
         #expect(rows[1]["roofline_fraction"] != nil && rows[0]["roofline_fraction"] == nil)
@@ -105,7 +105,7 @@ struct InteractiveCLITests {
         #expect(bad.status != 0 && bad.err.contains("-t 0"))
     }
 
-    @Test("bench -d measures after a context of that many tokens, and refuses a depth past the context")
+    @Test("bench -d measures after a context of that many tokens, several depths in turns, and refuses a depth past the context")
     func benchAtDepth() throws {
         let table = try CLITests.run(["bench", "-m", Self.model, "-p", "4", "-n", "4", "-d", "16", "-t", "1", "-r", "1"])
         #expect(table.status == 0, "\(table.err)")
@@ -113,8 +113,16 @@ struct InteractiveCLITests {
         let json = try CLITests.run(["bench", "-m", Self.model, "-p", "0", "-n", "4", "-d", "16", "-t", "1", "-r", "1", "--json"])
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
         #expect(rows.count == 1 && rows[0]["depth"] as? Int == 16 && rows[0]["test"] as? String == "tg4")
-        let tooDeep = try CLITests.run(["bench", "-m", Self.model, "-p", "0", "-n", "4", "-d", "100000", "-r", "1"])
-        #expect(tooDeep.status != 0 && tooDeep.err.contains("exceeds the model's context"), "\(tooDeep.err)")
+        let tooDeep = try CLITests.run(["bench", "-m", Self.model, "-p", "0", "-n", "4", "-d", "0,100000", "-r", "1"])
+        #expect(tooDeep.status != 0 && tooDeep.err.contains("-d 100000") && tooDeep.err.contains("exceeds the model's context"), "\(tooDeep.err)")
+        // Two depths: one row each, in the order given.
+        let both = try CLITests.run(["bench", "-m", Self.model, "-p", "0", "-n", "3", "-d", "0,16", "-t", "1", "-r", "2", "--json"])
+        let pairs = try #require(try JSONSerialization.jsonObject(with: Data(both.out.utf8)) as? [[String: Any]])
+        #expect(pairs.map { $0["depth"] as? Int } == [0, 16] && pairs.allSatisfy { $0["test"] as? String == "tg3" })
+        for bad in ["0,,16", "-1", "x"] {
+            let refused = try CLITests.run(["bench", "-m", Self.model, "-d", bad])
+            #expect(refused.status != 0 && refused.err.contains("-d"), "\(bad): \(refused.err)")
+        }
     }
 
     @Test("bench --parallel runs the serving test: one row per level, its ratio to one sequence, TTFT; bad levels are refused")

@@ -145,7 +145,7 @@ struct SelectiveScanTests {
     func scan(stateSize: Int) {
         var rng = SplitMix64(seed: UInt64(stateSize))
         func random(_ n: Int, scale: Float = 1) -> [Float] { (0..<n).map { _ in (Float(rng.next() % 2001) / 1000 - 1) * scale } }
-        let headSize = 5, tokens = 9, stride = 3 * stateSize + 2
+        let headSize = 21, tokens = 9, stride = 3 * stateSize + 2
         let x = random(tokens * headSize), bc = random(tokens * stride), dt = random(tokens, scale: 0.5).map { abs($0) + 0.01 }
         let initial = random(headSize * stateSize)
         var a = initial, b = initial
@@ -159,6 +159,34 @@ struct SelectiveScanTests {
                            headSize: headSize, stateSize: stateSize)
         for i in a.indices { #expect(abs(a[i] - b[i]) <= 1e-5 * max(1, abs(a[i]))) }
         for i in ya.indices { #expect(abs(ya[i] - yb[i]) <= 1e-5 * max(1, abs(ya[i]))) }
+    }
+
+    @Test("the SIMD convolution equals the plain one (widths around the vector width, channel ranges, several tokens)",
+          arguments: [(5, 4, 1), (16, 4, 1), (37, 4, 6), (64, 3, 9), (100, 2, 2)])
+    func convolution(width: Int, kernel: Int, tokens: Int) {
+        var rng = SplitMix64(seed: UInt64(width * 31 + kernel))
+        func random(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.next() % 2001) / 1000 - 1 } }
+        let inputStride = width + 3
+        let input = random(tokens * inputStride), weight = random(kernel * width), bias = random(width)
+        let initial = random((kernel - 1) * width)
+        for withBias in [false, true] {
+            for channels in [0..<width, 1..<width, (width / 3)..<(width - width / 5)] {
+                var stateA = initial, stateB = initial
+                var outA = [Float](repeating: 7, count: tokens * width), outB = outA
+                bias.withUnsafeBufferPointer { bias in
+                    let b = withBias ? bias.baseAddress : nil
+                    SelectiveScan.convolveReference(input: input, inputStride: inputStride, tokens: tokens, state: &stateA, width: width,
+                                                    weight: weight, bias: b, kernel: kernel, out: &outA, outStride: width,
+                                                    channels: channels, silu: true)
+                    SelectiveScan.convolve(input: input, inputStride: inputStride, tokens: tokens, state: &stateB, width: width,
+                                           weight: weight, bias: b, kernel: kernel, out: &outB, outStride: width, channels: channels, silu: true)
+                }
+                #expect(outA == outB, "width \(width), channels \(channels)")
+                #expect(stateA == stateB, "width \(width), channels \(channels)")
+                // Channels outside the range are untouched.
+                #expect(outB[0] == (channels.lowerBound > 0 ? 7 : outA[0]))
+            }
+        }
     }
 
     @Test("the convolution continues across calls: two halves equal the whole")
@@ -182,6 +210,6 @@ struct SelectiveScanTests {
         #expect(whole == split)
         #expect(stateA == stateB)
         // Channel 0 at token 3 sees inputs 0...3 with weights 0...3.
-        #expect(whole[3 * width] == (0..<4).reduce(Float(0)) { $0 + weight[$1] * input[$1 * width] })
+        #expect(whole[3 * width] == (0..<4).reduce(Float(0)) { $0 + weight[$1 * width] * input[$1 * width] })
     }
 }

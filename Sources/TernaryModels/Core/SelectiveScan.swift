@@ -12,33 +12,77 @@ enum SelectiveScan {
         var inner: Int { heads * headSize }
     }
 
-    /// out(t, c) = act(bias[c] + Σ_j weight[c, j] · window(t + j, c)) for the `tokens` rows of
+    /// out(t, c) = act(bias[c] + Σ_j weight[j, c] · window(t + j, c)) for the `tokens` rows of
     /// `input` (row stride `inputStride`), the window being the `state` rows (kernel − 1, oldest
-    /// first) followed by the inputs; then `state` holds the last kernel − 1 rows. Channels
-    /// `channels` only (the caller splits them over threads).
-    static func convolve(input: UnsafePointer<Float>, inputStride: Int, tokens: Int, state: UnsafeMutablePointer<Float>,
-                         width: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, kernel: Int,
-                         out: UnsafeMutablePointer<Float>, outStride: Int, channels: Range<Int>, silu: Bool) {
+    /// first) followed by the inputs; then `state` holds the last kernel − 1 rows. `weight` is
+    /// tap-major, (kernel, width), so that neighbouring channels are neighbours in memory.
+    /// Channels `channels` only (the caller splits them over threads). The plain reference.
+    static func convolveReference(input: UnsafePointer<Float>, inputStride: Int, tokens: Int, state: UnsafeMutablePointer<Float>,
+                                  width: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, kernel: Int,
+                                  out: UnsafeMutablePointer<Float>, outStride: Int, channels: Range<Int>, silu: Bool) {
         let back = kernel - 1
         for c in channels {
-            let w = weight + c * kernel
             for t in 0..<tokens {
                 var acc = bias?[c] ?? 0
                 for j in 0..<kernel {
                     let source = t + j - back  // < 0: a remembered row
                     let v = source < 0 ? state[(back + source) * width + c] : input[source * inputStride + c]
-                    acc += w[j] * v
+                    acc += weight[j * width + c] * v
                 }
                 out[t * outStride + c] = acc
             }
-            // The window's last `back` rows become the state.
-            for r in 0..<back {
-                let source = tokens + r - back
-                state[r * width + c] = source < 0 ? state[(back + source) * width + c] : input[source * inputStride + c]
-            }
+            rememberWindow(input: input, inputStride: inputStride, tokens: tokens, state: state, width: width, back: back, channels: c..<(c + 1))
         }
         if silu, !channels.isEmpty {
             for t in 0..<tokens { tk_silu(out + t * outStride + channels.lowerBound, channels.count) }
+        }
+    }
+
+    /// `convolveReference` with the channels in SIMD vectors of 16 (the remainder scalar); the
+    /// same operations in the same order, so the same floats.
+    static func convolve(input: UnsafePointer<Float>, inputStride: Int, tokens: Int, state: UnsafeMutablePointer<Float>,
+                         width: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, kernel: Int,
+                         out: UnsafeMutablePointer<Float>, outStride: Int, channels: Range<Int>, silu: Bool) {
+        let back = kernel - 1
+        let vectorEnd = channels.lowerBound + channels.count / 16 * 16
+        for t in 0..<tokens {
+            // The window's rows for this token: remembered ones first, then inputs.
+            func row(_ j: Int) -> UnsafePointer<Float> {
+                let source = t + j - back
+                return source < 0 ? UnsafePointer(state + (back + source) * width) : input + source * inputStride
+            }
+            var c = channels.lowerBound
+            while c < vectorEnd {
+                var acc = bias.map { UnsafeRawPointer($0 + c).loadUnaligned(as: SIMD16<Float>.self) } ?? SIMD16<Float>()
+                for j in 0..<kernel {
+                    let w = UnsafeRawPointer(weight + j * width + c).loadUnaligned(as: SIMD16<Float>.self)
+                    let v = UnsafeRawPointer(row(j) + c).loadUnaligned(as: SIMD16<Float>.self)
+                    acc += w * v
+                }
+                UnsafeMutableRawPointer(out + t * outStride + c).storeBytes(of: acc, as: SIMD16<Float>.self)
+                c += 16
+            }
+            for c in vectorEnd..<channels.upperBound {
+                var acc = bias?[c] ?? 0
+                for j in 0..<kernel { acc += weight[j * width + c] * row(j)[c] }
+                out[t * outStride + c] = acc
+            }
+        }
+        rememberWindow(input: input, inputStride: inputStride, tokens: tokens, state: state, width: width, back: back, channels: channels)
+        if silu, !channels.isEmpty {
+            for t in 0..<tokens { tk_silu(out + t * outStride + channels.lowerBound, channels.count) }
+        }
+    }
+
+    /// The window's last `back` rows become the state (rows move up in place: row r takes row
+    /// r + tokens, which is not yet overwritten when r rises).
+    private static func rememberWindow(input: UnsafePointer<Float>, inputStride: Int, tokens: Int, state: UnsafeMutablePointer<Float>,
+                                       width: Int, back: Int, channels: Range<Int>) {
+        guard !channels.isEmpty else { return }
+        for r in 0..<back {
+            let source = tokens + r - back
+            let from = source < 0 ? UnsafePointer(state + (back + source) * width) : input + source * inputStride
+            (state + r * width + channels.lowerBound).update(from: from + channels.lowerBound, count: channels.count)
         }
     }
 
@@ -76,6 +120,11 @@ enum SelectiveScan {
     static func scan(state: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, xStride: Int, b: UnsafePointer<Float>,
                      c: UnsafePointer<Float>, bcStride: Int, dt: UnsafePointer<Float>, dtStride: Int, a: Float, d: UnsafePointer<Float>, dStride: Int,
                      y: UnsafeMutablePointer<Float>, yStride: Int, tokens: Int, headSize: Int, stateSize: Int) {
+        if stateSize == 1 {
+            scanStateSizeOne(state: state, x: x, xStride: xStride, b: b, c: c, bcStride: bcStride, dt: dt, dtStride: dtStride, a: a,
+                             d: d, dStride: dStride, y: y, yStride: yStride, tokens: tokens, headSize: headSize)
+            return
+        }
         let vectors = stateSize / 8, tail = vectors * 8
         let raw = UnsafeMutableRawPointer(state)
         for t in 0..<tokens {
@@ -102,6 +151,37 @@ enum SelectiveScan {
                     acc += row[n] * c[t * bcStride + n]
                 }
                 y[t * yStride + p] = acc + d[p * dStride] * xp
+            }
+        }
+    }
+
+    /// BitMamba-2's state of one value per channel: the head's channels in SIMD vectors of 16
+    /// instead (the same operations in the same order as `scanReference`).
+    private static func scanStateSizeOne(state: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, xStride: Int, b: UnsafePointer<Float>,
+                                         c: UnsafePointer<Float>, bcStride: Int, dt: UnsafePointer<Float>, dtStride: Int, a: Float,
+                                         d: UnsafePointer<Float>, dStride: Int, y: UnsafeMutablePointer<Float>, yStride: Int,
+                                         tokens: Int, headSize: Int) {
+        let vectorEnd = headSize / 16 * 16
+        for t in 0..<tokens {
+            let step = dt[t * dtStride], decay = Foundation.exp(step * a)
+            let bt = b[t * bcStride], ct = c[t * bcStride]
+            let xt = x + t * xStride, yt = y + t * yStride
+            let stepV = SIMD16<Float>(repeating: step), decayV = SIMD16<Float>(repeating: decay)
+            let bV = SIMD16<Float>(repeating: bt), cV = SIMD16<Float>(repeating: ct)
+            var p = 0
+            while p < vectorEnd {
+                let xV = UnsafeRawPointer(xt + p).loadUnaligned(as: SIMD16<Float>.self)
+                let dV = dStride == 0 ? SIMD16<Float>(repeating: d[0]) : UnsafeRawPointer(d + p).loadUnaligned(as: SIMD16<Float>.self)
+                var h = UnsafeRawPointer(state + p).loadUnaligned(as: SIMD16<Float>.self)
+                h = h * decayV + stepV * xV * bV
+                UnsafeMutableRawPointer(state + p).storeBytes(of: h, as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(yt + p).storeBytes(of: h * cV + dV * xV, as: SIMD16<Float>.self)
+                p += 16
+            }
+            for p in vectorEnd..<headSize {
+                let xp = xt[p]
+                state[p] = state[p] * decay + step * xp * bt
+                yt[p] = state[p] * ct + d[p * dStride] * xp
             }
         }
     }
