@@ -197,7 +197,114 @@ VBMI void tk_t16_gemm_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows
     }
 }
 
-#else  // not x86: never called (tk_cpu_features() reports no VBMI).
+// ---- AVX2 ---------------------------------------------------------------------------------------
+// No 128-entry byte lookup here, so arithmetic instead, on 32 bytes (half a block) at a time:
+// the top digit by two unsigned compares (as above), then r = q mod 81 split as 9·a + b with a
+// 16-bit multiply-high (a = r / 9 < 9, b = r mod 9 < 9), and the four low digits by 16-entry
+// byte lookups (vpshufb) of a and b. Codes feed vpmaddubsw: five digits' 16-bit pair sums add
+// up to at most 5 · 2 · 2 · 127 = 2540, one vpmaddwd per half block.
+#define AVX2T __attribute__((target("avx2")))
+
+typedef struct { __m256i c81, c162, sign, nine_mul, low_byte, digit0, digit1, ones16; } t16_avx2_consts;
+
+AVX2T static inline void t16_avx2_load_consts(t16_avx2_consts *k) {
+    k->c81 = _mm256_set1_epi8(81);
+    k->c162 = _mm256_set1_epi8((char)162);
+    k->sign = _mm256_set1_epi8((char)0x80);
+    k->nine_mul = _mm256_set1_epi16(7282);  // ⌈65536 / 9⌉: (v · 7282) >> 16 = v / 9 for v < 81
+    k->low_byte = _mm256_set1_epi16(0x00FF);
+    // Digits of v < 9: v mod 3 and v / 3, repeated in both 128-bit lanes (vpshufb is per lane).
+    k->digit0 = _mm256_setr_epi8(0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0);
+    k->digit1 = _mm256_setr_epi8(0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0);
+    k->ones16 = _mm256_set1_epi16(1);
+}
+
+// The five code vectors of 32 packed bytes: c[i] holds digit i of each byte.
+AVX2T static inline void t16_avx2_decode(const t16_avx2_consts *k, const uint8_t *bytes, __m256i c[5]) {
+    __m256i q = _mm256_loadu_si256((const __m256i *)bytes);
+    // Unsigned q ≥ 81 and q ≥ 162 as signed compares of q − 128 against 80 − 128 and 161 − 128.
+    __m256i qs = _mm256_xor_si256(q, k->sign);
+    __m256i ge81 = _mm256_cmpgt_epi8(qs, _mm256_xor_si256(_mm256_sub_epi8(k->c81, _mm256_set1_epi8(1)), k->sign));
+    __m256i ge162 = _mm256_cmpgt_epi8(qs, _mm256_xor_si256(_mm256_sub_epi8(k->c162, _mm256_set1_epi8(1)), k->sign));
+    __m256i r = _mm256_sub_epi8(_mm256_sub_epi8(q, _mm256_and_si256(ge81, k->c81)), _mm256_and_si256(ge162, k->c81));
+    c[4] = _mm256_abs_epi8(_mm256_add_epi8(ge81, ge162));  // masks are −1: the count of compares met
+    // a = r / 9 per byte: even bytes in the low halves of 16-bit lanes, odd bytes shifted down.
+    __m256i even = _mm256_mulhi_epu16(_mm256_and_si256(r, k->low_byte), k->nine_mul);
+    __m256i odd = _mm256_mulhi_epu16(_mm256_srli_epi16(r, 8), k->nine_mul);
+    __m256i a = _mm256_or_si256(even, _mm256_slli_epi16(odd, 8));
+    // b = r − 9a (8a < 72 fits its byte, so the 16-bit shift carries nothing across).
+    __m256i b = _mm256_sub_epi8(r, _mm256_add_epi8(_mm256_slli_epi16(a, 3), a));
+    c[0] = _mm256_shuffle_epi8(k->digit0, b);
+    c[1] = _mm256_shuffle_epi8(k->digit1, b);
+    c[2] = _mm256_shuffle_epi8(k->digit0, a);
+    c[3] = _mm256_shuffle_epi8(k->digit1, a);
+}
+
+// Σ code · x over half a block (160 weights): x at positions 64·i + the half's 32 columns.
+AVX2T static inline __m256i t16_avx2_dot(const t16_avx2_consts *k, const __m256i c[5], const int8_t *x) {
+    __m256i s = _mm256_maddubs_epi16(c[0], _mm256_loadu_si256((const __m256i *)x));
+    for (int i = 1; i < 5; i++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(c[i], _mm256_loadu_si256((const __m256i *)(x + 64 * i))));
+    return _mm256_madd_epi16(s, k->ones16);
+}
+
+AVX2T static inline int32_t t16_hsum_256(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+AVX2T void tk_t16_gemv_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
+                            const int8_t *x, int32_t xsum, int32_t *out) {
+    t16_avx2_consts k;
+    t16_avx2_load_consts(&k);
+    size_t blocks = row_bytes / 64;
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t *row = w + r * row_bytes;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+        for (size_t b = 0; b < blocks; b++) {
+            PREFETCH_AHEAD(row + 64 * b);
+            const int8_t *xb = x + 320 * b;
+            __m256i c[5], d[5];
+            t16_avx2_decode(&k, row + 64 * b, c);
+            t16_avx2_decode(&k, row + 64 * b + 32, d);
+            a0 = _mm256_add_epi32(a0, t16_avx2_dot(&k, c, xb));
+            a1 = _mm256_add_epi32(a1, t16_avx2_dot(&k, d, xb + 32));
+        }
+        out[r] = t16_hsum_256(_mm256_add_epi32(a0, a1)) - xsum;
+    }
+}
+
+// Each half block decoded once for four tokens (then one at a time for the rest).
+AVX2T void tk_t16_gemm_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
+                            const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
+                            int32_t *out, size_t out_stride) {
+    t16_avx2_consts k;
+    t16_avx2_load_consts(&k);
+    size_t blocks = row_bytes / 64;
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t *row = w + r * row_bytes;
+        size_t t = 0;
+        for (; t + 4 <= ntok; t += 4) {
+            const int8_t *x0 = x + t * x_stride;
+            __m256i a[4];
+            for (int j = 0; j < 4; j++) a[j] = _mm256_setzero_si256();
+            for (size_t b = 0; b < blocks; b++) {
+                for (int h = 0; h < 2; h++) {
+                    __m256i c[5];
+                    t16_avx2_decode(&k, row + 64 * b + 32 * h, c);
+                    for (int j = 0; j < 4; j++) a[j] = _mm256_add_epi32(a[j], t16_avx2_dot(&k, c, x0 + j * x_stride + 320 * b + 32 * h));
+                }
+            }
+            for (int j = 0; j < 4; j++) out[(t + j) * out_stride + r] = t16_hsum_256(a[j]) - xsum[t + j];
+        }
+        for (; t < ntok; t++) tk_t16_gemv_avx2(row, row_bytes, 1, x + t * x_stride, xsum[t], out + t * out_stride + r);
+    }
+}
+
+#else  // not x86: never called (tk_cpu_features() reports no VBMI and no AVX2).
+void tk_t16_gemv_avx2(const uint8_t *w, size_t rb, size_t rows, const int8_t *x, int32_t s, int32_t *o) { (void)w; (void)rb; (void)rows; (void)x; (void)s; (void)o; __builtin_trap(); }
+void tk_t16_gemm_avx2(const uint8_t *w, size_t rb, size_t rows, const int8_t *x, size_t xs, const int32_t *s, size_t n, int32_t *o, size_t os) { (void)w; (void)rb; (void)rows; (void)x; (void)xs; (void)s; (void)n; (void)o; (void)os; __builtin_trap(); }
 void tk_t16_gemv_avx512vbmi(const uint8_t *w, size_t rb, size_t rows, const int8_t *x, int32_t s, int32_t *o) { (void)w; (void)rb; (void)rows; (void)x; (void)s; (void)o; __builtin_trap(); }
 void tk_t16_gemm_avx512vbmi(const uint8_t *w, size_t rb, size_t rows, const int8_t *x, size_t xs, const int32_t *s, size_t n, int32_t *o, size_t os) { (void)w; (void)rb; (void)rows; (void)x; (void)xs; (void)s; (void)n; (void)o; (void)os; __builtin_trap(); }
 #endif

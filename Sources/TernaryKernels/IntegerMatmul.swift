@@ -42,7 +42,7 @@ public struct IntegerMatmul: Sendable {
 
     public let layout: IntegerLayout
     /// The implementation that runs, e.g. `avx512-vbmi` (it may differ from the path asked for
-    /// when a layout has no kernel for it, as t1.6 on AVX2 runs the portable one).
+    /// when a layout has no kernel for it, as t1.6 on AVX-512 without VBMI runs the AVX2 one).
     public let implementation: String
     public let gemv: GEMV
     public let gemm: GEMM
@@ -87,7 +87,10 @@ extension TernaryKernels {
         case (.base3, .avx512VNNI) where KernelISA.hasBase3SIMD:
             return make("avx512-vbmi", { tk_t16_gemv_avx512vbmi(bytes($0), $1, $2, $3, $4, $5) },
                         { tk_t16_gemm_avx512vbmi(bytes($0), $1, $2, $3, $4, $5, $6, $7, $8) })
-        case (.base3, _):  // no AVX2 kernel yet: the portable one
+        case (.base3, .avx2), (.base3, .avxVNNI), (.base3, .avx512VNNI):  // (AVX-512 without VBMI: the AVX2 kernel)
+            return make("avx2", { tk_t16_gemv_avx2(bytes($0), $1, $2, $3, $4, $5) },
+                        { tk_t16_gemm_avx2(bytes($0), $1, $2, $3, $4, $5, $6, $7, $8) })
+        case (.base3, .portable):
             return make("portable") { w, rb, rows, x, s, out in PortableKernels.base3GEMV(weights: w, rowBytes: rb, rows: rows, x: x, xSum: s, out: out) }
         case (.int8, .scalar):
             return make("scalar") { w, rb, rows, x, _, out in ScalarKernels.int8GEMV(weights: int8s(w), rowLength: rb, rows: rows, x: x, out: out) }

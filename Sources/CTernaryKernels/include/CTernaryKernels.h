@@ -53,6 +53,12 @@ void tk_t16_gemv_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows,
 void tk_t16_gemm_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows,
                             const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
                             int32_t *out, size_t out_stride);
+// AVX2 (no lookup of 128 bytes: compares, a multiply-high and 16-entry byte shuffles).
+void tk_t16_gemv_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
+                      const int8_t *x, int32_t xsum, int32_t *out);
+void tk_t16_gemm_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
+                      const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
+                      int32_t *out, size_t out_stride);
 
 // ---- Int8 matrices (the int8 LM head) ----------------------------------------------------------
 // Rows of int8 in [-127, 127], padded with zeros to a multiple of 64; activations likewise.
