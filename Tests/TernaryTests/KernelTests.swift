@@ -293,10 +293,11 @@ struct IntegerMatmulTableTests {
         var rng = SeededGenerator(seed: 21)
         for layout in IntegerLayout.allCases {
             let scalar = TernaryKernels(isa: .scalar).matmul(for: layout)
-            for k in [1, 63, 65, 319, 321, 1600] {
+            // 5185 and 10300: past 5120, where eight tokens of activations outgrow L1 and the GEMM tiles four.
+            for k in [1, 63, 65, 319, 321, 1600, 5185, 10300] {
                 let rows = 7, rowBytes = layout.rowBytes(k), stride = layout.paddedLength(k)
                 let w = Self.randomRows(layout, rows: rows, k: k, rng: &rng)
-                for tokens in [1, 3, 8, 19] {
+                for tokens in [1, 3, 8, 13, 19] {
                     var x = [Int8](repeating: 0, count: tokens * stride), sums = [Int32](repeating: 0, count: tokens)
                     for t in 0..<tokens {
                         // −127…127, what the quantizer gives (|x·s| ≤ 127): the AVX2 int8 kernel's sign trick needs it.
