@@ -77,43 +77,56 @@ AVX2 void tk_ternary_gemv_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
     for (size_t r = 0; r < rows; r++) out[r] = dot_row_avx2(w + r * row_bytes, blocks, x) - xsum;
 }
 
+// Prefill on the 256-bit paths: tokens in tiles whose activations fit in 40 KB, so they stay in the
+// 48 KB L1 while the rows pass over them (as the AVX-512 GEMM does); a decode batch of up to 16
+// tokens stays one tile, one pass over the weights.
+static inline size_t l1_token_tile(size_t blocks, size_t ntok) {
+    if (ntok <= 16) return ntok;
+    size_t tile = 40960 / (blocks * 64 + 1) / 4 * 4;
+    return tile < 4 ? 4 : tile;
+}
+
 AVX2 void tk_ternary_gemm_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
                                const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
                                int32_t *out, size_t out_stride) {
     SHIFTS_256;
     const __m256i ones = _mm256_set1_epi16(1);
     size_t blocks = row_bytes / 16;
-    for (size_t r = 0; r < rows; r++) {
-        const uint8_t *wr = w + r * row_bytes;
-        size_t t = 0;
-        for (; t + 4 <= ntok; t += 4) {
-            const int8_t *x0p = x + t * x_stride, *x1p = x0p + x_stride, *x2p = x1p + x_stride, *x3p = x2p + x_stride;
-            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-            size_t b = 0;
-            while (b < blocks) {
-                size_t end = b + 16 < blocks ? b + 16 : blocks;
-                __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-                for (; b < end; b++) {
-                    __m256i lo, hi;
-                    UNPACK_BLOCK_256(wr + 16 * b, lo, hi);
-                    size_t o = 64 * b;
+    size_t tile = l1_token_tile(blocks, ntok);
+    for (size_t t0 = 0; t0 < ntok; t0 += tile) {
+        size_t t1 = t0 + tile < ntok ? t0 + tile : ntok;
+        for (size_t r = 0; r < rows; r++) {
+            const uint8_t *wr = w + r * row_bytes;
+            size_t t = t0;
+            for (; t + 4 <= t1; t += 4) {
+                const int8_t *x0p = x + t * x_stride, *x1p = x0p + x_stride, *x2p = x1p + x_stride, *x3p = x2p + x_stride;
+                __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+                size_t b = 0;
+                while (b < blocks) {
+                    size_t end = b + 16 < blocks ? b + 16 : blocks;
+                    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+                    for (; b < end; b++) {
+                        __m256i lo, hi;
+                        UNPACK_BLOCK_256(wr + 16 * b, lo, hi);
+                        size_t o = 64 * b;
 #define TOK(s, p)                                                                                   \
     s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(p + o)))); \
     s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(p + o + 32))))
-                    TOK(s0, x0p); TOK(s1, x1p); TOK(s2, x2p); TOK(s3, x3p);
+                        TOK(s0, x0p); TOK(s1, x1p); TOK(s2, x2p); TOK(s3, x3p);
 #undef TOK
+                    }
+                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(s0, ones));
+                    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(s1, ones));
+                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(s2, ones));
+                    a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(s3, ones));
                 }
-                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(s0, ones));
-                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(s1, ones));
-                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(s2, ones));
-                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(s3, ones));
+                out[(t + 0) * out_stride + r] = hsum_epi32_256(a0) - xsum[t + 0];
+                out[(t + 1) * out_stride + r] = hsum_epi32_256(a1) - xsum[t + 1];
+                out[(t + 2) * out_stride + r] = hsum_epi32_256(a2) - xsum[t + 2];
+                out[(t + 3) * out_stride + r] = hsum_epi32_256(a3) - xsum[t + 3];
             }
-            out[(t + 0) * out_stride + r] = hsum_epi32_256(a0) - xsum[t + 0];
-            out[(t + 1) * out_stride + r] = hsum_epi32_256(a1) - xsum[t + 1];
-            out[(t + 2) * out_stride + r] = hsum_epi32_256(a2) - xsum[t + 2];
-            out[(t + 3) * out_stride + r] = hsum_epi32_256(a3) - xsum[t + 3];
+            for (; t < t1; t++) out[t * out_stride + r] = dot_row_avx2(wr, blocks, x + t * x_stride) - xsum[t];
         }
-        for (; t < ntok; t++) out[t * out_stride + r] = dot_row_avx2(wr, blocks, x + t * x_stride) - xsum[t];
     }
 }
 
@@ -155,28 +168,32 @@ AVXVNNI void tk_ternary_gemm_avxvnni(const uint8_t *w, size_t row_bytes, size_t 
                                      int32_t *out, size_t out_stride) {
     MASKS_256;
     size_t blocks = row_bytes / 16;
-    for (size_t r = 0; r < rows; r++) {
-        const uint8_t *wr = w + r * row_bytes;
-        size_t t = 0;
-        for (; t + 4 <= ntok; t += 4) {
-            const int8_t *p0 = x + t * x_stride, *p1 = p0 + x_stride, *p2 = p1 + x_stride, *p3 = p2 + x_stride;
-            __m256i l0 = _mm256_setzero_si256(), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
-            for (size_t b = 0; b < blocks; b++) {
-                __m256i v = BLOCK_256(wr + 16 * b);
-                __m256i lo = _mm256_and_si256(v, mask_lo), hi = _mm256_and_si256(v, mask_hi);
-                size_t o = 64 * b;
+    size_t tile = l1_token_tile(blocks, ntok);
+    for (size_t t0 = 0; t0 < ntok; t0 += tile) {
+        size_t t1 = t0 + tile < ntok ? t0 + tile : ntok;
+        for (size_t r = 0; r < rows; r++) {
+            const uint8_t *wr = w + r * row_bytes;
+            size_t t = t0;
+            for (; t + 4 <= t1; t += 4) {
+                const int8_t *p0 = x + t * x_stride, *p1 = p0 + x_stride, *p2 = p1 + x_stride, *p3 = p2 + x_stride;
+                __m256i l0 = _mm256_setzero_si256(), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+                for (size_t b = 0; b < blocks; b++) {
+                    __m256i v = BLOCK_256(wr + 16 * b);
+                    __m256i lo = _mm256_and_si256(v, mask_lo), hi = _mm256_and_si256(v, mask_hi);
+                    size_t o = 64 * b;
 #define TOK(l, h, p)                                                                        \
     l = _mm256_dpbusd_avx_epi32(l, lo, _mm256_loadu_si256((const __m256i *)(p + o)));      \
     h = _mm256_dpbusd_avx_epi32(h, hi, _mm256_loadu_si256((const __m256i *)(p + o + 32)))
-                TOK(l0, h0, p0); TOK(l1, h1, p1); TOK(l2, h2, p2); TOK(l3, h3, p3);
+                    TOK(l0, h0, p0); TOK(l1, h1, p1); TOK(l2, h2, p2); TOK(l3, h3, p3);
 #undef TOK
+                }
+                out[(t + 0) * out_stride + r] = FINISH_256(l0, h0) - xsum[t + 0];
+                out[(t + 1) * out_stride + r] = FINISH_256(l1, h1) - xsum[t + 1];
+                out[(t + 2) * out_stride + r] = FINISH_256(l2, h2) - xsum[t + 2];
+                out[(t + 3) * out_stride + r] = FINISH_256(l3, h3) - xsum[t + 3];
             }
-            out[(t + 0) * out_stride + r] = FINISH_256(l0, h0) - xsum[t + 0];
-            out[(t + 1) * out_stride + r] = FINISH_256(l1, h1) - xsum[t + 1];
-            out[(t + 2) * out_stride + r] = FINISH_256(l2, h2) - xsum[t + 2];
-            out[(t + 3) * out_stride + r] = FINISH_256(l3, h3) - xsum[t + 3];
+            for (; t < t1; t++) out[t * out_stride + r] = dot_row_avxvnni(wr, blocks, x + t * x_stride) - xsum[t];
         }
-        for (; t < ntok; t++) out[t * out_stride + r] = dot_row_avxvnni(wr, blocks, x + t * x_stride) - xsum[t];
     }
 }
 
