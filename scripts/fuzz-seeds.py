@@ -242,6 +242,8 @@ def main() -> None:
             "gpt2-t16": (checkpoints["gpt2"], ["--no-tokenizer", "--embeddings", "int8", "--weights", "t1.6"]),
             "llama-bf16": (checkpoints["llama"], ["--tokenizer", str(tmp / "tokenizer.json"), "--embeddings", "bf16"]),
             "bitnet-ternary": (checkpoints["bitnet"], ["--no-tokenizer", "--embeddings", "ternary"]),
+            "gpt2-q4": (checkpoints["gpt2"], ["--no-tokenizer", "--embeddings", "q4"]),
+            "llama-q6": (checkpoints["llama"], ["--no-tokenizer", "--embeddings", "q6"]),
         }
         for name, (checkpoint, options) in packs.items():
             out = tmp / f"{name}.safetensors"

@@ -98,6 +98,11 @@ public enum GGUFExporter {
             guard let name = GGUFCheckpoint.ggufName(spec.source, gpt2: gpt2) else { throw refuse("no llama.cpp name for \(spec.source)") }
             switch spec.kind {
             case let .linear(rows, k), let .embedding(rows, k):
+                let permuted = permuteHeads != nil && (name.hasSuffix("attn_q.weight") || name.hasSuffix("attn_k.weight"))
+                if !permuted, let (type, bytes) = try groupedBlocks(file, spec.name, rows: rows, k: k) {
+                    tensors.append(.init(name: name, dimensions: [k, rows], type: type, bytes: bytes))
+                    continue
+                }
                 var matrix = try read(file, spec.name, rows: rows, k: k)
                 if let heads = permuteHeads, name.hasSuffix("attn_q.weight") || name.hasSuffix("attn_k.weight") {
                     matrix = permuteRows(matrix, rows: rows, k: k, heads: name.hasSuffix("attn_q.weight") ? heads.q : heads.kv)
@@ -128,7 +133,7 @@ public enum GGUFExporter {
     /// A matrix of the packed file: ternary codes and scale, or float values (int8 rows times their scales).
     static func read(_ file: PackedModelFile, _ name: String, rows: Int, k: Int) throws -> SourceMatrix {
         let weight = try file.file.tensor("\(name).weight")
-        guard let format = WeightFormat(dtype: weight.dtype) else { throw FormatError.wrongDType(path: file.path, tensor: weight.name, expected: WeightFormat.allCases.map(\.dtype), found: weight.dtype) }
+        let format = try file.format(ofMatrix: name, weightDType: weight.dtype)
         switch format {
         case .ternary, .base3:
             let scale = try floats(file, "\(name).weight_scale")[0]
@@ -147,7 +152,42 @@ public enum GGUFExporter {
             return .float(values)
         case .f32, .f16, .bf16:
             return .float(try HFCheckpoint.floats(weight, source: file.path))
+        case .q4, .q6:
+            let layout: GroupedLayout = format == .q4 ? .q4 : .q6
+            let scales = try floats(file, "\(name).group_scale"), groups = GroupedLayout.groups(k), rowBytes = format.rowBytes(k)
+            var values = [Float](repeating: 0, count: rows * k)
+            for r in 0..<rows {
+                let row = UnsafeRawBufferPointer(rebasing: weight.data[(r * rowBytes)..<((r + 1) * rowBytes)])
+                for i in 0..<k { values[r * k + i] = scales[r * groups + i / GroupedLayout.groupWeights] * Float(layout.code(at: i, of: row) - layout.offset) }
+            }
+            return .float(values)
         }
+    }
+
+    /// A grouped matrix as ggml blocks holding exactly its values, when rows are whole 32-weight
+    /// blocks: `q4` is Q4_0 (each group's scale and 16 code bytes), `q6` is Q8_0 (q − 32 fits a
+    /// byte). Importing either gives back the same codes and scales. Nil for other formats.
+    static func groupedBlocks(_ file: PackedModelFile, _ name: String, rows: Int, k: Int) throws -> (GGUFTensorType, [UInt8])? {
+        let weight = try file.file.tensor("\(name).weight")
+        let format = try file.format(ofMatrix: name, weightDType: weight.dtype)
+        guard format.isGrouped, k % GroupedLayout.groupWeights == 0 else { return nil }
+        let layout: GroupedLayout = format == .q4 ? .q4 : .q6
+        let scales = try file.file.tensor("\(name).group_scale").data, groups = GroupedLayout.groups(k), rowBytes = layout.rowBytes(k)
+        var out = [UInt8]()
+        out.reserveCapacity(rows * (k / 32) * (layout == .q4 ? 18 : 34))
+        for r in 0..<rows {
+            let row = UnsafeRawBufferPointer(rebasing: weight.data[(r * rowBytes)..<((r + 1) * rowBytes)])
+            for g in 0..<(k / GroupedLayout.groupWeights) {
+                out += [scales[2 * (r * groups + g)], scales[2 * (r * groups + g) + 1]]
+                if layout == .q4 {
+                    let start = 32 * (g / 2) + 16 * (g % 2)
+                    out += row[start..<(start + 16)]
+                } else {
+                    for i in (32 * g)..<(32 * g + 32) { out.append(UInt8(bitPattern: Int8(layout.code(at: i, of: row) - layout.offset))) }
+                }
+            }
+        }
+        return (layout == .q4 ? .q4_0 : .q8_0, out)
     }
 
     static func floats(_ file: PackedModelFile, _ name: String) throws -> [Float] {

@@ -6,6 +6,8 @@ import TernaryTokenizer
 /// each matrix in the format asked for.
 public struct PackedModelBuilder {
     public private(set) var tensors: [OutputTensor] = []
+    /// Each matrix's format, written as the `matrix_formats` metadata.
+    public private(set) var matrixFormats: [String: WeightFormat] = [:]
     public var metadata: [String: String]
     public let quantization: QuantizationInfo
 
@@ -42,6 +44,7 @@ public struct PackedModelBuilder {
     /// Matrix `name` (rows, k) from `source`, stored as `format` (docs/FORMAT.md): float values are
     /// quantized as the format defines; ternary values keep their codes and scale when stored ternary.
     public mutating func addMatrix(_ name: String, _ source: SourceMatrix, rows: Int, k: Int, format: WeightFormat) throws {
+        matrixFormats[name] = format
         switch (source, format) {
         case let (.packedTernary(bytes, beta), .ternary):
             addTernary(name, packed: bytes, beta: beta, rows: rows, k: k, format: .ternary)
@@ -53,11 +56,11 @@ public struct PackedModelBuilder {
             addTernary(name, packed: WeightQuantizer.pack(codes, rows: rows, k: k, format: format), beta: scale, rows: rows, k: k, format: format)
         case (.float(let values), _):
             try Self.checkFinite(values, name)
-            addFloatMatrix(name, values, rows: rows, k: k, format: format)
+            try addFloatMatrix(name, values, rows: rows, k: k, format: format)
         case let (.ternary(codes, scale), _):
-            addFloatMatrix(name, codes.map { Float($0) * scale }, rows: rows, k: k, format: format)
+            try addFloatMatrix(name, codes.map { Float($0) * scale }, rows: rows, k: k, format: format)
         case let (.packedTernary(bytes, beta), _):
-            addFloatMatrix(name, WeightQuantizer.unpack(bytes, rows: rows, k: k).map { Float($0) * beta }, rows: rows, k: k, format: format)
+            try addFloatMatrix(name, WeightQuantizer.unpack(bytes, rows: rows, k: k).map { Float($0) * beta }, rows: rows, k: k, format: format)
         }
     }
 
@@ -66,7 +69,7 @@ public struct PackedModelBuilder {
         add(OutputTensor(name: "\(name).weight_scale", dtype: .f32, shape: [1], values: [beta]))
     }
 
-    private mutating func addFloatMatrix(_ name: String, _ w: [Float], rows: Int, k: Int, format: WeightFormat) {
+    private mutating func addFloatMatrix(_ name: String, _ w: [Float], rows: Int, k: Int, format: WeightFormat) throws {
         let shape = format.weightShape(rows: rows, k: k)
         switch format {
         case .ternary, .base3:
@@ -79,6 +82,13 @@ public struct PackedModelBuilder {
         case .f32: add(OutputTensor(name: "\(name).weight", dtype: .f32, shape: shape, values: w))
         case .f16: add(OutputTensor(name: "\(name).weight", dtype: .f16, shape: shape, values: w.map { Float16($0) }))
         case .bf16: add(OutputTensor(name: "\(name).weight", dtype: .bf16, shape: shape, values: w.map(WeightQuantizer.bfloat16)))
+        case .q4, .q6:
+            let layout: GroupedLayout = format == .q4 ? .q4 : .q6
+            guard let (bytes, scales) = WeightQuantizer.groupedRows(w, rows: rows, k: k, layout: layout) else {
+                throw ConvertError.nonFinite(tensor: "\(name) (a group's scale, its largest weight / \(layout.offset), overflows f16)")
+            }
+            add(OutputTensor(name: "\(name).weight", dtype: .u8, shape: shape, bytes: bytes))
+            add(OutputTensor(name: "\(name).group_scale", dtype: .f16, shape: [rows, GroupedLayout.groups(k)], values: scales))
         }
     }
 
@@ -89,6 +99,8 @@ public struct PackedModelBuilder {
     }
 
     public func write(to path: String) throws {
+        var metadata = metadata
+        metadata[PackedModelFile.matrixFormatsKey] = PackedModelFile.formatsJSON(matrixFormats).serialized()
         try SafetensorsWriter.write(to: path, metadata: metadata, tensors: tensors)
     }
 }

@@ -77,6 +77,29 @@ public enum WeightQuantizer {
         return (values, scales)
     }
 
+    /// A grouped layout's rows (docs/FORMAT.md, "Grouped matrices"): each group of 32 quantized by
+    /// `GroupedLayout.quantizeGroup`, rows padded to 64 with weight 0. Nil when a scale overflows f16.
+    public static func groupedRows(_ w: [Float], rows: Int, k: Int, layout: GroupedLayout) -> (bytes: [UInt8], scales: [Float16])? {
+        let padded = GroupedLayout.paddedLength(k), groups = GroupedLayout.groups(k), rowBytes = layout.rowBytes(k)
+        var bytes = [UInt8](repeating: 0, count: rows * rowBytes)
+        var scales = [Float16](repeating: 0, count: rows * groups)
+        var codes = [UInt8](repeating: 0, count: padded)
+        for r in 0..<rows {
+            for g in 0..<groups {
+                let start = min(k, g * GroupedLayout.groupWeights), end = min(k, start + GroupedLayout.groupWeights)
+                guard let (groupCodes, d) = layout.quantizeGroup(w[(r * k + start)..<(r * k + end)]) else { return nil }
+                codes.replaceSubrange((g * GroupedLayout.groupWeights)..<((g + 1) * GroupedLayout.groupWeights), with: groupCodes)
+                scales[r * groups + g] = d
+            }
+            codes.withUnsafeBufferPointer { source in
+                bytes.withUnsafeMutableBytes { out in
+                    layout.packRow(source, into: UnsafeMutableRawBufferPointer(rebasing: out[(r * rowBytes)..<((r + 1) * rowBytes)]))
+                }
+            }
+        }
+        return (bytes, scales)
+    }
+
     /// Transposes a row-major (rows, cols) matrix (GPT-2's Conv1D stores (in, out)).
     public static func transpose(_ w: [Float], rows: Int, cols: Int) -> [Float] {
         var out = [Float](repeating: 0, count: w.count)

@@ -46,6 +46,10 @@ public final class PackedModelFile: @unchecked Sendable {
     /// The architecture's config (a JSON object with Hugging Face key names).
     public let config: JSONValue
     public let quantization: QuantizationInfo
+    /// Each matrix's format (metadata `matrix_formats`, docs/FORMAT.md); nil in files written
+    /// before the key existed, whose matrices are named by their weight's dtype.
+    public let matrixFormats: [String: WeightFormat]?
+    public static let matrixFormatsKey = "matrix_formats"
     public var path: String { file.path }
 
     public init(path: String) throws {
@@ -90,6 +94,48 @@ public final class PackedModelFile: @unchecked Sendable {
         guard file.metadata["quantization"] == quantization.json.serialized() else {
             throw FormatError.badMetadata(path: path, key: "quantization", reason: "not in canonical form (sorted keys, no spaces, numbers as the packer writes them)")
         }
+        matrixFormats = try Self.matrixFormats(file)
+    }
+
+    /// `matrix_formats`: a canonical JSON object from each matrix's name to a format name.
+    private static func matrixFormats(_ file: SafetensorsFile) throws -> [String: WeightFormat]? {
+        guard file.metadata[matrixFormatsKey] != nil else { return nil }
+        guard case let .object(pairs) = try object(file, key: matrixFormatsKey) else { return nil }
+        var formats: [String: WeightFormat] = [:]
+        for (name, value) in pairs {
+            guard let format = value.string.flatMap(WeightFormat.init(rawValue:)) else {
+                throw FormatError.badMetadata(path: file.path, key: matrixFormatsKey,
+                                              reason: "matrix '\(name)' has the format \(value.serialized()), which this engine does not know (it knows \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", "))); a newer `ternary` may read it")
+            }
+            formats[name] = format
+        }
+        guard file.metadata[matrixFormatsKey] == formatsJSON(formats).serialized() else {
+            throw FormatError.badMetadata(path: file.path, key: matrixFormatsKey, reason: "not in canonical form (sorted keys, no spaces)")
+        }
+        return formats
+    }
+
+    /// The canonical JSON of a `matrix_formats` map.
+    public static func formatsJSON(_ formats: [String: WeightFormat]) -> JSONValue {
+        .object(formats.keys.sorted().map { ($0, .string(formats[$0]!.rawValue)) })
+    }
+
+    /// The format of matrix `name`, whose `<name>.weight` has `dtype`: as `matrix_formats` names it
+    /// (which must agree with the dtype), or by the dtype in a file without that key.
+    public func format(ofMatrix name: String, weightDType dtype: DType) throws -> WeightFormat {
+        guard let formats = matrixFormats else {
+            guard let format = WeightFormat(dtype: dtype) else {
+                throw FormatError.wrongDType(path: path, tensor: "\(name).weight", expected: WeightFormat.allCases.filter { !$0.isGrouped }.map(\.dtype), found: dtype)
+            }
+            return format
+        }
+        guard let format = formats[name] else {
+            throw FormatError.badMetadata(path: path, key: Self.matrixFormatsKey, reason: "names no format for the matrix '\(name)'")
+        }
+        guard format.dtype == dtype else {
+            throw FormatError.wrongDType(path: path, tensor: "\(name).weight", expected: [format.dtype], found: dtype)
+        }
+        return format
     }
 
     private static func object(_ file: SafetensorsFile, key: String) throws -> JSONValue {

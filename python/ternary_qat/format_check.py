@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from . import manifest as M
-from .semantics import BLOCK_WEIGHTS, base3_padded_length, padded_length, unpack_base3
+from .semantics import BLOCK_WEIGHTS, GROUP_WEIGHTS, GROUPED_OFFSETS, base3_padded_length, padded_length, unpack_base3, unpack_grouped
 
 DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
                "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
-MATRIX_DTYPES = {"U32": "ternary", "U8": "t1.6", "I8": "int8", "F32": "f32", "F16": "f16", "BF16": "bf16"}
+MATRIX_DTYPES = {"U32": "ternary", "U8": "t1.6", "I8": "int8", "F32": "f32", "F16": "f16", "BF16": "bf16"}  # files without matrix_formats
+FORMAT_DTYPES = dict({v: k for k, v in MATRIX_DTYPES.items()}, q4="U8", q6="U8")
 TENSOR_KEYS = {"dtype", "shape", "data_offsets"}
 QUANTIZATION_KEYS = {"activations", "block", "embeddings", "rms_norm", "rms_norm_eps", "weights"}
 ARCHITECTURES = ("gpt2", "llama", "bitnet")
@@ -115,7 +116,7 @@ def _array(data: bytes, start: int, entry: dict) -> np.ndarray:
 MAX_DIMENSION, MAX_LAYERS = 1 << 24, 1024
 GPT2_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh", "gelu", "relu")
 LLAMA_ACTIVATIONS = ("silu", "swish", "relu2", "relu", "gelu", "gelu_new", "gelu_pytorch_tanh")
-FORMAT_NAMES = ("ternary", "t1.6", "int8", "f32", "f16", "bf16")
+FORMAT_NAMES = ("ternary", "t1.6", "int8", "f32", "f16", "bf16", "q4", "q6")
 
 
 def _positive_number(v) -> bool:
@@ -301,22 +302,32 @@ def _check_tokenizer(metadata: dict, vocab_size: int) -> None:
         raise FormatViolation(f"the tokenizer has {count} tokens, the model's vocabulary {vocab_size}")
 
 
-def _check_matrix(data: bytes, start: int, tensors: dict, spec: M.TensorSpec, expected: dict) -> None:
+def _check_matrix(data: bytes, start: int, tensors: dict, spec: M.TensorSpec, expected: dict, formats: dict | None) -> None:
     rows, k = spec.shape
     name = f"{spec.name}.weight"
     entry = tensors.get(name)
     if entry is None:
         raise FormatViolation(f"missing tensor {name!r}")
-    fmt = MATRIX_DTYPES.get(entry["dtype"])
-    if fmt is None:
-        raise FormatViolation(f"{name}: dtype {entry['dtype']} is no matrix format")
+    if formats is None:
+        fmt = MATRIX_DTYPES.get(entry["dtype"])
+        if fmt is None:
+            raise FormatViolation(f"{name}: dtype {entry['dtype']} is no matrix format")
+    else:
+        fmt = formats.get(spec.name)
+        if fmt is None:
+            raise FormatViolation(f"matrix_formats names no format for {spec.name!r}")
     kp, kp3 = padded_length(k), base3_padded_length(k)
-    shape = {"ternary": [rows, kp // 16], "t1.6": [rows, kp3 // 5], "int8": [rows, kp]}.get(fmt, [rows, k])
-    expected[name] = (entry["dtype"], shape)
+    shape = {"ternary": [rows, kp // 16], "t1.6": [rows, kp3 // 5], "int8": [rows, kp],
+             "q4": [rows, kp // 2], "q6": [rows, kp * 3 // 4]}.get(fmt, [rows, k])
+    expected[name] = (FORMAT_DTYPES[fmt], shape)
     if fmt in ("ternary", "t1.6"):
         expected[f"{spec.name}.weight_scale"] = ("F32", [1])
     elif fmt == "int8":
         expected[f"{spec.name}.scale"] = ("F32", [rows])
+    elif fmt in GROUPED_OFFSETS:
+        expected[f"{spec.name}.group_scale"] = ("F16", [rows, kp // GROUP_WEIGHTS])
+    if entry["dtype"] != FORMAT_DTYPES[fmt]:
+        return  # reported with the other dtypes
     if entry["shape"] != shape:
         return  # reported with the other shapes
     values = _array(data, start, entry)
@@ -337,6 +348,9 @@ def _check_matrix(data: bytes, start: int, tensors: dict, spec: M.TensorSpec, ex
             raise FormatViolation(f"{name}: holds −128")
         if (values[:, k:] != 0).any():
             raise FormatViolation(f"{name}: padding is not zero")
+    elif fmt in GROUPED_OFFSETS:
+        if (unpack_grouped(values, kp, fmt)[:, k:] != GROUPED_OFFSETS[fmt]).any():
+            raise FormatViolation(f"{name}: padding is not weight 0 (code {GROUPED_OFFSETS[fmt]})")
 
 
 def check_packed(path: str | Path) -> None:
@@ -366,11 +380,22 @@ def check_packed(path: str | Path) -> None:
     if not isinstance(eps, float) or not _positive_number(eps):
         raise FormatViolation("quantization rms_norm_eps is not a positive number written with a fraction")
     _check_tokenizer(metadata, config["vocab_size"])
+    formats = None
+    if "matrix_formats" in metadata:
+        formats = _strict_json(metadata["matrix_formats"], "matrix_formats")
+        if not isinstance(formats, dict) or any(f not in FORMAT_NAMES for f in formats.values()):
+            raise FormatViolation(f"matrix_formats is not an object of format names ({', '.join(FORMAT_NAMES)})")
+        if metadata["matrix_formats"] != json.dumps(formats, sort_keys=True, separators=(",", ":"), ensure_ascii=False):
+            raise FormatViolation("matrix_formats is not canonical JSON")
 
     expected: dict[str, tuple[str, list]] = {}
-    for spec in M.manifest(architecture, config, rms_norm=quantization["rms_norm"]):
+    specs = M.manifest(architecture, config, rms_norm=quantization["rms_norm"])
+    matrices = {spec.name for spec in specs if spec.kind in ("linear", "embedding")}
+    if formats is not None and set(formats) - matrices:
+        raise FormatViolation(f"matrix_formats names matrices the architecture does not have: {sorted(set(formats) - matrices)[:5]}")
+    for spec in specs:
         if spec.kind in ("linear", "embedding"):
-            _check_matrix(data, start, tensors, spec, expected)
+            _check_matrix(data, start, tensors, spec, expected, formats)
         elif spec.kind == "table":
             dtype = tensors.get(spec.name, {}).get("dtype")
             expected[spec.name] = (dtype if dtype in ("F32", "F16") else "F32", list(spec.shape))

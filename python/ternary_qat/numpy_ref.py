@@ -29,9 +29,14 @@ class NumpyGPT2:
         self.d, self.heads, self.layers = c["n_embd"], c["n_head"], c["n_layer"]
         self.vocab, self.eps = c["vocab_size"], c["layer_norm_epsilon"]
         self.rms_norm, self.rms_eps = q["rms_norm"], q["rms_norm_eps"]
-        self.embeddings = q["embeddings"]
+        # The embeddings' own format: matrix_formats names it (q4/q6 share t1.6's dtype).
+        self.embeddings = json.loads(meta["matrix_formats"])["wte"] if "matrix_formats" in meta else q["embeddings"]
         d = self.d
-        if self.embeddings in ("f32", "f16"):
+        if self.embeddings in S.GROUPED_OFFSETS:
+            packed, scales = t["wte.weight"], t["wte.group_scale"]
+            self.wte = S.dequantize_grouped(packed, scales, d, self.embeddings)
+            self.head = ("grouped", packed, scales)
+        elif self.embeddings in ("f32", "f16"):
             self.wte = t["wte.weight"].astype(np.float32)
             self.head = ("float", self.wte)
         elif self.embeddings == "int8":
@@ -112,6 +117,8 @@ class NumpyGPT2:
         if kind == "float":
             return h @ self.head[1].T
         xq, s = S.quantize_activations(h)
+        if kind == "grouped":
+            return (S.grouped_matmul(xq, self.head[1], self.head[2], self.d, self.embeddings) / s).astype(np.float32)
         acc = xq.astype(np.float32) @ self.head[1].T
         if kind == "int8":
             return acc * self.head[2][None, :] / s

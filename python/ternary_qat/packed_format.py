@@ -21,7 +21,8 @@ def canonical_json(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-FORMATS = ("ternary", "t1.6", "int8", "f32", "f16", "bf16")
+FORMATS = ("ternary", "t1.6", "int8", "f32", "f16", "bf16", "q4", "q6")
+MATRIX_FORMATS_KEY = "matrix_formats"
 
 
 def quantization_metadata(embeddings: str, rms_norm: bool, rms_norm_eps: float, weights: str = "ternary") -> str:
@@ -56,6 +57,7 @@ class PackedBuilder:
         if tokenizer is not None:
             self.metadata.update(tokenizer_metadata(*tokenizer))
         self.tensors: dict[str, np.ndarray] = {}
+        self.matrix_formats: dict[str, str] = {}  # written as the `matrix_formats` metadata
         self.dtypes: dict[str, str] = {}  # safetensors dtype where numpy's would be wrong (BF16 as uint16)
 
     def add(self, name: str, array: np.ndarray, dtype: str | None = None) -> None:
@@ -68,6 +70,9 @@ class PackedBuilder:
         w = np.asarray(w, dtype=np.float32)
         if not np.isfinite(w).all():
             raise ValueError(f"{name} holds NaN or infinity")
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        self.matrix_formats[name] = fmt
         if fmt in ("ternary", "t1.6"):
             q, beta = S.ternarize(w)
             self.add(f"{name}.weight", S.pack_ternary(q) if fmt == "ternary" else S.pack_base3(q))
@@ -84,8 +89,10 @@ class PackedBuilder:
             self.add(f"{name}.weight", w.astype(np.float16))
         elif fmt == "bf16":
             self.add(f"{name}.weight", bfloat16_bits(w), dtype="BF16")
-        else:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        else:  # q4, q6
+            codes, scales = S.quantize_grouped(w, fmt)
+            self.add(f"{name}.weight", S.pack_grouped(codes, fmt))
+            self.add(f"{name}.group_scale", scales)
 
     def add_bitlinear(self, prefix: str, w: np.ndarray, bias: np.ndarray | None, norm: np.ndarray | None) -> None:
         self.add_matrix(prefix, w, self.weights)
@@ -101,7 +108,8 @@ class PackedBuilder:
         self.add(name, w.astype(np.float32 if self.embeddings == "f32" else np.float16))
 
     def write(self, path: str | os.PathLike) -> None:
-        write_safetensors(path, self.metadata, self.tensors, self.dtypes)
+        metadata = dict(self.metadata, **{MATRIX_FORMATS_KEY: canonical_json(self.matrix_formats)})
+        write_safetensors(path, metadata, self.tensors, self.dtypes)
 
 
 def write_safetensors(path, metadata: dict[str, str], tensors: dict[str, np.ndarray], dtypes: dict[str, str] | None = None) -> None:

@@ -127,3 +127,79 @@ def bitlinear(x: np.ndarray, q: np.ndarray, beta: np.float32, bias: np.ndarray |
     if bias is not None:
         y = y + bias.astype(np.float32)
     return y.astype(np.float32)
+
+
+GROUP_WEIGHTS = 32
+GROUPED_OFFSETS = {"q4": 8, "q6": 32}  # w = d · (q − offset); codes 0…2·offset − 1
+
+
+def quantize_grouped(w: np.ndarray, fmt: str) -> tuple[np.ndarray, np.ndarray]:
+    """q4/q6 (docs/FORMAT.md, "Grouped matrices"): rows padded with zeros to a multiple of 64, groups
+    of 32; d = float16(m / −offset) for m the group's value of largest magnitude (the first on a tie;
+    a zero d is +0), q = clamp(round_half_even(w / d) + offset, 0, 2·offset − 1), offset where d is 0.
+    Returns the codes (rows, padded) uint8 and the scales (rows, groups) float16."""
+    off = GROUPED_OFFSETS[fmt]
+    w = np.asarray(w, dtype=np.float32)
+    rows, k = w.shape
+    padded = np.zeros((rows, padded_length(k)), dtype=np.float32)
+    padded[:, :k] = w
+    groups = padded.reshape(rows, -1, GROUP_WEIGHTS)
+    m = np.take_along_axis(groups, np.abs(groups).argmax(-1)[..., None], -1)[..., 0]
+    with np.errstate(over="ignore"):
+        d = (m / np.float32(-off)).astype(np.float16)
+    if not np.isfinite(d).all():
+        raise ValueError(f"a group's scale (its largest weight / {off}) overflows float16")
+    d[d == 0] = 0
+    dd = d.astype(np.float32)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.clip(np.rint(groups / dd) + np.float32(off), 0, 2 * off - 1)
+    q = np.where(dd == 0, off, q).astype(np.uint8)
+    return q.reshape(rows, -1), d
+
+
+def pack_grouped(codes: np.ndarray, fmt: str) -> np.ndarray:
+    """Codes (rows, padded) → bytes (rows, row_bytes): per 64-weight block, byte 16h + j holds weight
+    32h + j (low nibble) and 32h + 16 + j (high nibble); q6 adds 16 bytes, byte 8h + i holding in bits
+    2m…2m+1 the top two bits of weight 32h + 8m + i."""
+    rows = codes.shape[0]
+    c = codes.reshape(rows, -1, 2, GROUP_WEIGHTS).astype(np.uint8)
+    low = ((c[..., :16] & 15) | ((c[..., 16:] & 15) << 4)).reshape(rows, -1, 32)
+    if fmt == "q4":
+        return low.reshape(rows, -1)
+    top = (c >> 4).reshape(rows, -1, 2, 4, 8)
+    high = (top[..., 0, :] | (top[..., 1, :] << 2) | (top[..., 2, :] << 4) | (top[..., 3, :] << 6)).reshape(rows, -1, 16)
+    return np.concatenate([low, high], axis=2).reshape(rows, -1)
+
+
+def unpack_grouped(b: np.ndarray, k: int, fmt: str) -> np.ndarray:
+    """Inverse of pack_grouped: the codes (rows, k) as int16."""
+    rows = b.shape[0]
+    per_block = 32 if fmt == "q4" else 48
+    v = np.ascontiguousarray(b).reshape(rows, -1, per_block).astype(np.int16)
+    low = v[..., :32].reshape(rows, -1, 2, 16)
+    codes = np.concatenate([low & 15, low >> 4], axis=3)  # (rows, block, h, 32)
+    if fmt == "q6":
+        high = v[..., 32:].reshape(rows, -1, 2, 1, 8)
+        top = np.concatenate([(high >> (2 * m)) & 3 for m in range(4)], axis=3).reshape(rows, -1, 2, 32)
+        codes = codes | (top << 4)
+    return codes.reshape(rows, -1)[:, :k]
+
+
+def dequantize_grouped(b: np.ndarray, scales: np.ndarray, k: int, fmt: str) -> np.ndarray:
+    """w = float32(d) · float32(q − offset), (rows, k)."""
+    q = unpack_grouped(b, k, fmt) - GROUPED_OFFSETS[fmt]
+    d = np.repeat(scales.astype(np.float32), GROUP_WEIGHTS, axis=1)[:, :k]
+    return (d * q.astype(np.float32)).astype(np.float32)
+
+
+def grouped_matmul(xq: np.ndarray, b: np.ndarray, scales: np.ndarray, k: int, fmt: str) -> np.ndarray:
+    """Σ_g d_g · Σ_{i∈g} (q − offset)·x_q (tokens, rows): each group's sum exact (float64), the sum
+    over groups in float64 (the engine adds in float32, in its own order)."""
+    q = (unpack_grouped(b, k, fmt) - GROUPED_OFFSETS[fmt]).astype(np.float64)
+    rows, padded = q.shape[0], padded_length(k)
+    qp = np.zeros((rows, padded))
+    qp[:, :k] = q
+    x = np.zeros((xq.shape[0], padded))
+    x[:, :k] = xq[:, :k]
+    sums = np.einsum("tgi,rgi->trg", x.reshape(x.shape[0], -1, GROUP_WEIGHTS), qp.reshape(rows, -1, GROUP_WEIGHTS))
+    return np.einsum("trg,rg->tr", sums, scales.astype(np.float64))

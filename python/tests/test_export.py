@@ -10,6 +10,7 @@ from conftest import tie_free_ids, tiny_gpt2
 from ternary_qat import export_hf, export_packed, patch_model
 from ternary_qat.evaluation import chunked_perplexity, hf_logits
 from ternary_qat.export import load_exported
+from ternary_qat.format_check import check_packed
 from ternary_qat.numpy_ref import NumpyGPT2
 from ternary_qat.tokenizer_files import load_tokenizer
 
@@ -63,7 +64,7 @@ def test_export_hf_round_trips_to_an_identical_patched_model(tmp_path):
 
 
 @pytest.mark.parametrize("embeddings,rms_norm,weights", [(e, r, "ternary") for e in ("f16", "int8", "ternary") for r in (False, True)]
-                         + [("int8", False, "t1.6"), ("t1.6", True, "t1.6")])
+                         + [("int8", False, "t1.6"), ("t1.6", True, "t1.6"), ("q4", False, "ternary"), ("q6", True, "ternary")])
 def test_export_packed_is_byte_identical_to_the_swift_packer(tmp_path, ternary_bin, tokenizer_dir, embeddings, rms_norm, weights):
     model = patched(rms_norm=rms_norm, n_embd=40, n_head=4)
     export_hf(model, tmp_path / "hf", tokenizer_dir)
@@ -93,6 +94,34 @@ def test_export_pack_and_swift_perplexity_agree_with_the_patched_model(tmp_path,
     human = subprocess.run([ternary_bin, "perplexity", "-m", str(packed), "--file", str(text), "--ctx", "64",
                             "--max-tokens", "300"], check=True, capture_output=True, text=True)
     assert human.stdout.strip().splitlines()[-1].startswith("PPL = ")
+
+
+@pytest.mark.parametrize("embeddings", ["q4", "q6"])
+def test_grouped_heads_swift_perplexity_equals_the_numpy_reference(tmp_path, ternary_bin, tokenizer_dir, shakespeare, embeddings):
+    """The engine's q4/q6 lookup and head against NumPy's reading of docs/FORMAT.md (exact group sums,
+    float64 over groups): the same perplexity to float rounding; and the file passes format_check.
+    The body's matrices are zero, so what is compared is the lookup and the head alone: in a random
+    body, activation-quantization ties that float32 rounds either way move a perplexity of 6e4 by
+    1e-3 (the int8 head's too), which would hide a small error in the head."""
+    model = patched(seed=3, n_embd=64, n_head=4)
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if name.startswith("transformer.h.") and hasattr(m, "from_conv1d"):
+                m.weight.zero_()
+    path = export_packed(model, tmp_path / "m.safetensors", embeddings=embeddings, tokenizer_dir=tokenizer_dir)
+    check_packed(path)
+    text = tmp_path / "t.txt"
+    text.write_text(shakespeare.read_text()[:3000])
+    got = json.loads(subprocess.run([ternary_bin, "perplexity", "-m", str(path), "--file", str(text), "--ctx", "64",
+                                     "--max-tokens", "200", "--json"], check=True, capture_output=True, text=True).stdout)
+    ids = load_tokenizer(tokenizer_dir)(text.read_text(), add_special_tokens=False)["input_ids"][:200]
+    engine = NumpyGPT2(str(path))
+    want, scored = chunked_perplexity(lambda chunk: torch.from_numpy(engine.forward(chunk)), ids, 64)
+    assert got["tokens_scored"] == scored
+    assert abs(got["ppl"] - want) / want < 1e-6, (got, want)
+    # The dequantized lookup is the documented w = d · (q − offset), close to the model's own weights.
+    wte = model.transformer.wte.weight.detach().numpy()
+    assert np.abs(engine.wte - wte).max() <= np.abs(wte).max() / (7 if embeddings == "q4" else 31)
 
 
 def test_pack_reads_sharded_bf16_checkpoints_and_tokenizer_json(tmp_path, ternary_bin, tokenizer_dir):

@@ -60,6 +60,19 @@ void tk_t16_gemm_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
                       const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
                       int32_t *out, size_t out_stride);
 
+// ---- Grouped matrices q4 and q6 (docs/FORMAT.md, "Grouped matrices") ---------------------------
+// Groups of 32 weights with an f16 scale each (`groups` per row, rows of `row_bytes`); a 64-weight
+// block is two groups. out[r] = Σ_g d[r·groups + g] · Σ_{i in g} (q − offset)·x[i], a float sum
+// whose rounding may differ from the scalar reference's. x must lie in −127…127.
+void tk_q4_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows, const uint16_t *scales,
+                           size_t groups, const int8_t *x, float *out);
+void tk_q6_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows, const uint16_t *scales,
+                           size_t groups, const int8_t *x, float *out);
+void tk_q4_gemv_avx2(const uint8_t *w, size_t row_bytes, size_t rows, const uint16_t *scales,
+                     size_t groups, const int8_t *x, float *out);
+void tk_q6_gemv_avx2(const uint8_t *w, size_t row_bytes, size_t rows, const uint16_t *scales,
+                     size_t groups, const int8_t *x, float *out);
+
 // ---- Int8 matrices (the int8 LM head) ----------------------------------------------------------
 // Rows of int8 in [-127, 127], padded with zeros to a multiple of 64; activations likewise.
 void tk_int8_gemv_avx2(const int8_t *w, size_t row_len, size_t rows,

@@ -27,6 +27,8 @@ struct Linear {
     /// The integer kernels of the matrix's layout on the group's path, chosen when the group is
     /// built (nil for float matrices).
     var matmul: IntegerMatmul? = nil
+    /// The matmul of a grouped matrix (q4, q6), chosen likewise.
+    var grouped: GroupedMatmul? = nil
 }
 
 /// Linear layers that read the same input (q, k and v; gate and up): one parallel pass covers every
@@ -61,6 +63,7 @@ final class LinearGroup: @unchecked Sendable {
         _ = members.initialize(from: linears.map { linear in
             var linear = linear
             linear.matmul = linear.matrix.integerLayout.map { kernels.matmul(for: $0) }
+            linear.grouped = linear.matrix.groupedLayout.map { kernels.groupedMatmul(for: $0) }
             return linear
         })
         offsets = .allocate(capacity: linears.count)
@@ -187,7 +190,30 @@ private struct MemberProducts {
         let bias = linear.bias.map { $0 + rows.lowerBound }
         let variant = variantOf[m]
         let scales = scales + variant * tokens
-        if matrix.format.quantizesActivations {
+        if let grouped = linear.grouped {
+            // Float sums Σ_g d_g · sum_g per token, then ÷ s (+ bias), in place as below.
+            let dest: UnsafeMutablePointer<Float>, destStride: Int
+            if let accumulators {
+                dest = UnsafeMutableRawPointer(accumulators).assumingMemoryBound(to: Float.self) + offsets[m]
+                destStride = accumulatorStride
+            } else {
+                dest = out
+                destStride = stride
+            }
+            let groups = matrix.groups
+            for t in 0..<tokens {
+                let d = dest + t * destStride + rows.lowerBound, o = out + t * stride + rows.lowerBound
+                grouped.gemv(matrix.data + rows.lowerBound * matrix.rowBytes, matrix.rowBytes, n, matrix.groupScales! + rows.lowerBound * groups, groups,
+                             quantized + (variant * tokens + t) * storedK, d)
+                let inverse = 1 / scales[t]
+                for i in 0..<n {
+                    var v = d[i] * inverse
+                    if let bias { v += bias[i] }
+                    o[i] = accumulate ? o[i] + v : v
+                }
+                activation?.apply(o, n)
+            }
+        } else if matrix.format.quantizesActivations {
             let acc: UnsafeMutablePointer<Int32>, accStride: Int
             if let accumulators {
                 acc = accumulators + offsets[m]

@@ -76,6 +76,10 @@ struct WeightLoader {
                 expected.insert(spec.name)
             }
         }
+        if let formats = file.matrixFormats, let stray = formats.keys.sorted().first(where: { matrices[$0] == nil }) {
+            throw FormatError.badMetadata(path: file.path, key: PackedModelFile.matrixFormatsKey,
+                                          reason: "names a format for '\(stray)', which is no matrix of architecture '\(file.architecture)' with this config")
+        }
         if let stray = file.file.tensorNames.first(where: { !expected.contains($0) }) {
             throw FormatError.badTensorEntry(
                 path: file.path, tensor: stray,
@@ -132,6 +136,17 @@ struct WeightLoader {
             }
             if let scales = matrix.rowScales, let r = (0..<matrix.rows).first(where: { !(scales[$0] > 0) || !scales[$0].isFinite }) {
                 throw FormatError.corruptValues(path: file.path, tensor: "\(name).scale", reason: "row \(r)'s scale \(scales[r]) is not a positive number")
+            }
+        case .q4, .q6:
+            // Every code is a value; padding must be weight 0 (the scales were checked finite).
+            let layout = matrix.groupedLayout!
+            if matrix.storedK > matrix.k {
+                for r in 0..<matrix.rows {
+                    let row = UnsafeRawBufferPointer(rebasing: data[(r * matrix.rowBytes)..<((r + 1) * matrix.rowBytes)])
+                    for position in matrix.k..<matrix.storedK where layout.code(at: position, of: row) != layout.offset {
+                        throw bad("row \(r) has a nonzero weight in its padding (position \(position) of \(matrix.k))")
+                    }
+                }
             }
         case .f32, .f16, .bf16:
             break

@@ -15,15 +15,16 @@ struct WeightMatrix {
     let beta: Float
     /// Per-row scales of an int8 matrix: w = q · scale[row].
     let rowScales: UnsafePointer<Float>?  // (rows)
+    /// Per-group scales of a grouped matrix (q4, q6): (rows, groups).
+    let groupScales: UnsafePointer<Float16>?
+    var groups: Int { GroupedLayout.groups(k) }
 
     /// Loads `<name>.weight` (and its scale) in whatever format the file stored it, checking the
     /// shape against `(rows, k)`.
     init(file: PackedModelFile, name: String, rows: Int, k: Int) throws {
         let tensors = file.file
         guard let weight = tensors.tensors["\(name).weight"] else { throw FormatError.missingTensor(path: file.path, tensor: "\(name).weight") }
-        guard let format = WeightFormat(dtype: weight.dtype) else {
-            throw FormatError.wrongDType(path: file.path, tensor: "\(name).weight", expected: WeightFormat.allCases.map(\.dtype), found: weight.dtype)
-        }
+        let format = try file.format(ofMatrix: name, weightDType: weight.dtype)
         _ = try tensors.tensor("\(name).weight", shape: format.weightShape(rows: rows, k: k))
         self.format = format
         self.rows = rows
@@ -39,13 +40,30 @@ struct WeightMatrix {
                 throw FormatError.badMetadata(path: file.path, key: "\(name).weight_scale", reason: "β must be a positive finite number, found \(beta)")
             }
             rowScales = nil
+            groupScales = nil
         case .int8:
             let scales = try tensors.tensor("\(name).scale", dtypes: [.f32], shape: [rows])
             rowScales = scales.data.baseAddress!.assumingMemoryBound(to: Float.self)
             beta = 1
+            groupScales = nil
         case .f32, .f16, .bf16:
             beta = 1
             rowScales = nil
+            groupScales = nil
+        case .q4, .q6:
+            let scales = try tensors.tensor("\(name).group_scale", dtypes: [.f16], shape: [rows, GroupedLayout.groups(k)])
+            groupScales = scales.data.baseAddress!.assumingMemoryBound(to: Float16.self)
+            beta = 1
+            rowScales = nil
+        }
+    }
+
+    /// The grouped layout of a q4/q6 matrix.
+    var groupedLayout: GroupedLayout? {
+        switch format {
+        case .q4: .q4
+        case .q6: .q6
+        default: nil
         }
     }
 
@@ -53,7 +71,7 @@ struct WeightMatrix {
     var region: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: data, count: rows * rowBytes) }
 
     /// Bytes read per use, scales included.
-    var bytes: Int { rows * rowBytes + (rowScales == nil ? 0 : 4 * rows) }
+    var bytes: Int { rows * rowBytes + (rowScales == nil ? 0 : 4 * rows) + (groupScales == nil ? 0 : 2 * rows * groups) }
 
     /// The names this matrix occupies in the file.
     static func tensorNames(_ name: String, format: WeightFormat) -> [String] { ["\(name).weight"] + format.companionNames(name) }
@@ -80,6 +98,9 @@ struct WeightMatrix {
         case .base3:
             let packed = UnsafeRawBufferPointer(start: row, count: rowBytes)
             for i in 0..<k { out[i] = Float(Base3Layout.weight(at: i, of: packed)) * beta }
+        case .q4, .q6:
+            let layout = groupedLayout!, packed = UnsafeRawBufferPointer(start: row, count: rowBytes), scales = groupScales! + r * groups
+            for i in 0..<k { out[i] = Float(scales[i / GroupedLayout.groupWeights]) * Float(layout.code(at: i, of: packed) - layout.offset) }
         }
     }
 
@@ -89,7 +110,7 @@ struct WeightMatrix {
         case .ternary: .ternary
         case .base3: .base3
         case .int8: .int8
-        case .f32, .f16, .bf16: nil
+        case .f32, .f16, .bf16, .q4, .q6: nil
         }
     }
 
@@ -122,7 +143,7 @@ struct WeightMatrix {
             case .f32: kernels.f32GEMV(weights: w.assumingMemoryBound(to: Float.self), k: k, rows: range.count, x: xt, out: o)
             case .f16: kernels.f16GEMV(weights: w.assumingMemoryBound(to: Float16.self), k: k, rows: range.count, x: xt, out: o)
             case .bf16: kernels.bf16GEMV(weights: w.assumingMemoryBound(to: UInt16.self), k: k, rows: range.count, x: xt, out: o)
-            case .ternary, .base3, .int8: preconditionFailure("floatProducts on an integer matrix")
+            case .ternary, .base3, .int8, .q4, .q6: preconditionFailure("floatProducts on an integer matrix")
             }
         }
     }
