@@ -179,6 +179,25 @@ private struct MemberProducts {
     var accumulators: UnsafeMutablePointer<Int32>?
     var accumulatorStride: Int
 
+    /// Where member `m`'s float products go: the separate accumulators (read as floats) when the
+    /// outputs add to what they hold, else the outputs themselves (each replaced in place).
+    @inline(__always)
+    func floatDestination(_ m: Int, out: UnsafeMutablePointer<Float>, stride: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        guard let accumulators else { return (out, stride) }
+        return (UnsafeMutableRawPointer(accumulators).assumingMemoryBound(to: Float.self) + offsets[m], accumulatorStride)
+    }
+
+    /// o[i] (=, or += when `accumulate`) d[i] · scale + bias[i].
+    @inline(__always)
+    static func finish(_ d: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, _ n: Int, scale: Float,
+                       bias: UnsafePointer<Float>?, accumulate: Bool) {
+        for i in 0..<n {
+            var v = d[i] * scale
+            if let bias { v += bias[i] }
+            o[i] = accumulate ? o[i] + v : v
+        }
+    }
+
     /// out[t·stride + r] (=, or += when `accumulate`) y_r(x_t) for `rows` of member `m`; `out`
     /// points at the member's first column.
     @inline(__always)
@@ -191,26 +210,14 @@ private struct MemberProducts {
         let variant = variantOf[m]
         let scales = scales + variant * tokens
         if let grouped = linear.grouped {
-            // Float sums Σ_g d_g · sum_g per token, then ÷ s (+ bias), in place as below.
-            let dest: UnsafeMutablePointer<Float>, destStride: Int
-            if let accumulators {
-                dest = UnsafeMutableRawPointer(accumulators).assumingMemoryBound(to: Float.self) + offsets[m]
-                destStride = accumulatorStride
-            } else {
-                dest = out
-                destStride = stride
-            }
+            // Float sums Σ_g d_g · sum_g per token, then ÷ s (+ bias).
+            let (dest, destStride) = floatDestination(m, out: out, stride: stride)
             let groups = matrix.groups
             for t in 0..<tokens {
                 let d = dest + t * destStride + rows.lowerBound, o = out + t * stride + rows.lowerBound
                 grouped.gemv(matrix.data + rows.lowerBound * matrix.rowBytes, matrix.rowBytes, n, matrix.groupScales! + rows.lowerBound * groups, groups,
                              quantized + (variant * tokens + t) * storedK, d)
-                let inverse = 1 / scales[t]
-                for i in 0..<n {
-                    var v = d[i] * inverse
-                    if let bias { v += bias[i] }
-                    o[i] = accumulate ? o[i] + v : v
-                }
+                Self.finish(d, into: o, n, scale: 1 / scales[t], bias: bias, accumulate: accumulate)
                 activation?.apply(o, n)
             }
         } else if matrix.format.quantizesActivations {
@@ -241,23 +248,12 @@ private struct MemberProducts {
                 activation?.apply(o, n)
             }
         } else {
-            let dest: UnsafeMutablePointer<Float>, destStride: Int
-            if let accumulators {
-                dest = UnsafeMutableRawPointer(accumulators).assumingMemoryBound(to: Float.self) + offsets[m]
-                destStride = accumulatorStride
-            } else {
-                dest = out
-                destStride = stride
-            }
+            let (dest, destStride) = floatDestination(m, out: out, stride: stride)
             let input = linear.inputNorm == nil ? raw : normedInput! + variant * tokens * k
             matrix.floatProducts(kernels, rows: rows, x: input, tokens: tokens, out: dest + rows.lowerBound, outStride: destStride)
             for t in 0..<tokens {
                 let d = dest + t * destStride + rows.lowerBound, o = out + t * stride + rows.lowerBound
-                for i in 0..<n {
-                    var v = d[i]
-                    if let bias { v += bias[i] }
-                    o[i] = accumulate ? o[i] + v : v
-                }
+                Self.finish(d, into: o, n, scale: 1, bias: bias, accumulate: accumulate)
                 activation?.apply(o, n)
             }
         }
