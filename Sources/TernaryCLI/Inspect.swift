@@ -30,6 +30,16 @@ struct Inspect: ParsableCommand {
         print("architecture:   \(packed.architecture)")
         print("config:         \(try st.requireMetadata("config"))")
         print("quantization:   \(try st.requireMetadata("quantization"))")
+        if let formats = packed.matrixFormats {
+            // Each format with its matrix count, and the names where there are few (a head, embeddings).
+            let byFormat = Dictionary(grouping: formats.keys.sorted()) { formats[$0]!.rawValue }
+            print("matrices:       " + byFormat.keys.sorted().map { format in
+                let names = byFormat[format]!
+                return "\(format) \(names.count)" + (names.count <= 2 ? " (" + names.joined(separator: ", ") + ")" : "")
+            }.joined(separator: ", "))
+        } else {
+            print("matrices:       formats told by dtype (a file written before matrix_formats)")
+        }
         if let spec = try packed.tokenizerSpec() {
             // Ids are checked when the model loads (below); here an invalid one is only not shown.
             let special = [("bos", spec.bos), ("eos", spec.eos)].compactMap { name, id in

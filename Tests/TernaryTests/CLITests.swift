@@ -35,7 +35,7 @@ struct CLITests {
 
     static let fixture = TestPaths.fixtures.appendingPathComponent("gpt2-tiny").path
 
-    @Test("pack prints sizes and ratio; inspect shows the format version and the tensor table")
+    @Test("pack prints sizes and ratio; inspect shows the format version, each matrix's format and the tensor table")
     func packAndInspect() throws {
         let out = TestPaths.temporaryDirectory().appendingPathComponent("m.safetensors").path
         let pack = try Self.run(["pack", Self.fixture, "-o", out, "--no-tokenizer", "--embeddings", "int8"])
@@ -46,6 +46,8 @@ struct CLITests {
         #expect(inspect.out.contains("ternary v1"))
         #expect(inspect.out.contains("h.1.mlp.c_proj.weight") && inspect.out.contains("U32") && inspect.out.contains("[80, 20]"))
         #expect(inspect.out.contains("\"embeddings\":\"int8\""))
+        // Each matrix's format, from matrix_formats: the 2-layer fixture's eight linear layers and its tied embeddings.
+        #expect(inspect.out.contains("matrices:       int8 1 (wte), ternary 8"), "\(inspect.out)")
     }
 
     @Test("tokenize --ids prints one JSON array; --decode turns it back into text")
