@@ -6,9 +6,8 @@
 //
 // Each group's integer sum Σ (q − offset)·x is exact; the row's value Σ_g d_g · sum_g is a float sum,
 // accumulated here lane by lane, so it differs from the scalar reference (TernaryKernels/
-// GroupedMatmul.swift) by float rounding only. The AVX2 kernels multiply the signed codes
-// c = q − offset as |c| · (x with c's sign) (vpmaddubsw takes one unsigned operand), which needs
-// x > −128: activation quantization gives −127…127.
+// GroupedMatmul.swift) by float rounding only. Both kernels multiply the unsigned codes q with
+// the activations and take offset · Σx off each group's sum.
 #include "CTernaryKernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -133,28 +132,38 @@ AVX512 static inline __m512 grouped_scales2(const uint16_t *d) {
 GROUPED_GEMV_AVX512(tk_q4_gemv_avx512vnni, 32, grouped_nibbles, 3)
 GROUPED_GEMV_AVX512(tk_q6_gemv_avx512vnni, 48, q6_codes, 5)
 
-// ---- AVX2: one group per step -------------------------------------------------------------------
+// ---- AVX2: decode, two rows × 64 weights (two groups) per step ---------------------------------
+// As the AVX-512 kernel: unsigned codes into vpmaddubsw (|q·x| pairs stay below 2^15 for q ≤ 63),
+// the offset taken off as offset · Σx from lane sums shared by both rows, prefetch ahead, two
+// accumulators per row. One vector holds one group: low lane weights 0–15, high lane 16–31.
 
-AVX2 static inline __m256i grouped_low_nibbles256(const uint8_t *bytes) {
+AVX2 static inline __m256i grouped_nibbles256(const uint8_t *bytes) {
     __m128i v = _mm_loadu_si128((const __m128i *)bytes);
-    __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
 }
 
-AVX2 static inline __m256i q6_high_bits256(const uint8_t *high) {
-    __m128i v = _mm_loadl_epi64((const __m128i *)high);
+// q6: group h of the block at `block` (its nibbles at 16h, its top bits at 32 + 8h).
+AVX2 static inline __m256i q6_codes256(const uint8_t *block, int h) {
+    __m128i v = _mm_loadl_epi64((const __m128i *)(block + 32 + 8 * h));
     v = _mm_unpacklo_epi64(v, v);
-    __m256i both = _mm256_set_m128i(v, v);
     const __m256i shifts = _mm256_set_epi32(6, 6, 4, 4, 2, 2, 0, 0);
-    both = _mm256_and_si256(_mm256_srlv_epi32(both, shifts), _mm256_set1_epi8(3));
-    return _mm256_slli_epi16(both, 4);
+    __m256i high = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set_m128i(v, v), shifts), _mm256_set1_epi8(3));
+    return _mm256_or_si256(grouped_nibbles256(block + 16 * h), _mm256_slli_epi16(high, 4));
 }
 
-AVX2 static inline __m256 grouped_dot256(__m256i c, const int8_t *x, float d, __m256 acc) {
-    __m256i xv = _mm256_loadu_si256((const __m256i *)x);
-    __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(c, c), _mm256_sign_epi8(xv, c));
-    __m256i sums = _mm256_madd_epi16(products, _mm256_set1_epi16(1));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(d), acc);
+// 32 activations and offset · (their sums over each int32 lane's four bytes).
+typedef struct { __m256i x, offset_sums; } grouped_x256;
+
+AVX2 static inline grouped_x256 grouped_load_x256(const int8_t *x, int offset_shift) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)x);
+    __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v), _mm256_set1_epi16(1));
+    grouped_x256 g = {v, _mm256_slli_epi32(sums, offset_shift)};
+    return g;
+}
+
+AVX2 static inline __m256 grouped_step256(__m256i codes, grouped_x256 x, float d, __m256 acc) {
+    __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, x.x), _mm256_set1_epi16(1));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, x.offset_sums)), _mm256_set1_ps(d), acc);
 }
 
 AVX2 static inline float grouped_hsum256(__m256 v) {
@@ -164,36 +173,45 @@ AVX2 static inline float grouped_hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-AVX2 void tk_q4_gemv_avx2(const uint8_t *w, size_t row_bytes, size_t rows, const uint16_t *scales,
-                          size_t groups, const int8_t *x, float *out) {
-    const __m256i eight = _mm256_set1_epi8(8);
-    for (size_t r = 0; r < rows; r++) {
-        const uint8_t *row = w + r * row_bytes;
-        const uint16_t *d = scales + r * groups;
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t g = 0; g < groups; g++) {
-            __m256i c = _mm256_sub_epi8(grouped_low_nibbles256(row + 16 * g), eight);
-            acc = grouped_dot256(c, x + 32 * g, _cvtsh_ss(d[g]), acc);
-        }
-        out[r] = grouped_hsum256(acc);
-    }
-}
+#define Q4_CODES256(block, h) grouped_nibbles256((block) + 16 * (h))
+#define Q6_CODES256(block, h) q6_codes256((block), (h))
 
-AVX2 void tk_q6_gemv_avx2(const uint8_t *w, size_t row_bytes, size_t rows, const uint16_t *scales,
-                          size_t groups, const int8_t *x, float *out) {
-    const __m256i offset = _mm256_set1_epi8(32);
-    for (size_t r = 0; r < rows; r++) {
-        const uint8_t *row = w + r * row_bytes;
-        const uint16_t *d = scales + r * groups;
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t g = 0; g < groups; g++) {
-            const uint8_t *block = row + 48 * (g / 2);
-            __m256i q = _mm256_or_si256(grouped_low_nibbles256(block + 16 * (g % 2)), q6_high_bits256(block + 32 + 8 * (g % 2)));
-            acc = grouped_dot256(_mm256_sub_epi8(q, offset), x + 32 * g, _cvtsh_ss(d[g]), acc);
-        }
-        out[r] = grouped_hsum256(acc);
+#define GROUPED_GEMV_AVX2(NAME, BLOCK_BYTES, CODES, OFFSET_SHIFT)                                        \
+    AVX2 void NAME(const uint8_t *w, size_t row_bytes, size_t rows, const uint16_t *scales, size_t groups, \
+                   const int8_t *x, float *out) {                                                          \
+        size_t r = 0;                                                                                      \
+        for (; r + 2 <= rows; r += 2) {                                                                    \
+            const uint8_t *w0 = w + r * row_bytes, *w1 = w0 + row_bytes;                                   \
+            const uint16_t *d0 = scales + r * groups, *d1 = d0 + groups;                                   \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;                                    \
+            for (size_t g = 0; g < groups; g += 2) {                                                       \
+                const uint8_t *p0 = w0 + (BLOCK_BYTES) * (g / 2), *p1 = w1 + (BLOCK_BYTES) * (g / 2);      \
+                if ((g & 3) == 0 || (BLOCK_BYTES) > 32) { PREFETCH_AHEAD(p0); PREFETCH_AHEAD(p1); }        \
+                grouped_x256 x0 = grouped_load_x256(x + 32 * g, OFFSET_SHIFT);                             \
+                grouped_x256 x1 = grouped_load_x256(x + 32 * g + 32, OFFSET_SHIFT);                        \
+                a0 = grouped_step256(CODES(p0, 0), x0, _cvtsh_ss(d0[g]), a0);                              \
+                b0 = grouped_step256(CODES(p1, 0), x0, _cvtsh_ss(d1[g]), b0);                              \
+                a1 = grouped_step256(CODES(p0, 1), x1, _cvtsh_ss(d0[g + 1]), a1);                          \
+                b1 = grouped_step256(CODES(p1, 1), x1, _cvtsh_ss(d1[g + 1]), b1);                          \
+            }                                                                                              \
+            out[r] = grouped_hsum256(_mm256_add_ps(a0, a1));                                               \
+            out[r + 1] = grouped_hsum256(_mm256_add_ps(b0, b1));                                           \
+        }                                                                                                  \
+        for (; r < rows; r++) {                                                                            \
+            const uint8_t *w0 = w + r * row_bytes;                                                         \
+            const uint16_t *d0 = scales + r * groups;                                                      \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                                      \
+            for (size_t g = 0; g < groups; g += 2) {                                                       \
+                const uint8_t *p0 = w0 + (BLOCK_BYTES) * (g / 2);                                          \
+                a0 = grouped_step256(CODES(p0, 0), grouped_load_x256(x + 32 * g, OFFSET_SHIFT), _cvtsh_ss(d0[g]), a0); \
+                a1 = grouped_step256(CODES(p0, 1), grouped_load_x256(x + 32 * g + 32, OFFSET_SHIFT), _cvtsh_ss(d0[g + 1]), a1); \
+            }                                                                                              \
+            out[r] = grouped_hsum256(_mm256_add_ps(a0, a1));                                               \
+        }                                                                                                  \
     }
-}
+
+GROUPED_GEMV_AVX2(tk_q4_gemv_avx2, 32, Q4_CODES256, 3)
+GROUPED_GEMV_AVX2(tk_q6_gemv_avx2, 48, Q6_CODES256, 5)
 
 #else  // not x86: never called (tk_cpu_features() reports no AVX2 and no AVX-512).
 void tk_q4_gemv_avx512vnni(const uint8_t *w, size_t rb, size_t rows, const uint16_t *d, size_t g, const int8_t *x, float *o) { (void)w; (void)rb; (void)rows; (void)d; (void)g; (void)x; (void)o; __builtin_trap(); }

@@ -4,8 +4,8 @@ import CTernaryKernels
 /// is loaded. Each group's integer sum is exact; the row's value Σ_g d_g · sum_g is a float sum, so
 /// the SIMD paths agree with the scalar reference to float rounding (tested with a stated bound).
 public struct GroupedMatmul: Sendable {
-    /// `out[r] = Σ_g d[r·groups + g] · Σ_{i ∈ g} (q − offset)·x[i]` for `rows` rows; x in −127…127
-    /// (activation quantization's range), `groups · 32` of them.
+    /// `out[r] = Σ_g d[r·groups + g] · Σ_{i ∈ g} (q − offset)·x[i]` for `rows` rows and `groups · 32`
+    /// activations x.
     public typealias GEMV = @Sendable (_ weights: UnsafeRawPointer, _ rowBytes: Int, _ rows: Int, _ scales: UnsafePointer<Float16>,
                                       _ groups: Int, _ x: UnsafePointer<Int8>, _ out: UnsafeMutablePointer<Float>) -> Void
 

@@ -87,7 +87,7 @@ struct GroupedFormatTests {
                 let rows = k > 1000 ? 5 : 19, groups = GroupedLayout.groups(k), rowBytes = layout.rowBytes(k)
                 let (codes, packed, scales) = Self.randomCodes(layout, rows: rows, k: k, rng: &rng)
                 var x = [Int8](repeating: 0, count: GroupedLayout.paddedLength(k))
-                for i in 0..<k { x[i] = i % 7 == 0 ? (i % 2 == 0 ? 127 : -127) : Int8.random(in: -127...127, using: &rng) }
+                for i in 0..<k { x[i] = i % 7 == 0 ? (i % 2 == 0 ? 127 : -128) : Int8.random(in: -128...127, using: &rng) }  // the extremes too
                 var reference = [Float](repeating: 0, count: rows)
                 scalar.gemv(packed, rowBytes, rows, scales, groups, x, &reference)
                 for r in 0..<rows {

@@ -63,7 +63,7 @@ void tk_t16_gemm_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
 // ---- Grouped matrices q4 and q6 (docs/FORMAT.md, "Grouped matrices") ---------------------------
 // Groups of 32 weights with an f16 scale each (`groups` per row, rows of `row_bytes`); a 64-weight
 // block is two groups. out[r] = Σ_g d[r·groups + g] · Σ_{i in g} (q − offset)·x[i], a float sum
-// whose rounding may differ from the scalar reference's. x must lie in −127…127.
+// whose rounding may differ from the scalar reference's.
 void tk_q4_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows, const uint16_t *scales,
                            size_t groups, const int8_t *x, float *out);
 void tk_q6_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows, const uint16_t *scales,
