@@ -110,7 +110,7 @@ public final class PackedModelFile: @unchecked Sendable {
             formats[name] = format
         }
         guard file.metadata[matrixFormatsKey] == formatsJSON(formats).serialized() else {
-            throw FormatError.badMetadata(path: file.path, key: matrixFormatsKey, reason: "not in canonical form (sorted keys, no spaces)")
+            throw FormatError.badMetadata(path: file.path, key: matrixFormatsKey, reason: "not in canonical form (sorted keys, no spaces); the file was edited: re-pack it")
         }
         return formats
     }
@@ -130,7 +130,7 @@ public final class PackedModelFile: @unchecked Sendable {
             return format
         }
         guard let format = formats[name] else {
-            throw FormatError.badMetadata(path: path, key: Self.matrixFormatsKey, reason: "names no format for the matrix '\(name)'")
+            throw FormatError.badMetadata(path: path, key: Self.matrixFormatsKey, reason: "names no format for the matrix '\(name)' (the file was edited or damaged; re-pack it)")
         }
         guard format.dtype == dtype else {
             throw FormatError.wrongDType(path: path, tensor: "\(name).weight", expected: [format.dtype], found: dtype)

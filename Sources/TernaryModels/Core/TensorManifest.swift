@@ -78,7 +78,7 @@ struct WeightLoader {
         }
         if let formats = file.matrixFormats, let stray = formats.keys.sorted().first(where: { matrices[$0] == nil }) {
             throw FormatError.badMetadata(path: file.path, key: PackedModelFile.matrixFormatsKey,
-                                          reason: "names a format for '\(stray)', which is no matrix of architecture '\(file.architecture)' with this config")
+                                          reason: "names a format for '\(stray)', which is no matrix of architecture '\(file.architecture)' with this config; the file is for another model or was edited")
         }
         if let stray = file.file.tensorNames.first(where: { !expected.contains($0) }) {
             throw FormatError.badTensorEntry(
