@@ -166,6 +166,7 @@ enum InputFile {
     static let directory: String = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ternary-fuzz-\(getpid())").path
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: InputFile.directory) }
         return dir
     }()
 

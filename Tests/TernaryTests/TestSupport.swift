@@ -9,8 +9,18 @@ enum TestPaths {
     static let sharedData = root.deletingLastPathComponent().appendingPathComponent("shared/data")
     static let gpt2Tokenizer = sharedData.appendingPathComponent("gpt2").path
 
+    /// One scratch directory per test process, removed when the process exits, so runs leave nothing in /tmp.
+    private static let processDirectory: URL = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ternary-tests-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: TestPaths.processDirectory) }
+        return dir
+    }()
+
+    /// A fresh directory of its own for one test, inside the process's scratch directory.
     static func temporaryDirectory() -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ternary-tests-\(UUID().uuidString)")
+        let dir = processDirectory.appendingPathComponent(UUID().uuidString)
         try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir
     }
