@@ -4,7 +4,8 @@
 /// duplicate keys, Swift's JSONDecoder the first), so the file is refused instead.
 ///
 /// `allowNonFiniteNumbers` accepts the `Infinity`, `-Infinity` and `NaN` literals that Python's
-/// `json.dumps` writes, as Hugging Face does in some config.json files (Mamba-2's `time_step_limit`).
+/// `json.dumps` writes, as Hugging Face does in some config.json files (Mamba-2's `time_step_limit`),
+/// and the `{"__float__": "Infinity"}` objects that transformers 5 writes in their place.
 public struct JSONParser {
     public struct SyntaxError: Error, CustomStringConvertible, Equatable {
         public let line: Int
@@ -88,6 +89,18 @@ public struct JSONParser {
             }
         }
 
+        /// transformers 5 writes a non-finite float as `{"__float__": "Infinity"}` (also "-Infinity",
+        /// "NaN") where earlier versions wrote the bare literal; read either as the number.
+        static func taggedFloat(_ pairs: [(String, JSONValue)]) -> JSONValue? {
+            guard pairs.count == 1, pairs[0].0 == "__float__", case .string(let tag) = pairs[0].1 else { return nil }
+            switch tag {
+            case "Infinity": return .double(.infinity)
+            case "-Infinity": return .double(-.infinity)
+            case "NaN": return .double(.nan)
+            default: return nil
+            }
+        }
+
         static func describe(_ c: UInt8) -> String {
             c >= 0x20 && c < 0x7F ? String(UnicodeScalar(c)) : "\\u{\(String(c, radix: 16))}"
         }
@@ -122,7 +135,7 @@ public struct JSONParser {
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "}"): index += 1; return .object(pairs)
+                case UInt8(ascii: "}"): index += 1; return options.allowNonFiniteNumbers ? Self.taggedFloat(pairs) ?? .object(pairs) : .object(pairs)
                 case nil: throw error("unexpected end of the text inside an object")
                 default: throw error("expected ',' or '}' in an object")
                 }

@@ -64,6 +64,20 @@ struct JSONTests {
         #expect(try JSONParser(allowNonFiniteNumbers: true).parse("[-1e400]") == .array([.double(-.infinity)]))
     }
 
+    @Test("transformers 5's {\"__float__\": \"Infinity\"} reads as the number where non-finite numbers are allowed")
+    func taggedNonFinite() throws {
+        let text = #"{"time_step_limit": [0.0, {"__float__": "Infinity"}], "low": {"__float__": "-Infinity"}, "x": {"__float__": "NaN"}, "#
+            + #""other": {"__float__": "1.5"}, "two": {"__float__": "NaN", "y": 1}}"#
+        let value = try JSONParser(allowNonFiniteNumbers: true).parse(text)
+        #expect(value["time_step_limit"] == .array([.double(0), .double(.infinity)]))
+        #expect(value["low"] == .double(-.infinity))
+        #expect(value["x"]?.number?.isNaN == true)
+        // Only those three tags, alone in their object, are numbers; anything else stays an object.
+        #expect(value["other"] == .object([("__float__", .string("1.5"))]))
+        #expect(value["two"] == .object([("__float__", .string("NaN")), ("y", .int(1))]))
+        #expect(try JSONParser().parse(text)["low"] == .object([("__float__", .string("-Infinity"))]))
+    }
+
     @Test("deep nesting is refused instead of exhausting the stack")
     func deepNesting() {
         let text = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)

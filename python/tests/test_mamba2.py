@@ -3,6 +3,7 @@ transformers' own Mamba2ForCausalLM, and the exported checkpoint through `ternar
 
 import json
 import math
+import re
 import subprocess
 
 import numpy as np
@@ -56,6 +57,32 @@ def test_an_exported_mamba2_packs_as_transformers_wrote_it_and_generates(tmp_pat
     packed = tmp_path / "m.safetensors"
     subprocess.run([ternary_bin, "pack", tmp_path / "hf", "-o", packed, "--no-tokenizer"], check=True, capture_output=True)
     out = subprocess.run([ternary_bin, "inspect", packed], check=True, capture_output=True, text=True).stdout
+    assert "architecture:   mamba2" in out and "check:          ok" in out
+
+
+def test_a_mamba2_saved_by_transformers_packs_whichever_way_it_writes_infinity(tmp_path, ternary_bin):
+    # transformers 4 writes time_step_limit's unbounded maximum as the literal Infinity, transformers
+    # 5 as {"__float__": "Infinity"}: the packer reads both, to the same file.
+    from transformers import Mamba2Config, Mamba2ForCausalLM
+
+    torch.manual_seed(0)
+    model = Mamba2ForCausalLM(Mamba2Config(vocab_size=300, hidden_size=32, num_hidden_layers=1, num_heads=4, head_dim=16,
+                                           state_size=8, n_groups=1, expand=2, conv_kernel=4))
+    model.save_pretrained(tmp_path / "saved")
+    text = (tmp_path / "saved" / "config.json").read_text()
+    literal = re.sub(r'\{\s*"__float__":\s*"Infinity"\s*\}', "Infinity", text)
+    assert "Infinity" in literal and "__float__" not in literal
+    forms = {"literal": literal, "tagged": literal.replace("Infinity", '{"__float__": "Infinity"}')}
+    packed = {}
+    for form, config in forms.items():
+        directory = tmp_path / form
+        directory.mkdir()
+        (directory / "config.json").write_text(config)
+        (directory / "model.safetensors").symlink_to(tmp_path / "saved" / "model.safetensors")
+        packed[form] = tmp_path / f"{form}.safetensors"
+        subprocess.run([ternary_bin, "pack", directory, "-o", packed[form], "--no-tokenizer"], check=True, capture_output=True)
+    assert packed["literal"].read_bytes() == packed["tagged"].read_bytes()
+    out = subprocess.run([ternary_bin, "inspect", packed["tagged"]], check=True, capture_output=True, text=True).stdout
     assert "architecture:   mamba2" in out and "check:          ok" in out
 
 
