@@ -162,9 +162,10 @@ def gguf_model(path: Path, arch: str) -> None:
 
 
 def tiny_checkpoints(out: Path) -> dict[str, Path]:
-    """Random-init GPT-2, Llama and BitNet checkpoints of a few KB (transformers)."""
+    """Random-init GPT-2, Llama, BitNet and Mamba-2 checkpoints of a few KB (transformers)."""
     import torch
-    from transformers import BitNetConfig, BitNetForCausalLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    from transformers import (BitNetConfig, BitNetForCausalLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Mamba2Config,
+                              Mamba2ForCausalLM)
 
     torch.manual_seed(0)
     small = dict(vocab_size=300, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -173,6 +174,8 @@ def tiny_checkpoints(out: Path) -> dict[str, Path]:
         "gpt2": GPT2LMHeadModel(GPT2Config(vocab_size=300, n_embd=16, n_layer=1, n_head=2, n_positions=16, bos_token_id=0, eos_token_id=0)),
         "llama": LlamaForCausalLM(LlamaConfig(**small)),
         "bitnet": BitNetForCausalLM(BitNetConfig(**small)),
+        "mamba2": Mamba2ForCausalLM(Mamba2Config(vocab_size=300, hidden_size=16, num_hidden_layers=1, num_heads=4, head_dim=8,
+                                                 state_size=8, n_groups=1, expand=2, conv_kernel=4)),
     }
     paths = {}
     for name, model in models.items():
@@ -205,6 +208,7 @@ def main() -> None:
     }.items():
         seed("json", name, json.dumps(value, ensure_ascii=False).encode())
     seed("json", "infinity", b'{"limit": [0.0, Infinity], "nan": NaN, "neg": -Infinity}')
+    seed("json", "tagged-infinity", b'{"limit": [0.0, {"__float__": "Infinity"}], "nan": {"__float__": "NaN"}}')
     seed("json", "tokenizer", json.dumps(spm["normalizer"]).encode())
 
     for name, text in {"ascii": TEXT, "whitespace": " \n\n  \t x  \r\n y   ", "contractions": "I'm we'll they've she'd it's 's'S",
@@ -244,6 +248,7 @@ def main() -> None:
             "bitnet-ternary": (checkpoints["bitnet"], ["--no-tokenizer", "--embeddings", "ternary"]),
             "gpt2-q4": (checkpoints["gpt2"], ["--no-tokenizer", "--embeddings", "q4"]),
             "llama-q6": (checkpoints["llama"], ["--no-tokenizer", "--embeddings", "q6"]),
+            "mamba2-ternary": (checkpoints["mamba2"], ["--no-tokenizer"]),
         }
         for name, (checkpoint, options) in packs.items():
             out = tmp / f"{name}.safetensors"

@@ -22,7 +22,7 @@ MATRIX_DTYPES = {"U32": "ternary", "U8": "t1.6", "I8": "int8", "F32": "f32", "F1
 FORMAT_DTYPES = dict({v: k for k, v in MATRIX_DTYPES.items()}, q4="U8", q6="U8")
 TENSOR_KEYS = {"dtype", "shape", "data_offsets"}
 QUANTIZATION_KEYS = {"activations", "block", "embeddings", "rms_norm", "rms_norm_eps", "weights"}
-ARCHITECTURES = ("gpt2", "llama", "bitnet")
+ARCHITECTURES = ("gpt2", "llama", "bitnet", "mamba2")
 
 
 class FormatViolation(ValueError):
@@ -114,6 +114,7 @@ def _array(data: bytes, start: int, entry: dict) -> np.ndarray:
 
 
 MAX_DIMENSION, MAX_LAYERS = 1 << 24, 1024
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 GPT2_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh", "gelu", "relu")
 LLAMA_ACTIVATIONS = ("silu", "swish", "relu2", "relu", "gelu", "gelu_new", "gelu_pytorch_tanh")
 FORMAT_NAMES = ("ternary", "t1.6", "int8", "f32", "f16", "bf16", "q4", "q6")
@@ -127,6 +128,8 @@ def _check_config(architecture: str, config: dict) -> None:
     """docs/FORMAT.md: every key of the architecture (the packed form holds them all), nothing else."""
     if not isinstance(config, dict):
         raise FormatViolation("config is not a JSON object")
+    if architecture == "mamba2":
+        return _check_mamba2_config(config)
     if architecture == "gpt2":
         ints = ("n_embd", "n_head", "n_inner", "n_layer", "n_positions", "vocab_size")
         required = set(ints) | {"activation_function", "layer_norm_epsilon"}
@@ -175,6 +178,38 @@ def _check_config(architecture: str, config: dict) -> None:
         keys = {"linear": ("factor",), "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")}
         if kind not in keys or not all(_positive_number(scaling.get(k)) for k in keys[kind]):
             raise FormatViolation(f"config rope_scaling {scaling!r} is not linear or llama3 with positive numbers")
+
+
+MAMBA2_INTS = ("conv_kernel", "expand", "head_dim", "hidden_size", "n_groups", "num_heads", "num_hidden_layers", "state_size", "vocab_size")
+MAMBA2_BOOLS = ("bitmamba", "tie_word_embeddings", "use_bias", "use_conv_bias")
+
+
+def _check_mamba2_config(config: dict) -> None:
+    required = set(MAMBA2_INTS) | set(MAMBA2_BOOLS) | {"hidden_act", "layer_norm_epsilon", "time_step_limit"}
+    missing, extra = sorted(required - set(config)), sorted(set(config) - required)
+    if missing or extra:
+        raise FormatViolation(f"config lacks {missing} / has unknown keys {extra}")
+    for key in MAMBA2_INTS:
+        limit = MAX_LAYERS if "layer" in key else 16 if key == "conv_kernel" else MAX_DIMENSION
+        if not _is_int(config[key]) or not 1 <= config[key] <= limit:
+            raise FormatViolation(f"config {key} = {config[key]!r} is not an integer in 1…{limit}")
+    for key in MAMBA2_BOOLS:
+        if not isinstance(config[key], bool):
+            raise FormatViolation(f"config {key} is not a boolean")
+    if config["num_heads"] * config["head_dim"] != config["expand"] * config["hidden_size"]:
+        raise FormatViolation("config num_heads × head_dim is not expand × hidden_size")
+    if config["num_heads"] % config["n_groups"]:
+        raise FormatViolation("config num_heads is not a multiple of n_groups")
+    if config["hidden_act"] not in ("silu", "swish"):
+        raise FormatViolation(f"config hidden_act {config['hidden_act']!r} is not silu")
+    if not isinstance(config["layer_norm_epsilon"], float) or not _positive_number(config["layer_norm_epsilon"]):
+        raise FormatViolation("config layer_norm_epsilon is not a positive number (written with a fraction)")
+    limit = config["time_step_limit"]
+    if not (isinstance(limit, list) and len(limit) == 2 and all(isinstance(v, float) and math.isfinite(v) for v in limit)
+            and 0 <= limit[0] <= limit[1] <= FLOAT32_MAX):
+        raise FormatViolation(f"config time_step_limit {limit!r} is not [min, max] with 0 ≤ min ≤ max ≤ the largest float32")
+    if config["bitmamba"] and config["tie_word_embeddings"]:
+        raise FormatViolation("config tie_word_embeddings is true with bitmamba (BitMamba-2 has its own ternary head)")
 
 
 SPEC_KEYS = {"pieces", "kinds", "merges", "ignore_merges", "normalizer", "pre_tokenizer", "strip_leading_space", "added",
@@ -414,6 +449,10 @@ def check_packed(path: str | Path) -> None:
             raise FormatViolation(f"{name}: holds NaN or infinity")
         if name.endswith(("weight_scale", ".scale")) and not (_array(data, start, entry) > 0).all():
             raise FormatViolation(f"{name}: a scale is not positive")
+        if name.endswith(".mixer.A_log"):
+            with np.errstate(over="ignore"):
+                if not np.isfinite(np.exp(_array(data, start, entry).astype(np.float32))).all():
+                    raise FormatViolation(f"{name}: exp(A_log) is not a finite float32")
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,5 @@
 """The tensor manifests of the packed format, per architecture: the Python twin of the Swift
-manifests (Sources/TernaryModels/GPT2.swift, Llama.swift, BitNet.swift). `export_packed` writes from
+manifests (Sources/TernaryModels/GPT2.swift, Llama.swift, BitNet.swift, Mamba2.swift). `export_packed` writes from
 these; the tests check that its files are byte-identical to `ternary pack`'s, which proves the two
 manifests (names, shapes, kinds, order-independent contents) agree.
 """
@@ -74,6 +74,8 @@ def manifest(model_type: str, config: dict, rms_norm: bool = False) -> list[Tens
                     specs.append(TensorSpec(f"{p}.{name}.norm.weight", "vector", (k,), f"{p}.{name}.norm.weight"))
         specs += [TensorSpec("ln_f.weight", "vector", (d,), "ln_f.weight"), TensorSpec("ln_f.bias", "vector", (d,), "ln_f.bias")]
         return specs
+    if model_type == "mamba2":
+        return _mamba2_manifest(config, rms_norm)
     if model_type not in ("llama", "bitnet"):
         raise ValueError(f"no manifest for model_type {model_type!r}")
     sub_norms = model_type == "bitnet"
@@ -104,5 +106,44 @@ def manifest(model_type: str, config: dict, rms_norm: bool = False) -> list[Tens
         linear(f"{p}.mlp.down_proj", d, ffn, config["mlp_bias"])
     specs.append(TensorSpec("norm.weight", "vector", (d,), "norm.weight"))
     if not config["tie_word_embeddings"]:
+        specs.append(TensorSpec("lm_head", "embedding", (vocab, d), "lm_head.weight"))
+    return specs
+
+
+def _mamba2_manifest(config: dict, rms_norm: bool) -> list[TensorSpec]:
+    """docs/FORMAT.md, `mamba2`: Mamba2ForCausalLM's tensors, or BitMamba-2's block when `bitmamba`."""
+    d, vocab, heads = config["hidden_size"], config["vocab_size"], config["num_heads"]
+    bitmamba = config["bitmamba"]
+    inner = config["expand"] * d
+    xbc = inner + 2 * config["n_groups"] * config["state_size"]
+    conv = inner if bitmamba else xbc
+    specs = [TensorSpec("embeddings", "embedding", (vocab, d), "embeddings.weight")]
+
+    def linear(name, rows, k):
+        specs.append(TensorSpec(name, "linear", (rows, k), f"{name}.weight"))
+        if config["use_bias"]:
+            specs.append(TensorSpec(f"{name}.bias", "vector", (rows,), f"{name}.bias"))
+        if rms_norm or bitmamba:  # BitMamba-2's projections always normalize their inputs
+            specs.append(TensorSpec(f"{name}.norm.weight", "vector", (k,), f"{name}.norm.weight"))
+
+    for i in range(config["num_hidden_layers"]):
+        p = f"layers.{i}"
+        if not bitmamba:
+            specs.append(TensorSpec(f"{p}.norm.weight", "vector", (d,), f"{p}.norm.weight"))
+        linear(f"{p}.mixer.in_proj", inner + xbc + heads, d)
+        specs.append(TensorSpec(f"{p}.mixer.conv1d.weight", "table", (conv, config["conv_kernel"]), f"{p}.mixer.conv1d.weight"))
+        if config["use_conv_bias"]:
+            specs.append(TensorSpec(f"{p}.mixer.conv1d.bias", "vector", (conv,), f"{p}.mixer.conv1d.bias"))
+        for name in ("dt_bias", "A_log"):
+            specs.append(TensorSpec(f"{p}.mixer.{name}", "vector", (heads,), f"{p}.mixer.{name}"))
+        specs.append(TensorSpec(f"{p}.mixer.D", "vector", (inner if bitmamba else heads,), f"{p}.mixer.D"))
+        if not bitmamba:
+            specs.append(TensorSpec(f"{p}.mixer.norm.weight", "vector", (inner,), f"{p}.mixer.norm.weight"))
+        linear(f"{p}.mixer.out_proj", d, inner)
+    specs.append(TensorSpec("norm_f.weight", "vector", (d,), "norm_f.weight"))
+    if bitmamba:
+        specs.append(TensorSpec("lm_head", "linear", (vocab, d), "lm_head.weight"))
+        specs.append(TensorSpec("lm_head.norm.weight", "vector", (d,), "lm_head.norm.weight"))
+    elif not config["tie_word_embeddings"]:
         specs.append(TensorSpec("lm_head", "embedding", (vocab, d), "lm_head.weight"))
     return specs

@@ -57,6 +57,39 @@ def test_the_strict_reader_rejects_each_broken_rule(tmp_path, case, edit_header,
         check_packed(bad)
 
 
+def _edit_config(**changes):
+    def edit(header):
+        config = {**json.loads(header["__metadata__"]["config"]), **changes}
+        header["__metadata__"]["config"] = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return edit
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"head_dim": 4}, "num_heads × head_dim is not expand × hidden_size"),
+    ({"time_step_limit": [0.5, 0.25]}, "time_step_limit"),
+    ({"time_step_limit": [0.0, 1e39]}, "time_step_limit"),
+    ({"bitmamba": True, "tie_word_embeddings": True}, "tie_word_embeddings"),
+    ({"bitmamba": True}, "does not have"),  # BitMamba-2's block has other tensors
+    ({"conv_kernel": 17}, "conv_kernel"),
+    ({"n_groups": 3}, "n_groups"),
+    ({"state_size": 4}, "in_proj.weight: .* expected"),
+])
+def test_the_strict_reader_checks_mamba2_files(tmp_path, changes, message):
+    seed = ROOT / "Fuzz" / "corpus" / "packed-model" / "seed-mamba2-ternary"
+    check_packed(seed)
+    with pytest.raises(FormatViolation, match=message):
+        check_packed(_rewrite(seed, tmp_path / "bad.safetensors", _edit_config(**changes)))
+
+
+def test_the_strict_reader_refuses_an_A_log_whose_exp_overflows(tmp_path):
+    # Found by the mutation fuzz: the engine refused it (A = −exp(A_log) is infinite) and the
+    # document did not say so.
+    seed = ROOT / "Fuzz" / "corpus" / "packed-model" / "seed-mamba2-ternary"
+    bad = _rewrite(seed, tmp_path / "bad.safetensors", None, _poke("layers.0.mixer.A_log", 4, struct.pack("<f", 88.8)))
+    with pytest.raises(FormatViolation, match="exp\\(A_log\\)"):
+        check_packed(bad)
+
+
 def test_mutated_files_get_clear_errors_and_nothing_invalid_is_accepted(ternary_bin, tmp_path):
     outcomes = fuzz(SEEDS, cases=300, ternary=ternary_bin, seed=12345, keep=tmp_path / "failures", progress=False)
     failures = [o for o in outcomes if o.verdict in FAILURES]
