@@ -21,8 +21,8 @@ struct Pack: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output file.")
     var output: String
 
-    @Option(help: "How token embeddings and the LM head are stored: \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var embeddings: String = "f16"
+    @Option(help: "How token embeddings and the LM head are stored: \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")). Default: f16, or q4 for a GGUF whose embeddings are Q4_0 (the same blocks).")
+    var embeddings: String?
 
     @Option(help: "How linear layers are stored: ternary (2 bits per weight) or t1.6 (base 3, 1.6 bits per weight; rows padded to 320), quantized at pack time unless already ternary; or \(WeightFormat.allCases.filter { !$0.isTernary }.map(\.rawValue).joined(separator: ", ")) to keep them dense.")
     var weights: String = "ternary"
@@ -37,13 +37,17 @@ struct Pack: ParsableCommand {
     var legacyBitlinear = false
 
     func validate() throws {
-        _ = try formatOption("--embeddings", embeddings)
+        if let embeddings { _ = try formatOption("--embeddings", embeddings) }
         _ = try formatOption("--weights", weights)
     }
 
     func run() throws {
         var options = PackOptions()
-        options.embeddings = try formatOption("--embeddings", embeddings)
+        if let embeddings {
+            options.embeddings = try formatOption("--embeddings", embeddings)
+        } else if GGUFFile.isGGUF(path: directory) {
+            options.embeddings = ModelLoader.embeddingsFormat(try GGUFFile(path: directory))
+        }
         options.weights = try formatOption("--weights", weights)
         options.tokenizerDirectory = tokenizer
         options.withoutTokenizer = noTokenizer

@@ -21,13 +21,21 @@ public enum ModelLoader {
         let directory = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         let packed = joinPath(directory, "ternary-gguf-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).safetensors")
         defer { unlink(packed) }
+        let file = try GGUFFile(path: path)
         var options = PackOptions()
-        // The file's own embeddings may be F16, Q8_0, Q6_K or Q4_0; F16 keeps every one of them
-        // exactly or nearly so (Q8_0's products round to 11 bits).
-        options.embeddings = .f16
+        options.embeddings = embeddingsFormat(file)
         // A GGUF without a tokenizer runs on token ids, as a packed file without one does.
-        options.withoutTokenizer = try GGUFFile(path: path).metadata["tokenizer.ggml.model"] == nil
+        options.withoutTokenizer = file.metadata["tokenizer.ggml.model"] == nil
         _ = try Packer.pack(gguf: path, output: packed, options: options)
         return try ModelRegistry.load(path: packed, isa: isa)
+    }
+
+    /// How a GGUF's embeddings and head are kept: Q4_0 ones as q4, which is the same blocks (the
+    /// same values and the same integer head as the packed file they may have been exported from);
+    /// any other type as f16, which keeps F16, Q8_0, Q6_K and Q4_0 values exactly or nearly so
+    /// (Q8_0's products round to 11 bits).
+    public static func embeddingsFormat(_ file: GGUFFile) -> WeightFormat {
+        let matrices = file.tensors.filter { $0.name == "token_embd.weight" || $0.name == "output.weight" }
+        return !matrices.isEmpty && matrices.allSatisfy({ $0.type == GGUFTensorType.q4_0.rawValue }) ? .q4 : .f16
     }
 }

@@ -9,11 +9,12 @@ from pathlib import Path
 import gguf
 import numpy as np
 import pytest
+from safetensors import safe_open
 from safetensors.numpy import load_file
 
 from gguf_fixtures import LLAMA_VOCAB, write_llama_family
 from ternary_qat.numpy_ref import NumpyGPT2
-from ternary_qat.semantics import unpack_ternary
+from ternary_qat.semantics import dequantize_grouped, unpack_ternary
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "models" / "shakespeare-ternary.safetensors"
@@ -109,22 +110,65 @@ def test_an_exported_ternary_model_is_what_llama_cpps_own_tools_write_and_runs_t
         assert mine.tensor_type == t.tensor_type, t.name
         assert np.array_equal(np.asarray(mine.data), np.asarray(t.data)), t.name
     # Our engine reads its own export back as the same model (scales are float16-exact here).
-    text = tmp_path / "text.txt"
-    text.write_text(shakespeare.read_text()[:2000])
-    ppl = lambda m: json.loads(run(ternary_bin, "perplexity", "-m", m, "--file", text, "--ctx", "64", "--max-tokens", "64", "--json"))["ppl"]
-    ours = ppl(packed)
-    assert ppl(exported) == pytest.approx(ours, rel=1e-6)
+    text = sample_text(tmp_path, shakespeare)
+    ours = engine_perplexity(ternary_bin, packed, text)
+    assert engine_perplexity(ternary_bin, exported, text) == pytest.approx(ours, rel=1e-6)
     # llama.cpp runs it: the same perplexity as on the reference file, and near ours. A random
     # model is chaotic, so llama.cpp's activation quantization (per 256-value block, ours per
     # token) moves its perplexity by a few percent (the trained shipped model agrees on 98 % of
     # greedy tokens, above).
     ids = json.loads(run(ternary_bin, "tokenize", "-m", packed, "--ids", "--file", text))[:64]
-    def llama_cpp_perplexity(path):
-        logits, _ = llama_argmax(path, ids, n_ctx=64)
-        logp = logits - logits.max(-1, keepdims=True)
-        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
-        return math.exp(-float(np.mean([logp[i, ids[i + 1]] for i in range(len(ids) - 1)])))
-    theirs = llama_cpp_perplexity(exported)
+    theirs = llama_cpp_perplexity(exported, ids)
     print(f"{arch} {kind}: perplexity engine {ours:.1f}, llama.cpp {theirs:.1f}")
-    assert theirs == llama_cpp_perplexity(reference)
+    assert theirs == llama_cpp_perplexity(reference, ids)
     assert theirs == pytest.approx(ours, rel=0.1)
+
+
+@pytest.mark.parametrize("embeddings,block_type", [("q4", gguf.GGMLQuantizationType.Q4_0), ("q6", gguf.GGMLQuantizationType.Q8_0)])
+def test_a_grouped_head_exports_as_llama_cpps_block_type_and_llama_cpp_runs_it(tmp_path, ternary_bin, shakespeare, embeddings, block_type):
+    # A tied 32000-row head (the 2B4T case: `--embeddings q4` is what the side-by-side benchmark runs).
+    hf, _ = write_llama_family(tmp_path, "bitnet", "tq2_0", layers=1)
+    packed, exported = tmp_path / "packed.safetensors", tmp_path / "exported.gguf"
+    run(ternary_bin, "pack", hf, "-o", packed, "--tokenizer", LLAMA_VOCAB, "--embeddings", embeddings)
+    run(ternary_bin, "export", "-m", packed, "--gguf", "tq2_0", "-o", exported)
+    tensors = {t.name: t for t in gguf.GGUFReader(exported).tensors}
+    assert "output.weight" not in tensors  # tied: llama.cpp's head is token_embd
+    embd = tensors["token_embd.weight"]
+    assert embd.tensor_type == block_type
+    # The same values: llama.cpp's blocks decode to exactly our groups (codes times float16 scales).
+    t = load_file(packed)
+    ours_values = dequantize_grouped(t["embed_tokens.weight"], t["embed_tokens.group_scale"], 256, embeddings)
+    assert np.array_equal(gguf.quants.dequantize(embd.data, embd.tensor_type).astype(np.float32), ours_values)
+    # Our engine runs the GGUF with a Q4_0 head as q4 (the same integer head, so the same perplexity);
+    # a Q8_0 one as f16 (the same values, float products).
+    text = sample_text(tmp_path, shakespeare)
+    ours = engine_perplexity(ternary_bin, packed, text)
+    assert engine_perplexity(ternary_bin, exported, text) == pytest.approx(ours, rel=1e-6 if embeddings == "q4" else 1e-2)
+    ids = json.loads(run(ternary_bin, "tokenize", "-m", packed, "--ids", "--file", text))[:64]
+    theirs = llama_cpp_perplexity(exported, ids)
+    print(f"bitnet with a {embeddings} head: perplexity engine {ours:.1f}, llama.cpp {theirs:.1f}")
+    assert theirs == pytest.approx(ours, rel=0.1)
+    # Packed again without --embeddings: Q4_0 stays q4, byte for byte; Q8_0 becomes f16.
+    repacked = tmp_path / "repacked.safetensors"
+    run(ternary_bin, "pack", exported, "-o", repacked)
+    with safe_open(str(repacked), framework="numpy") as f:
+        assert json.loads(f.metadata()["matrix_formats"])["embed_tokens"] == ("q4" if embeddings == "q4" else "f16")
+        if embeddings == "q4":
+            assert np.array_equal(f.get_tensor("embed_tokens.weight"), t["embed_tokens.weight"])
+
+
+def sample_text(directory, shakespeare):
+    text = directory / "text.txt"
+    text.write_text(shakespeare.read_text()[:2000])
+    return text
+
+
+def engine_perplexity(ternary_bin, model, text):
+    return json.loads(run(ternary_bin, "perplexity", "-m", model, "--file", text, "--ctx", "64", "--max-tokens", "64", "--json"))["ppl"]
+
+
+def llama_cpp_perplexity(path, ids):
+    logits, _ = llama_argmax(path, ids, n_ctx=64)
+    logp = logits - logits.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    return math.exp(-float(np.mean([logp[i, ids[i + 1]] for i in range(len(ids) - 1)])))
