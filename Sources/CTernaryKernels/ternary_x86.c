@@ -305,20 +305,139 @@ AVX512 void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_
         }                                                                                           \
     } while (0)
 
+// Tokens t..t1−1 (fewer than eight) of rows r and r + 1: four per step, then one at a time.
+AVX512 static inline void rows2_tail(const uint8_t *w0, const uint8_t *w1, size_t blocks, const int8_t *x, size_t x_stride,
+                                     const int32_t *xsum, size_t t, size_t t1, int32_t *out, size_t out_stride, size_t r) {
+    SHIFTS_512;
+    const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    for (; t + 4 <= t1; t += 4) {
+        const int8_t *p0 = x + t * x_stride, *p1 = p0 + x_stride, *p2 = p1 + x_stride, *p3 = p2 + x_stride;
+        __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
+        __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        for (size_t b = 0; b < blocks; b++) {
+            if ((b & 3) == 0) { PREFETCH_AHEAD(w0 + 16 * b); PREFETCH_AHEAD(w1 + 16 * b); }
+            __m512i c0 = UNPACK_BLOCK_512(w0 + 16 * b), c1 = UNPACK_BLOCK_512(w1 + 16 * b);
+            size_t o = 64 * b;
+            __m512i x0 = _mm512_loadu_si512(p0 + o), x1 = _mm512_loadu_si512(p1 + o);
+            __m512i x2 = _mm512_loadu_si512(p2 + o), x3 = _mm512_loadu_si512(p3 + o);
+            a00 = _mm512_dpbusd_epi32(a00, c0, x0); a10 = _mm512_dpbusd_epi32(a10, c1, x0);
+            a01 = _mm512_dpbusd_epi32(a01, c0, x1); a11 = _mm512_dpbusd_epi32(a11, c1, x1);
+            a02 = _mm512_dpbusd_epi32(a02, c0, x2); a12 = _mm512_dpbusd_epi32(a12, c1, x2);
+            a03 = _mm512_dpbusd_epi32(a03, c0, x3); a13 = _mm512_dpbusd_epi32(a13, c1, x3);
+        }
+        const __m512i z = _mm512_setzero_si512();
+        __m512i sums = reduce16_512(a00, a10, a01, a11, a02, a12, a03, a13, z, z, z, z, z, z, z, z, lane_shifts);
+        __m512i pairs = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(xsum + t))));
+        int32_t tmp[16];
+        _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs));
+        for (int i = 0; i < 4; i++) {
+            out[(t + i) * out_stride + r] = tmp[2 * i];
+            out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];
+        }
+    }
+    for (; t < t1; t++) {
+        out[t * out_stride + r] = dot_row_avx512(w0, blocks, x + t * x_stride) - xsum[t];
+        out[t * out_stride + r + 1] = dot_row_avx512(w1, blocks, x + t * x_stride) - xsum[t];
+    }
+}
+
+// The eight-token step of rows r, r + 1 over blocks [b0, b1), continuing the sixteen accumulators
+// in acc (a0, b0, a1, b1, …: rows r and r + 1 of tokens 0…7).
+AVX512 static inline void rows2_tokens8_span(const uint8_t *w0, const uint8_t *w1, const int8_t *p, size_t xs,
+                                             size_t b0, size_t b1, __m512i *acc) {
+    SHIFTS_512;
+    (void)lane_shifts;
+    __m512i a0 = acc[0], c_0 = acc[1], a1 = acc[2], c_1 = acc[3], a2 = acc[4], c_2 = acc[5], a3 = acc[6], c_3 = acc[7];
+    __m512i a4 = acc[8], c_4 = acc[9], a5 = acc[10], c_5 = acc[11], a6 = acc[12], c_6 = acc[13], a7 = acc[14], c_7 = acc[15];
+    for (size_t b = b0; b < b1; b++) {
+        if ((b & 3) == 0) { PREFETCH_AHEAD(w0 + 16 * b); PREFETCH_AHEAD(w1 + 16 * b); }
+        __m512i u0 = UNPACK_BLOCK_512(w0 + 16 * b), u1 = UNPACK_BLOCK_512(w1 + 16 * b);
+        const int8_t *q = p + 64 * b;
+        __m512i v;
+        v = _mm512_loadu_si512(q);          a0 = _mm512_dpbusd_epi32(a0, u0, v); c_0 = _mm512_dpbusd_epi32(c_0, u1, v);
+        v = _mm512_loadu_si512(q + xs);     a1 = _mm512_dpbusd_epi32(a1, u0, v); c_1 = _mm512_dpbusd_epi32(c_1, u1, v);
+        v = _mm512_loadu_si512(q + 2 * xs); a2 = _mm512_dpbusd_epi32(a2, u0, v); c_2 = _mm512_dpbusd_epi32(c_2, u1, v);
+        v = _mm512_loadu_si512(q + 3 * xs); a3 = _mm512_dpbusd_epi32(a3, u0, v); c_3 = _mm512_dpbusd_epi32(c_3, u1, v);
+        v = _mm512_loadu_si512(q + 4 * xs); a4 = _mm512_dpbusd_epi32(a4, u0, v); c_4 = _mm512_dpbusd_epi32(c_4, u1, v);
+        v = _mm512_loadu_si512(q + 5 * xs); a5 = _mm512_dpbusd_epi32(a5, u0, v); c_5 = _mm512_dpbusd_epi32(c_5, u1, v);
+        v = _mm512_loadu_si512(q + 6 * xs); a6 = _mm512_dpbusd_epi32(a6, u0, v); c_6 = _mm512_dpbusd_epi32(c_6, u1, v);
+        v = _mm512_loadu_si512(q + 7 * xs); a7 = _mm512_dpbusd_epi32(a7, u0, v); c_7 = _mm512_dpbusd_epi32(c_7, u1, v);
+    }
+    acc[0] = a0; acc[1] = c_0; acc[2] = a1; acc[3] = c_1; acc[4] = a2; acc[5] = c_2; acc[6] = a3; acc[7] = c_3;
+    acc[8] = a4; acc[9] = c_4; acc[10] = a5; acc[11] = c_5; acc[12] = a6; acc[13] = c_6; acc[14] = a7; acc[15] = c_7;
+}
+
+// Where eight tokens' activations outgrow L1 (K > 5120): groups of eight rows (four pairs), and
+// for each eight tokens, K in spans of 4096 weights (32 KB of activations for eight tokens) that
+// the four pairs take in turn, their accumulators kept in a buffer between spans. So a span's
+// activations stay in L1 while the four pairs use them, and a group's weights are read from
+// memory once for all the tokens (they stay in L1/L2 for the next eight).
+#define SPAN_BLOCKS 64
+AVX512 static void gemm_eight_row_groups(const uint8_t *w, size_t row_bytes, size_t rows, const int8_t *x, size_t x_stride,
+                                         const int32_t *xsum, size_t ntok, int32_t *out, size_t out_stride) {
+    SHIFTS_512;
+    (void)lane_masks;
+    const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    size_t blocks = row_bytes / 16;
+    __m512i acc[4][16];
+    for (size_t r0 = 0; r0 < rows; r0 += 8) {
+        size_t left = rows - r0, pairs = left >= 8 ? 4 : left / 2;
+        size_t t = 0;
+        for (; t + 8 <= ntok; t += 8) {
+            for (size_t g = 0; g < pairs; g++)
+                for (int i = 0; i < 16; i++) acc[g][i] = _mm512_setzero_si512();
+            for (size_t b = 0; b < blocks; b += SPAN_BLOCKS) {
+                size_t b1 = b + SPAN_BLOCKS < blocks ? b + SPAN_BLOCKS : blocks;
+                for (size_t g = 0; g < pairs; g++) {
+                    const uint8_t *w0 = w + (r0 + 2 * g) * row_bytes;
+                    rows2_tokens8_span(w0, w0 + row_bytes, x + t * x_stride, x_stride, b, b1, acc[g]);
+                }
+            }
+            __m512i pairs_sum = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xsum + t))));
+            for (size_t g = 0; g < pairs; g++) {
+                __m512i *a = acc[g];
+                __m512i sums = reduce16_512(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
+                                            a[14], a[15], lane_shifts);
+                int32_t tmp[16];
+                _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs_sum));
+                size_t r = r0 + 2 * g;
+                for (int i = 0; i < 8; i++) {
+                    out[(t + i) * out_stride + r] = tmp[2 * i];
+                    out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];
+                }
+            }
+        }
+        for (size_t g = 0; g < pairs; g++) {
+            const uint8_t *w0 = w + (r0 + 2 * g) * row_bytes;
+            rows2_tail(w0, w0 + row_bytes, blocks, x, x_stride, xsum, t, ntok, out, out_stride, r0 + 2 * g);
+        }
+        if (left < 8 && (left & 1)) {
+            size_t r = rows - 1;
+            for (size_t u = 0; u < ntok; u++)
+                out[u * out_stride + r] = dot_row_avx512(w + r * row_bytes, blocks, x + u * x_stride) - xsum[u];
+        }
+    }
+}
+
 AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows,
                                        const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
                                        int32_t *out, size_t out_stride) {
     SHIFTS_512;
     size_t blocks = row_bytes / 16;
+    // A decode batch (a few tokens, one per sequence) whose eight tokens' activations outgrow L1:
+    // one pass over the weights in groups of eight rows (measured: 1.06× the aggregate decode of
+    // eight sequences on GPT-2 XL, docs/BENCHMARKS.md; a prefill measured no better this way).
+    if (ntok >= 8 && ntok <= 16 && blocks * 64 * 8 > 40960) {
+        gemm_eight_row_groups(w, row_bytes, rows, x, x_stride, xsum, ntok, out, out_stride);
+        return;
+    }
     // Eight tokens per step where eight rows of activations fit in L1 (K ≤ 5120), else four.
     const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     size_t fit = 40960 / (blocks * 64), step = fit >= 8 ? 8 : 4;
     size_t tile = fit / step * step;
     if (tile < step) tile = step;
     if (tile > 32) tile = 32;
-    // A decode batch (a few tokens, one per sequence): one pass over the weights, eight tokens per
-    // step even where their activations spill from L1 to L2, since a second pass would stream the
-    // weights from memory again.
+    // A decode batch of activations that fit: one pass over the weights.
     if (ntok <= 16) { step = 8; tile = ntok; }
     for (size_t t0 = 0; t0 < ntok; t0 += tile) {
         size_t t1 = t0 + tile < ntok ? t0 + tile : ntok;
@@ -328,35 +447,7 @@ AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_
             size_t t = t0;
             if (step == 8)
                 for (; t + 8 <= t1; t += 8) GEMM_ROWS2_TOKENS8;
-            for (; t + 4 <= t1; t += 4) {
-                const int8_t *p0 = x + t * x_stride, *p1 = p0 + x_stride, *p2 = p1 + x_stride, *p3 = p2 + x_stride;
-                __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
-                __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-                for (size_t b = 0; b < blocks; b++) {
-                    if ((b & 3) == 0) { PREFETCH_AHEAD(w0 + 16 * b); PREFETCH_AHEAD(w1 + 16 * b); }
-                    __m512i c0 = UNPACK_BLOCK_512(w0 + 16 * b), c1 = UNPACK_BLOCK_512(w1 + 16 * b);
-                    size_t o = 64 * b;
-                    __m512i x0 = _mm512_loadu_si512(p0 + o), x1 = _mm512_loadu_si512(p1 + o);
-                    __m512i x2 = _mm512_loadu_si512(p2 + o), x3 = _mm512_loadu_si512(p3 + o);
-                    a00 = _mm512_dpbusd_epi32(a00, c0, x0); a10 = _mm512_dpbusd_epi32(a10, c1, x0);
-                    a01 = _mm512_dpbusd_epi32(a01, c0, x1); a11 = _mm512_dpbusd_epi32(a11, c1, x1);
-                    a02 = _mm512_dpbusd_epi32(a02, c0, x2); a12 = _mm512_dpbusd_epi32(a12, c1, x2);
-                    a03 = _mm512_dpbusd_epi32(a03, c0, x3); a13 = _mm512_dpbusd_epi32(a13, c1, x3);
-                }
-                const __m512i z = _mm512_setzero_si512();
-                __m512i sums = reduce16_512(a00, a10, a01, a11, a02, a12, a03, a13, z, z, z, z, z, z, z, z, lane_shifts);
-                __m512i pairs = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(xsum + t))));
-                int32_t tmp[16];
-                _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs));
-                for (int i = 0; i < 4; i++) {
-                    out[(t + i) * out_stride + r] = tmp[2 * i];
-                    out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];
-                }
-            }
-            for (; t < t1; t++) {
-                out[t * out_stride + r] = dot_row_avx512(w0, blocks, x + t * x_stride) - xsum[t];
-                out[t * out_stride + r + 1] = dot_row_avx512(w1, blocks, x + t * x_stride) - xsum[t];
-            }
+            rows2_tail(w0, w1, blocks, x, x_stride, xsum, t, t1, out, out_stride, r);
         }
         for (; r < rows; r++)
             for (size_t t = t0; t < t1; t++)
