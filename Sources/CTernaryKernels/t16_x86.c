@@ -12,6 +12,7 @@
 #define AVX512 VBMI
 #include "reduce512.h"
 #include "prefetch.h"
+#include "panel512.h"
 
 // The four low digits of r = q mod 81 as 2-bit fields, c0 | c1 << 2 | c2 << 4 | c3 << 6: r < 81 is
 // a 7-bit index, so one vpermi2b over two 64-byte tables looks them up (measured on Zen 5: one
@@ -163,37 +164,92 @@ VBMI void tk_t16_gemv_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows
 T16_ROW_TOKENS(8)
 T16_ROW_TOKENS(1)
 
+// Sixteen vectors of sixteen dwords, transposed in place: v[q] dword r ← v[r] dword q. Interleaves
+// of dwords, then of qwords, put four rows' dword 4L + j in lane L of one vector; two rounds of
+// 128-bit lane shuffles gather each dword's four lanes.
+VBMI static inline void transpose16x16_epi32(__m512i v[16]) {
+    __m512i a[16], b[16];
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+    }
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) {
+        b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+    }
+    // b[4i + j], lane L: rows 4i…4i+3 at dword 4L + j.
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
+        __m512i c = _mm512_shuffle_i32x4(b[j], b[4 + j], 0x88), d = _mm512_shuffle_i32x4(b[j], b[4 + j], 0xDD);
+        __m512i e = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], 0x88), f = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], 0xDD);
+        v[j] = _mm512_shuffle_i32x4(c, e, 0x88);
+        v[8 + j] = _mm512_shuffle_i32x4(c, e, 0xDD);
+        v[4 + j] = _mm512_shuffle_i32x4(d, f, 0x88);
+        v[12 + j] = _mm512_shuffle_i32x4(d, f, 0xDD);
+    }
+}
+
+// The t1.6 format's unpack into a panel (panel512.h): each row's block decodes to five vectors of
+// 64 consecutive codes (a row's bytes, in position order); a 16 × 16 dword transpose of sixteen
+// rows' vectors of one digit gives the panel vectors of those 64 positions.
+VBMI static void t16_unpack_panel(const uint8_t *w, size_t row_bytes, size_t rows, size_t k0, size_t kn, uint8_t *panel) {
+    t16_luts l;
+    t16_load_luts(&l);
+    __m512i codes[5][16];
+    for (size_t half = 0; half < 2; half++) {
+        size_t base = 16 * half;
+        for (size_t b = 0; b < kn / 320; b++) {
+            const uint8_t *block = w + (k0 / 320 + b) * 64;
+            for (size_t r = 0; r < 16; r++) {
+                if (base + r < rows) {
+                    __m512i c[5];
+                    t16_decode(&l, block + (base + r) * row_bytes, c);
+                    for (int i = 0; i < 5; i++) codes[i][r] = c[i];
+                } else {
+                    for (int i = 0; i < 5; i++) codes[i][r] = _mm512_setzero_si512();
+                }
+            }
+            for (int i = 0; i < 5; i++) {
+                transpose16x16_epi32(codes[i]);
+                uint8_t *dst = panel + 64 * half + 128 * (80 * b + 16 * i);
+                for (int q = 0; q < 16; q++) _mm512_store_si512((void *)(dst + 128 * q), codes[i][q]);
+            }
+        }
+    }
+}
+
 VBMI void tk_t16_gemm_avx512vbmi(const uint8_t *w, size_t row_bytes, size_t rows,
                                  const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
                                  int32_t *out, size_t out_stride) {
+    size_t blocks = row_bytes / 64;
+    // A prefill (more than 16 tokens): panels of unpacked codes that every token reuses (panel512.h).
+    if (ntok > 16) {
+        panel_gemm_512(w, row_bytes, rows, blocks * 320, 640, t16_unpack_panel, x, x_stride, xsum, ntok, out, out_stride);
+        return;
+    }
+    // A decode batch (up to 16 tokens, one per sequence): one pass over the weights, each block
+    // decoded once for eight tokens.
     t16_luts l;
     t16_load_luts(&l);
-    size_t blocks = row_bytes / 64;
-    // Tokens in tiles whose activations stay in L2 while every row passes over them.
-    size_t tile = 65536 / (row_bytes * 5 + 1);
-    tile = tile < 8 ? 8 : tile / 8 * 8;
-    if (ntok <= 16) tile = ntok;
-    for (size_t t0 = 0; t0 < ntok; t0 += tile) {
-        size_t t1 = t0 + tile < ntok ? t0 + tile : ntok;
-        size_t r = 0;
-        for (; r + 2 <= rows; r += 2) {
-            const uint8_t *w0 = w + r * row_bytes, *w1 = w0 + row_bytes;
-            size_t t = t0;
-            for (; t + 8 <= t1; t += 8)
-                t16_rows2_tokens8(&l, w0, w1, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
-            for (; t < t1; t++) {
-                t16_row_tokens_1(&l, w0, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
-                t16_row_tokens_1(&l, w1, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r + 1, out_stride);
-            }
+    size_t r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        const uint8_t *w0 = w + r * row_bytes, *w1 = w0 + row_bytes;
+        size_t t = 0;
+        for (; t + 8 <= ntok; t += 8)
+            t16_rows2_tokens8(&l, w0, w1, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
+        for (; t < ntok; t++) {
+            t16_row_tokens_1(&l, w0, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
+            t16_row_tokens_1(&l, w1, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r + 1, out_stride);
         }
-        for (; r < rows; r++) {
-            const uint8_t *row = w + r * row_bytes;
-            size_t t = t0;
-            for (; t + 8 <= t1; t += 8)
-                t16_row_tokens_8(&l, row, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
-            for (; t < t1; t++)
-                t16_row_tokens_1(&l, row, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
-        }
+    }
+    for (; r < rows; r++) {
+        const uint8_t *row = w + r * row_bytes;
+        size_t t = 0;
+        for (; t + 8 <= ntok; t += 8)
+            t16_row_tokens_8(&l, row, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
+        for (; t < ntok; t++)
+            t16_row_tokens_1(&l, row, blocks, x + t * x_stride, x_stride, xsum + t, out + t * out_stride + r, out_stride);
     }
 }
 

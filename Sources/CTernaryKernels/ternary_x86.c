@@ -26,6 +26,7 @@ int tk_cpu_features(void) {
 #define AVXVNNI __attribute__((target("avx2,fma,avxvnni")))
 #define AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 #include "reduce512.h"
+#include "panel512.h"
 
 AVX2 static inline int32_t hsum_epi32_256(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -269,11 +270,10 @@ AVX512 void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_
     for (; r < rows; r++) out[r] = dot_row_avx512(w + r * row_bytes, blocks, x) - xsum;
 }
 
-// Prefill: tiles of tokens whose activations fit in 40 KB (so they stay in the 48 KB L1 while the
-// thread's rows stream from L2), two rows × eight tokens per inner step where eight tokens fit
-// (then × four, then one), so each unpacked block feeds eight dot products and each activation
-// load feeds two. Measured with ternary-kernel-bench: eight tokens per step is about 8 % faster
-// than four at K = 1600 and about 6 % slower at K = 6400, where the activations spill from L1.
+// A decode batch (2–16 tokens, one per sequence): two rows × eight tokens per inner step, so each
+// unpacked block feeds sixteen dot products and each activation load feeds two, and the weights
+// are read from memory once for all the tokens. (A prefill, more tokens, reuses unpacked panels:
+// panel512.h.)
 #define GEMM_ROWS2_TOKENS8                                                                          \
     do {                                                                                            \
         const size_t xs = x_stride;                                                                 \
@@ -419,40 +419,81 @@ AVX512 static void gemm_eight_row_groups(const uint8_t *w, size_t row_bytes, siz
     }
 }
 
+// Rows r0…r0+3 (fewer past `rows`: zeros) of one 16-byte block, one row per 128-bit lane.
+AVX512 static inline __m512i four_rows_block(const uint8_t *w, size_t row_bytes, size_t rows, size_t r0, size_t offset) {
+    static const uint8_t none[16];
+#define ROW(i) (r0 + (i) < rows ? w + (r0 + (i)) * row_bytes + offset : none)
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)ROW(0)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)ROW(1)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)ROW(2)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)ROW(3)), 3);
+#undef ROW
+}
+
+// The 2-bit format's unpack into a panel (panel512.h). Dword q of a 16-byte block holds, in bit
+// pair t of its byte i, the code of position 16t + 4q + i: so once the sixteen rows' dwords q are
+// gathered into one vector (a 16 × 4 dword transpose: four two-source permutes, then two), a
+// shift by 2t and a mask give the panel vector of positions 16t + 4q … +3.
+AVX512 static void ternary_unpack_panel(const uint8_t *w, size_t row_bytes, size_t rows, size_t k0, size_t kn, uint8_t *panel) {
+    const __m512i pick01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i pick23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const __m512i first8 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i second8 = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    const __m512i m3 = _mm512_set1_epi8(3);
+    for (size_t half = 0; half < 2; half++) {
+        size_t base = 16 * half;
+        if (base >= rows) {  // no rows 16–31: zero codes (their sums are never stored)
+            for (size_t s = 0; s < kn / 4; s++) _mm512_store_si512((void *)(panel + 128 * s + 64 * half), _mm512_setzero_si512());
+            continue;
+        }
+        for (size_t b = 0; b < kn / 64; b++) {
+            size_t offset = (k0 / 64 + b) * 16;
+            __m512i r0 = four_rows_block(w, row_bytes, rows, base, offset), r1 = four_rows_block(w, row_bytes, rows, base + 4, offset);
+            __m512i r2 = four_rows_block(w, row_bytes, rows, base + 8, offset), r3 = four_rows_block(w, row_bytes, rows, base + 12, offset);
+            __m512i lo01 = _mm512_permutex2var_epi32(r0, pick01, r1), hi01 = _mm512_permutex2var_epi32(r2, pick01, r3);
+            __m512i lo23 = _mm512_permutex2var_epi32(r0, pick23, r1), hi23 = _mm512_permutex2var_epi32(r2, pick23, r3);
+            __m512i dw[4] = {_mm512_permutex2var_epi32(lo01, first8, hi01), _mm512_permutex2var_epi32(lo01, second8, hi01),
+                             _mm512_permutex2var_epi32(lo23, first8, hi23), _mm512_permutex2var_epi32(lo23, second8, hi23)};
+            uint8_t *dst = panel + 64 * half + 128 * 16 * b;
+            _Pragma("clang loop unroll(full)") for (int q = 0; q < 4; q++) {
+                _mm512_store_si512((void *)(dst + 128 * q), _mm512_and_si512(dw[q], m3));
+                _mm512_store_si512((void *)(dst + 128 * (4 + q)), _mm512_and_si512(_mm512_srli_epi32(dw[q], 2), m3));
+                _mm512_store_si512((void *)(dst + 128 * (8 + q)), _mm512_and_si512(_mm512_srli_epi32(dw[q], 4), m3));
+                _mm512_store_si512((void *)(dst + 128 * (12 + q)), _mm512_and_si512(_mm512_srli_epi32(dw[q], 6), m3));
+            }
+        }
+    }
+}
+
 AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_t rows,
                                        const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
                                        int32_t *out, size_t out_stride) {
     SHIFTS_512;
     size_t blocks = row_bytes / 16;
+    // A prefill (more than 16 tokens): panels of unpacked codes that every token reuses (panel512.h).
+    if (ntok > 16) {
+        panel_gemm_512(w, row_bytes, rows, blocks * 64, 512, ternary_unpack_panel, x, x_stride, xsum, ntok, out, out_stride);
+        return;
+    }
     // A decode batch (a few tokens, one per sequence) whose eight tokens' activations outgrow L1:
     // one pass over the weights in groups of eight rows (measured: 1.06× the aggregate decode of
-    // eight sequences on GPT-2 XL, docs/BENCHMARKS.md; a prefill measured no better this way).
-    if (ntok >= 8 && ntok <= 16 && blocks * 64 * 8 > 40960) {
+    // eight sequences on GPT-2 XL, docs/BENCHMARKS.md).
+    if (ntok >= 8 && blocks * 64 * 8 > 40960) {
         gemm_eight_row_groups(w, row_bytes, rows, x, x_stride, xsum, ntok, out, out_stride);
         return;
     }
-    // Eight tokens per step where eight rows of activations fit in L1 (K ≤ 5120), else four.
+    // A decode batch of up to 16 tokens whose activations fit: one pass over the weights, two rows ×
+    // eight tokens per step, then the tail.
     const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    size_t fit = 40960 / (blocks * 64), step = fit >= 8 ? 8 : 4;
-    size_t tile = fit / step * step;
-    if (tile < step) tile = step;
-    if (tile > 32) tile = 32;
-    // A decode batch of activations that fit: one pass over the weights.
-    if (ntok <= 16) { step = 8; tile = ntok; }
-    for (size_t t0 = 0; t0 < ntok; t0 += tile) {
-        size_t t1 = t0 + tile < ntok ? t0 + tile : ntok;
-        size_t r = 0;
-        for (; r + 2 <= rows; r += 2) {
-            const uint8_t *w0 = w + r * row_bytes, *w1 = w0 + row_bytes;
-            size_t t = t0;
-            if (step == 8)
-                for (; t + 8 <= t1; t += 8) GEMM_ROWS2_TOKENS8;
-            rows2_tail(w0, w1, blocks, x, x_stride, xsum, t, t1, out, out_stride, r);
-        }
-        for (; r < rows; r++)
-            for (size_t t = t0; t < t1; t++)
-                out[t * out_stride + r] = dot_row_avx512(w + r * row_bytes, blocks, x + t * x_stride) - xsum[t];
+    size_t r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        const uint8_t *w0 = w + r * row_bytes, *w1 = w0 + row_bytes;
+        size_t t = 0;
+        for (; t + 8 <= ntok; t += 8) GEMM_ROWS2_TOKENS8;
+        rows2_tail(w0, w1, blocks, x, x_stride, xsum, t, ntok, out, out_stride, r);
     }
+    for (; r < rows; r++)
+        for (size_t t = 0; t < ntok; t++) out[t * out_stride + r] = dot_row_avx512(w + r * row_bytes, blocks, x + t * x_stride) - xsum[t];
 }
 
 // ---- int8 x int8 -------------------------------------------------------------------------------

@@ -101,14 +101,16 @@ struct KernelTests {
         }
     }
 
-    @Test("every SIMD ternary GEMM equals the scalar GEMV per token, for 1…45 tokens (across the 8-token steps, the 24- and 32-token tiles and the one-pass decode batches of up to 16)")
+    @Test("every SIMD ternary GEMM equals the scalar GEMV per token, for 1…45 tokens (across the 8-token steps, the 24- and 32-token tiles, the one-pass decode batches of up to 16 and the prefill panels)")
     func ternaryGEMMParity() {
         var rng = SeededGenerator(seed: 4)
         // 19 rows: where K > 5120 the GEMM takes rows in groups of eight (two whole, one of three).
-        for (k, rows) in [1, 63, 64, 65, 200, 257, 1600, 6400].flatMap({ k in [(k, 5), (k, 19)] }) {
+        // 45 rows: a prefill takes rows 32 at a time (one whole panel, then 13 of the next); K past
+        // 512 takes several panels; 17…45 tokens cover its steps of 12, 8, 4, 2 and 1 tokens.
+        for (k, rows) in [1, 63, 64, 65, 200, 257, 1600, 6400].flatMap({ k in [(k, 5), (k, 19), (k, 45)] }) {
             let (_, packed) = randomTernaryMatrix(rows: rows, k: k, rng: &rng)
             let stride = TernaryLayout.paddedLength(k)
-            for tokens in [1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 21, 25, 33, 45] {
+            for tokens in [1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 21, 25, 30, 33, 45] {
                 var x = [Int8]()
                 var sums = [Int32]()
                 for _ in 0..<tokens {
@@ -294,8 +296,9 @@ struct IntegerMatmulTableTests {
         for layout in IntegerLayout.allCases {
             let scalar = TernaryKernels(isa: .scalar).matmul(for: layout)
             // 5185 and 10300: past 5120, where eight tokens of activations outgrow L1 and the GEMM tiles four.
-            for k in [1, 63, 65, 319, 321, 1600, 5185, 10300] {
-                let rows = 7, rowBytes = layout.rowBytes(k), stride = layout.paddedLength(k)
+            // 45 rows: a prefill (more than 16 tokens) takes rows 32 at a time, then 13.
+            for (k, rows) in [1, 63, 65, 319, 321, 1600, 5185, 10300].flatMap({ k in [(k, 7), (k, 45)] }) {
+                let rowBytes = layout.rowBytes(k), stride = layout.paddedLength(k)
                 let w = Self.randomRows(layout, rows: rows, k: k, rng: &rng)
                 for tokens in [1, 3, 8, 13, 19] {
                     var x = [Int8](repeating: 0, count: tokens * stride), sums = [Int32](repeating: 0, count: tokens)

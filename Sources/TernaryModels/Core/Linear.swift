@@ -141,21 +141,24 @@ final class LinearGroup: @unchecked Sendable {
             variantOf: UnsafePointer(variantOf.baseAddress!), count: members.count, tokens: tokens, storedK: storedK, k: k,
             quantized: quantized, sums: sums, scales: scales, raw: x, normedInput: normedInput.map { UnsafePointer($0) },
             accumulators: nil, accumulatorStride: 0)
+        // Runs of rows end on multiples of 8, or of 32 in a prefill, whose GEMM takes rows 32 at a
+        // time (CTernaryKernels/panel512.h).
+        let grain = tokens > 16 ? 32 : 8
         switch epilogue {
         case .gated(let activation):
             precondition(members.count == 2 && members[0].matrix.rows == members[1].matrix.rows, "a gated epilogue needs (gate, up) of equal height")
             let rows = members[0].matrix.rows
             let pair = ws.floats(.ffnPair, tokens * 2 * rows)
-            context.pool.run(rows, grain: 8, GatedRun(products: run, pair: pair, rows: rows, activation: activation, y: y, stride: stride))
+            context.pool.run(rows, grain: grain, GatedRun(products: run, pair: pair, rows: rows, activation: activation, y: y, stride: stride))
         case .addToOutput:
             // The outputs already hold the residual: the sums need their own buffer.
             run.accumulators = ws.typed(.accumulators, Int32.self, tokens * width)
             run.accumulatorStride = width
-            context.pool.run(width, grain: 8, GroupRun(products: run, y: y, stride: stride, accumulate: true, activation: nil))
+            context.pool.run(width, grain: grain, GroupRun(products: run, y: y, stride: stride, accumulate: true, activation: nil))
         case .store:
-            context.pool.run(width, grain: 8, GroupRun(products: run, y: y, stride: stride, accumulate: false, activation: nil))
+            context.pool.run(width, grain: grain, GroupRun(products: run, y: y, stride: stride, accumulate: false, activation: nil))
         case .activation(let f):
-            context.pool.run(width, grain: 8, GroupRun(products: run, y: y, stride: stride, accumulate: false, activation: f))
+            context.pool.run(width, grain: grain, GroupRun(products: run, y: y, stride: stride, accumulate: false, activation: f))
         }
     }
 }
