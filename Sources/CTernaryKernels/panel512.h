@@ -63,18 +63,18 @@ AVX512 static inline __attribute__((always_inline)) void panel_tokens(
 
 // The next panel's packed weights into L2 while this one is used: its 32 rows are 32 separate
 // runs of a few lines (from memory in a forward), which the hardware prefetchers would not fetch
-// before the unpack waits on them.
-AVX512 static inline void prefetch_next_panel(const uint8_t *w, size_t row_bytes, size_t rows, size_t k_padded, size_t panel_k,
-                                              size_t r0, size_t k0) {
+// before the unpack waits on them. (No target attribute: the 256-bit panels use it too.)
+static inline void prefetch_next_panel(const uint8_t *w, size_t row_bytes, size_t rows, size_t k_padded, size_t panel_rows,
+                                       size_t panel_k, size_t r0, size_t k0) {
     k0 += panel_k;
     if (k0 >= k_padded) {
         k0 = 0;
-        r0 += PANEL_ROWS;
+        r0 += panel_rows;
         if (r0 >= rows) return;
     }
     size_t kn = k_padded - k0 < panel_k ? k_padded - k0 : panel_k;
     size_t begin = k0 / 4 * row_bytes / (k_padded / 4), end = (k0 + kn) / 4 * row_bytes / (k_padded / 4);  // bytes of the run
-    size_t last = r0 + PANEL_ROWS < rows ? r0 + PANEL_ROWS : rows;
+    size_t last = r0 + panel_rows < rows ? r0 + panel_rows : rows;
     for (size_t r = r0; r < last; r++) {
         const char *row = (const char *)(w + r * row_bytes);
         for (size_t b = begin; b < end; b += 64) _mm_prefetch(row + b, _MM_HINT_T1);
@@ -95,7 +95,7 @@ AVX512 static void panel_gemm_512(const uint8_t *w, size_t row_bytes, size_t row
         for (size_t k0 = 0; k0 < k_padded; k0 += panel_k) {
             size_t kn = k_padded - k0 < panel_k ? k_padded - k0 : panel_k;
             unpack(w + r0 * row_bytes, row_bytes, here, k0, kn, panel);
-            prefetch_next_panel(w, row_bytes, rows, k_padded, panel_k, r0, k0);
+            prefetch_next_panel(w, row_bytes, rows, k_padded, PANEL_ROWS, panel_k, r0, k0);
             int first = k0 == 0, last = k0 + kn >= k_padded;
             size_t steps = kn / 4, t = 0;
             const int8_t *xk = x + k0;

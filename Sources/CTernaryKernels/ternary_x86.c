@@ -78,9 +78,9 @@ AVX2 void tk_ternary_gemv_avx2(const uint8_t *w, size_t row_bytes, size_t rows,
     for (size_t r = 0; r < rows; r++) out[r] = dot_row_avx2(w + r * row_bytes, blocks, x) - xsum;
 }
 
-// Prefill on the 256-bit paths: tokens in tiles whose activations fit in 40 KB, so they stay in the
-// 48 KB L1 while the rows pass over them (as the AVX-512 GEMM does); a decode batch of up to 16
-// tokens stays one tile, one pass over the weights.
+// Prefill on the AVX2 path: tokens in tiles whose activations fit in 40 KB, so they stay in the
+// 48 KB L1 while the rows pass over them; a decode batch of up to 16 tokens (on the AVX2 and
+// AVX-VNNI paths) stays one tile, one pass over the weights.
 static inline size_t l1_token_tile(size_t blocks, size_t ntok) {
     if (ntok <= 16) return ntok;
     size_t tile = 40960 / (blocks * 64 + 1) / 4 * 4;
@@ -164,9 +164,112 @@ AVXVNNI void tk_ternary_gemv_avxvnni(const uint8_t *w, size_t row_bytes, size_t 
     for (size_t r = 0; r < rows; r++) out[r] = dot_row_avxvnni(w + r * row_bytes, blocks, x) - xsum;
 }
 
+// AVX-VNNI prefill (more than 16 tokens): the panel scheme of panel512.h at 256 bits, with the 16
+// vector registers VEX encoding allows. A panel is 16 rows × 512 weights of plain codes (8 KB), two
+// 32-byte vectors per four weights (rows 0–7, 8–15; byte 4r + i = row r's code of weight k + i);
+// six tokens per step: 12 accumulators, two code vectors and one broadcast.
+#define PANEL256_ROWS 16
+#define PANEL256_K 512
+#define PANEL256_TOKENS 6
+
+// 2-bit rows → panel: each row's block unpacks to its codes in position order (as the AVX2 GEMV
+// does); an 8 × 8 dword transpose of eight rows' vectors gives the panel vectors of 32 positions.
+AVXVNNI static void ternary_unpack_panel256(const uint8_t *w, size_t row_bytes, size_t rows, size_t k0, size_t kn, uint8_t *panel) {
+    SHIFTS_256;
+    static const uint8_t none[16];
+    for (size_t half = 0; half < 2; half++) {
+        for (size_t b = 0; b < kn / 64; b++) {
+            __m256i lo[8], hi[8];
+            for (size_t r = 0; r < 8; r++) {
+                size_t row = 8 * half + r;
+                const uint8_t *block = row < rows ? w + row * row_bytes + (k0 / 64 + b) * 16 : none;
+                UNPACK_BLOCK_256(block, lo[r], hi[r]);
+            }
+            for (int part = 0; part < 2; part++) {
+                __m256i *v = part ? hi : lo, t[8], u[8];
+                for (int i = 0; i < 4; i++) {
+                    t[2 * i] = _mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+                    t[2 * i + 1] = _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+                }
+                for (int i = 0; i < 2; i++) {
+                    u[4 * i] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+                    u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+                    u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+                    u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+                }
+                // u[4i + j], lane L: rows 4i…4i+3 at dword 4L + j.
+                uint8_t *dst = panel + 32 * half + 64 * (16 * b + 8 * part);
+                for (int j = 0; j < 4; j++) {
+                    _mm256_store_si256((__m256i *)(dst + 64 * j), _mm256_permute2x128_si256(u[j], u[4 + j], 0x20));
+                    _mm256_store_si256((__m256i *)(dst + 64 * (4 + j)), _mm256_permute2x128_si256(u[j], u[4 + j], 0x31));
+                }
+            }
+        }
+    }
+}
+
+AVXVNNI static inline __attribute__((always_inline)) void panel256_tokens(
+    const int N, const uint8_t *panel, size_t steps, const int8_t *x, size_t x_stride, const int32_t *xsum, int first, int last,
+    int32_t *out, size_t out_stride, __m256i m0, __m256i m1) {
+    __m256i a[PANEL256_TOKENS], b[PANEL256_TOKENS];
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < N; j++) {
+        a[j] = first ? _mm256_setzero_si256() : _mm256_maskload_epi32(out + j * out_stride, m0);
+        b[j] = first ? _mm256_setzero_si256() : _mm256_maskload_epi32(out + j * out_stride + 8, m1);
+    }
+    for (size_t s = 0; s < steps; s++) {
+        __m256i w0 = _mm256_load_si256((const __m256i *)(panel + 64 * s)), w1 = _mm256_load_si256((const __m256i *)(panel + 64 * s + 32));
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < N; j++) {
+            int32_t four;
+            memcpy(&four, x + j * x_stride + 4 * s, 4);
+            __m256i v = _mm256_set1_epi32(four);
+            a[j] = _mm256_dpbusd_avx_epi32(a[j], w0, v);
+            b[j] = _mm256_dpbusd_avx_epi32(b[j], w1, v);
+        }
+    }
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < N; j++) {
+        if (last) {
+            __m256i sum = _mm256_set1_epi32(xsum[j]);
+            a[j] = _mm256_sub_epi32(a[j], sum);
+            b[j] = _mm256_sub_epi32(b[j], sum);
+        }
+        _mm256_maskstore_epi32(out + j * out_stride, m0, a[j]);
+        _mm256_maskstore_epi32(out + j * out_stride + 8, m1, b[j]);
+    }
+}
+
+AVXVNNI static void ternary_panel_gemm_avxvnni(const uint8_t *w, size_t row_bytes, size_t rows, const int8_t *x, size_t x_stride,
+                                               const int32_t *xsum, size_t ntok, int32_t *out, size_t out_stride) {
+    uint8_t panel[PANEL256_K * PANEL256_ROWS] __attribute__((aligned(32)));
+    const size_t k_padded = row_bytes * 4;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (size_t r0 = 0; r0 < rows; r0 += PANEL256_ROWS) {
+        size_t here = rows - r0 < PANEL256_ROWS ? rows - r0 : PANEL256_ROWS;
+        __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)here), lane), m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)here - 8), lane);
+        for (size_t k0 = 0; k0 < k_padded; k0 += PANEL256_K) {
+            size_t kn = k_padded - k0 < PANEL256_K ? k_padded - k0 : PANEL256_K;
+            ternary_unpack_panel256(w + r0 * row_bytes, row_bytes, here, k0, kn, panel);
+            prefetch_next_panel(w, row_bytes, rows, k_padded, PANEL256_ROWS, PANEL256_K, r0, k0);
+            int first = k0 == 0, last = k0 + kn >= k_padded;
+            size_t steps = kn / 4, t = 0;
+            const int8_t *xk = x + k0;
+            int32_t *o = out + r0;
+#define PANEL_CALL(N) panel256_tokens(N, panel, steps, xk + t * x_stride, x_stride, xsum + t, first, last, o + t * out_stride, out_stride, m0, m1)
+            for (; t + PANEL256_TOKENS <= ntok; t += PANEL256_TOKENS) PANEL_CALL(PANEL256_TOKENS);
+            if (t + 4 <= ntok) { PANEL_CALL(4); t += 4; }
+            if (t + 2 <= ntok) { PANEL_CALL(2); t += 2; }
+            if (t < ntok) { PANEL_CALL(1); t += 1; }
+#undef PANEL_CALL
+        }
+    }
+}
+
 AVXVNNI void tk_ternary_gemm_avxvnni(const uint8_t *w, size_t row_bytes, size_t rows,
                                      const int8_t *x, size_t x_stride, const int32_t *xsum, size_t ntok,
                                      int32_t *out, size_t out_stride) {
+    if (ntok > 16) {
+        ternary_panel_gemm_avxvnni(w, row_bytes, rows, x, x_stride, xsum, ntok, out, out_stride);
+        return;
+    }
     MASKS_256;
     size_t blocks = row_bytes / 16;
     size_t tile = l1_token_tile(blocks, ntok);
