@@ -1,6 +1,7 @@
 // Kernel microbenchmark: decode GEMV and prefill GEMM throughput of every kernel path on
 // GPT-2 XL's largest shapes, single thread. Run: swift run -c release ternary-kernel-bench
-// (TOKENS=n for the GEMM's token count, default 16; COPIES=n weight copies streamed, default 16)
+// (TOKENS=n for the GEMM's token count, default 16, a decode batch; more than 16 is a prefill, which
+// runs the unpacked-panel GEMM; COPIES=n weight copies streamed, default 16)
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

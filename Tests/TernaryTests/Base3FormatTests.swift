@@ -75,11 +75,12 @@ struct Base3FormatTests {
         }
     }
 
-    @Test("every path's t1.6 GEMM equals the scalar GEMV per token, for 1…45 tokens (two rows by eight tokens, tiles, leftover tokens, an odd row)")
+    @Test("every path's t1.6 GEMM equals the scalar GEMV per token, for 1…45 tokens (two rows by eight tokens, tiles, leftover tokens, an odd row, the prefill panels of 32 rows)")
     func gemmParity() {
         var rng = SeededGenerator(seed: 13)
-        for k in [1, 319, 321, 1600, 6912] {
-            let rows = 5
+        // 37 rows: a prefill (more than 16 tokens) takes one panel of 32 rows, then 5; K past 640
+        // takes several panels.
+        for (k, rows) in [1, 319, 321, 1600, 6912].flatMap({ k in [(k, 5), (k, 37)] }) {
             let (_, packed) = randomBase3Matrix(rows: rows, k: k, rng: &rng)
             let stride = Base3Layout.paddedLength(k), rowBytes = Base3Layout.rowBytes(k)
             for tokens in [1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 25, 33, 45] {
