@@ -42,6 +42,42 @@ public enum AttentionKernels {
         }
     }
 
+    /// The most causal query rows one call of the row-block kernels takes.
+    public static let maxRows = 4
+
+    /// Up to `maxRows` query rows over one KV head's f16 rows, row r (q + r · queryStride) seeing
+    /// the first firstCount + r positions when `causal` (consecutive rows of one head in a prefill),
+    /// else firstCount (the query heads sharing a KV head at one position): scores[r · scoreStride
+    /// + j] = scale · q_r · keys[j] (a row's scores past its own count are not used). Each score
+    /// comes out the same whatever the rows are, so a decode step and a prefill block agree
+    /// exactly. Each key is converted once for all the rows.
+    @inline(__always)
+    public static func scores(
+        queries q: UnsafePointer<Float>, queryStride: Int, rows: Int, causal: Bool, keys: UnsafePointer<Float16>, stride: Int,
+        firstCount: Int, width n: Int, scale: Float, into scores: UnsafeMutablePointer<Float>, scoreStride: Int
+    ) {
+        precondition(rows >= 1 && rows <= maxRows && firstCount >= 1, "1...\(maxRows) rows, each seeing a position")
+        let step = causal ? 1 : 0
+        keys.withMemoryRebound(to: UInt16.self, capacity: (firstCount + (rows - 1) * step - 1) * stride + n) {
+            tk_attention_scores_f16_rows(q, queryStride, rows, $0, stride, firstCount, step, n, scale, scores, scoreStride)
+        }
+    }
+
+    /// The rows of `scores(queries:…)`: out_r[0..<n] += Σ_j p_r[j] · values[j·stride ..< j·stride + n]
+    /// over row r's positions, p_r = p + r · weightStride, out_r = out + r · outStride; each output
+    /// the same whatever the rows are.
+    @inline(__always)
+    public static func accumulate(
+        weights p: UnsafePointer<Float>, weightStride: Int, rows: Int, causal: Bool, firstCount: Int, values: UnsafePointer<Float16>,
+        stride: Int, width n: Int, into out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        precondition(rows >= 1 && rows <= maxRows && firstCount >= 1, "1...\(maxRows) rows, each seeing a position")
+        let step = causal ? 1 : 0
+        values.withMemoryRebound(to: UInt16.self, capacity: (firstCount + (rows - 1) * step - 1) * stride + n) {
+            tk_attention_values_f16_rows(p, weightStride, rows, firstCount, step, $0, stride, n, out, outStride)
+        }
+    }
+
     /// q8 rows: scores[j] = scale · keyScales[j·scaleStride] · q · keys[j·stride ..< j·stride + n].
     @inline(__always)
     public static func scores(

@@ -128,6 +128,61 @@ struct AttentionKernelTests {
         }
     }
 
+    /// The f16 row-block kernels: up to four causal rows of a prefill (row r sees firstCount + r
+    /// positions) or the query heads sharing a KV head at one position (each sees firstCount). Each
+    /// row's scores and outputs must be bit-identical to the same row run alone (a decode step), so
+    /// a token's logits do not depend on the block it ran in, and equal the plain math within float
+    /// rounding.
+    @Test("row blocks of f16 attention give each row exactly what it gets alone, and the plain math",
+          arguments: [false, true], widths + [256])
+    func rowBlocks(causal: Bool, width n: Int) {
+        var rng = SplitMix64(seed: 400 + UInt64(n))
+        let stride = n + 16, positions = 41, scoreStride = 48, queryStride = n + 3, outStride = n + 5
+        let keys = randomFloats(stride * positions, &rng).map { Float16($0) }
+        let values = randomFloats(stride * positions, &rng).map { Float16($0) }
+        let queries = randomFloats(AttentionKernels.maxRows * queryStride, &rng)
+        let weights = randomFloats(AttentionKernels.maxRows * scoreStride, &rng)
+        let initial = randomFloats(AttentionKernels.maxRows * outStride, &rng)
+        for rows in 1...AttentionKernels.maxRows {
+            for firstCount in [1, 2, 5, 16, 17, positions - rows + 1] {
+                var scores = [Float](repeating: .nan, count: AttentionKernels.maxRows * scoreStride), out = initial
+                AttentionKernels.scores(queries: queries, queryStride: queryStride, rows: rows, causal: causal, keys: keys, stride: stride,
+                                        firstCount: firstCount, width: n, scale: 0.125, into: &scores, scoreStride: scoreStride)
+                AttentionKernels.accumulate(weights: weights, weightStride: scoreStride, rows: rows, causal: causal, firstCount: firstCount,
+                                            values: values, stride: stride, width: n, into: &out, outStride: outStride)
+                for r in 0..<rows {
+                    let count = firstCount + (causal ? r : 0)
+                    var alone = [Float](repeating: .nan, count: scoreStride)
+                    var aloneOut = Array(initial[(r * outStride)..<(r * outStride + n)])
+                    queries.withUnsafeBufferPointer { q in
+                        AttentionKernels.scores(queries: q.baseAddress! + r * queryStride, queryStride: queryStride, rows: 1, causal: causal,
+                                                keys: keys, stride: stride, firstCount: count, width: n, scale: 0.125, into: &alone,
+                                                scoreStride: scoreStride)
+                    }
+                    weights.withUnsafeBufferPointer { p in
+                        AttentionKernels.accumulate(weights: p.baseAddress! + r * scoreStride, weightStride: scoreStride, rows: 1, causal: causal,
+                                                    firstCount: count, values: values, stride: stride, width: n, into: &aloneOut, outStride: n)
+                    }
+                    let context = "n=\(n) causal=\(causal) rows=\(rows) first=\(firstCount) r=\(r)"
+                    #expect(Array(scores[(r * scoreStride)..<(r * scoreStride + count)]) == Array(alone[0..<count]), "scores \(context)")
+                    #expect(Array(out[(r * outStride)..<(r * outStride + n)]) == aloneOut, "values \(context)")
+                    for j in 0..<count {
+                        var exact = 0.0
+                        for i in 0..<n { exact += Double(queries[r * queryStride + i]) * Double(Float(keys[j * stride + i])) }
+                        #expect(abs(Double(scores[r * scoreStride + j]) - exact * 0.125) <= 1e-5 * Double(n), "scores \(context) j=\(j)")
+                    }
+                    for i in 0..<n {
+                        var exact = Double(initial[r * outStride + i])
+                        for j in 0..<count { exact += Double(weights[r * scoreStride + j]) * Double(Float(values[j * stride + i])) }
+                        #expect(abs(Double(out[r * outStride + i]) - exact) <= 1e-4 * Double(positions) / 29, "values \(context) i=\(i)")
+                    }
+                }
+                // Outputs of rows past the block are untouched.
+                #expect(Array(out[(rows * outStride)...]) == Array(initial[(rows * outStride)...]), "rows past the block n=\(n) rows=\(rows)")
+            }
+        }
+    }
+
     @Test("zero positions leave scores and outputs untouched")
     func emptyRun() {
         let q = [Float](repeating: 1, count: 8), keys = [Float](repeating: 1, count: 8)

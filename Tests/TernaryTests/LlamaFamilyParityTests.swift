@@ -91,23 +91,27 @@ struct LlamaFamilyParityTests {
         #expect(abs(result.perplexity - want) / want < 1e-3, "\(result.perplexity) vs \(want)")
     }
 
-    @Test("prefill in one batch, in micro-batches, and token by token through the cache agree", arguments: fixtures)
+    @Test("prefill in one batch, in micro-batches, and token by token through the cache agree exactly, f32 and f16 cache",
+          arguments: fixtures)
     func incremental(_ fixture: String) throws {
         let path = try Self.packed(fixture)
         let ids = try Self.ints(try Self.expected(fixture), "ids")
-        let model = try Self.load(path)
-        let batched = try model.forward(ids, memory: model.makeMemory(), allLogits: true)
-        let memory = model.makeMemory()
-        var incremental: [Float] = []
-        for id in ids { incremental += try model.forward([id], memory: memory, allLogits: false) }
-        #expect(ModelParityTests.firstMismatch(incremental, batched) == nil)
-        let small = try Self.load(path, microBatch: 5)
-        #expect(ModelParityTests.firstMismatch(try small.forward(ids, memory: small.makeMemory(), allLogits: true), batched) == nil)
+        for kv in [KVPrecision.f32, .f16] {
+            let model = try Self.load(path, kv: kv)
+            let batched = try model.forward(ids, memory: model.makeMemory(), allLogits: true)
+            let memory = model.makeMemory()
+            var incremental: [Float] = []
+            for id in ids { incremental += try model.forward([id], memory: memory, allLogits: false) }
+            #expect(ModelParityTests.firstMismatch(incremental, batched, tolerance: 0) == nil, "\(kv)")
+            let small = try Self.load(path, kv: kv, microBatch: 5)
+            #expect(ModelParityTests.firstMismatch(try small.forward(ids, memory: small.makeMemory(), allLogits: true), batched, tolerance: 0) == nil,
+                    "\(kv), micro-batch 5")
+        }
     }
 
-    @Test("several sequences in one forward give each the logits it gets alone", arguments: fixtures)
+    @Test("several sequences in one forward give each exactly the logits it gets alone (f16 cache, as served)", arguments: fixtures)
     func batchedSequences(_ fixture: String) throws {
-        let model = try Self.load(try Self.packed(fixture), microBatch: 16)
+        let model = try Self.load(try Self.packed(fixture), kv: .f16, microBatch: 16)
         let ids = try Self.ints(try Self.expected(fixture), "ids")
         let prompts = [Array(ids[0..<7]), Array(ids[7..<30]), Array(ids[30..<31])]
         // Alone: prefill, then two decode steps.
@@ -133,7 +137,7 @@ struct LlamaFamilyParityTests {
         let outputs = (0..<3).map { Array(UnsafeBufferPointer(start: out[$0], count: (prompts[$0].count + 2) * v)) }
         for i in 0..<3 {
             #expect(memories[i].length == prompts[i].count + 2)
-            #expect(ModelParityTests.firstMismatch(outputs[i], alone[i]) == nil, "sequence \(i)")
+            #expect(ModelParityTests.firstMismatch(outputs[i], alone[i], tolerance: 0) == nil, "sequence \(i)")
         }
     }
 

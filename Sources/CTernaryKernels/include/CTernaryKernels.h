@@ -118,6 +118,18 @@ void tk_attention_values_f16(const float *p, const uint16_t *values, size_t stri
                              float *out);
 void tk_attention_values_f32(const float *p, const float *values, size_t stride, size_t count, size_t n,
                              float *out);
+/// Up to four query rows over one KV head's f16 rows, row r (q + r·q_stride) seeing the first
+/// `first_count + r·count_step` positions (count_step 1: consecutive causal rows of one head; 0:
+/// the query heads sharing a KV head at one position): scores[r·scores_stride + j] = scale · q_r ·
+/// key_j for j below the last row's count (a row's scores past its own count are not used). Each
+/// score is computed the same way whatever the rows are (a decode step is nq = 1).
+void tk_attention_scores_f16_rows(const float *q, size_t q_stride, size_t nq, const uint16_t *keys, size_t stride,
+                                  size_t first_count, size_t count_step, size_t n, float scale, float *scores,
+                                  size_t scores_stride);
+/// out_r[i] += Σ_{j < first_count + r·count_step} p_r[j] · values[j·stride + i] for r < nq ≤ 4, with
+/// p_r = p + r·p_stride and out_r = out + r·out_stride; each output the same whatever the rows are.
+void tk_attention_values_f16_rows(const float *p, size_t p_stride, size_t nq, size_t first_count, size_t count_step,
+                                  const uint16_t *values, size_t stride, size_t n, float *out, size_t out_stride);
 
 // ---- q8 rows (q8 KV cache): int8 values, one float scale per row, value = scale · q -----------------
 /// q[i] = round_half_even(x[i] · 127 / max|x|) for i in [0, n); returns max|x| / 127 (0 for a zero row).

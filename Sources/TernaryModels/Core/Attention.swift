@@ -44,7 +44,7 @@ struct AttentionRun: ParallelTask {
     let tokens: Int                                   // rows in the round
     let qkv: UnsafeMutablePointer<Float>              // (tokens, rowWidth), q and k already rotated
     let out: UnsafeMutablePointer<Float>              // (tokens, queryWidth)
-    let scores: UnsafeMutablePointer<Float>           // (threads, scoreStride)
+    let scores: UnsafeMutablePointer<Float>           // (threads, AttentionKernels.maxRows, scoreStride)
     let scoreStride: Int
     let segments: UnsafePointer<Segment>
     let caches: UnsafePointer<KVCacheLayer>           // per segment: its sequence's cache, this layer
@@ -59,17 +59,41 @@ struct AttentionRun: ParallelTask {
         }
     }
 
-    /// Row i's output for query head h, using thread `worker`'s score row.
-    func attend(head h: Int, row i: Int, worker: Int) {
-        let hs = shape.headSize, s = Int(rowSegments[i]), segment = segments[s], cache = caches[s]
-        let visible = segment.start + (i - segment.firstRow) + 1, g = h / shape.group
-        let p = scores + worker * scoreStride
-        let q = qkv + i * shape.rowWidth + h * hs
-        cache.scores(head: g, query: q, count: visible, scale: shape.scale, into: p)
-        VectorOps.softmax(p, visible)
-        let o = out + i * shape.queryWidth + h * hs
-        o.update(repeating: 0, count: hs)
-        cache.accumulateValues(head: g, weights: p, count: visible, into: o)
+    /// The outputs for query head h of `rows` (consecutive rows of one segment, at most
+    /// AttentionKernels.maxRows): a prefill's block.
+    func attend(head h: Int, rows: Range<Int>, worker: Int) {
+        let first = rows.lowerBound, s = Int(rowSegments[first]), segment = segments[s]
+        attend(cache: caches[s], kvHead: h / shape.group, queries: qkv + first * shape.rowWidth + h * shape.headSize,
+               queryStride: shape.rowWidth, rows: rows.count, causal: true, firstCount: segment.start + (first - segment.firstRow) + 1,
+               out: out + first * shape.queryWidth + h * shape.headSize, outStride: shape.queryWidth, worker: worker)
+    }
+
+    /// The outputs of row i for every query head that KV head g serves (grouped-query attention
+    /// reads each key and value once for up to AttentionKernels.maxRows heads): a decode step.
+    func attend(kvHead g: Int, row i: Int, worker: Int) {
+        let s = Int(rowSegments[i]), segment = segments[s], hs = shape.headSize
+        let visible = segment.start + (i - segment.firstRow) + 1
+        for h0 in Swift.stride(from: g * shape.group, to: (g + 1) * shape.group, by: AttentionKernels.maxRows) {
+            let heads = min(AttentionKernels.maxRows, (g + 1) * shape.group - h0)
+            attend(cache: caches[s], kvHead: g, queries: qkv + i * shape.rowWidth + h0 * hs, queryStride: hs, rows: heads,
+                   causal: false, firstCount: visible, out: out + i * shape.queryWidth + h0 * hs, outStride: hs, worker: worker)
+        }
+    }
+
+    /// Up to AttentionKernels.maxRows query rows over KV head g, using thread `worker`'s score rows.
+    /// The cache's kernels take the rows together and give each the same numbers as alone, so a
+    /// token's output does not depend on the block it ran in.
+    private func attend(cache: KVCacheLayer, kvHead g: Int, queries q: UnsafePointer<Float>, queryStride: Int, rows: Int,
+                        causal: Bool, firstCount: Int, out o: UnsafeMutablePointer<Float>, outStride: Int, worker: Int) {
+        let p = scores + worker * AttentionKernels.maxRows * scoreStride
+        cache.scores(head: g, queries: q, queryStride: queryStride, rows: rows, causal: causal, firstCount: firstCount,
+                     scale: shape.scale, into: p, scoreStride: scoreStride)
+        for r in 0..<rows {
+            VectorOps.softmax(p + r * scoreStride, firstCount + (causal ? r : 0))
+            (o + r * outStride).update(repeating: 0, count: shape.headSize)
+        }
+        cache.accumulateValues(head: g, weights: p, weightStride: scoreStride, rows: rows, causal: causal, firstCount: firstCount,
+                               into: o, outStride: outStride)
     }
 
     /// Decode (one token per segment): item = segment · kvHeads + g stores KV head g, then attends
@@ -79,7 +103,7 @@ struct AttentionRun: ParallelTask {
         for item in range {
             let s = item / shape.kvHeads, g = item % shape.kvHeads
             store(segment: s, kvHead: g)
-            for h in (g * shape.group)..<((g + 1) * shape.group) { attend(head: h, row: segments[s].firstRow, worker: worker) }
+            attend(kvHead: g, row: segments[s].firstRow, worker: worker)
         }
         AttentionKernels.storeFence()
     }

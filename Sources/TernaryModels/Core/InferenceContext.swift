@@ -27,7 +27,7 @@ final class Workspace {
     enum Slot: Int, CaseIterable {
         case residual, normed, qkv, attention, ffn, ffnPair, scores, rope, headRows, logits
         case quantized, activationScales, activationSums, accumulators, normRows, normedInput
-        case rowSegments, positions, segments, caches, stepProgress
+        case rowSegments, rowBlocks, positions, segments, caches, stepProgress
     }
 
     private var pointers = [UnsafeMutableRawPointer?](repeating: nil, count: Slot.allCases.count)

@@ -183,41 +183,56 @@ struct KVCacheLayer {
         if precision == .q8 { AttentionKernels.storeFence() }
     }
 
-    /// scores[j] = scale · q · key[head][j] for the first `count` positions.
+    /// Query rows r < `rows` (q + r · queryStride, at most AttentionKernels.maxRows), row r seeing
+    /// the first firstCount + r positions when `causal`, else firstCount: scores[r · scoreStride + j]
+    /// = scale · q_r · key[head][j] over row r's positions. Each score is the same whatever the rows.
     @inline(__always)
-    func scores(head: Int, query q: UnsafePointer<Float>, count: Int, scale: Float, into scores: UnsafeMutablePointer<Float>) {
-        guard count > 0 else { return }
-        let start = index(head: head, position: 0)
+    func scores(head: Int, queries q: UnsafePointer<Float>, queryStride: Int, rows: Int, causal: Bool, firstCount: Int,
+                scale: Float, into scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
+        let start = index(head: head, position: 0), step = causal ? 1 : 0
         switch precision {
         case .f32:
-            AttentionKernels.scores(query: q, keys: keys.assumingMemoryBound(to: Float.self) + start,
-                                    stride: headSize, count: count, width: headSize, scale: scale, into: scores)
+            for r in 0..<rows {
+                AttentionKernels.scores(query: q + r * queryStride, keys: keys.assumingMemoryBound(to: Float.self) + start,
+                                        stride: headSize, count: firstCount + r * step, width: headSize, scale: scale,
+                                        into: scores + r * scoreStride)
+            }
         case .f16:
-            AttentionKernels.scores(query: q, keys: keys.assumingMemoryBound(to: Float16.self) + start,
-                                    stride: headSize, count: count, width: headSize, scale: scale, into: scores)
+            AttentionKernels.scores(queries: q, queryStride: queryStride, rows: rows, causal: causal,
+                                    keys: keys.assumingMemoryBound(to: Float16.self) + start,
+                                    stride: headSize, firstCount: firstCount, width: headSize, scale: scale,
+                                    into: scores, scoreStride: scoreStride)
         case .q8:
-            AttentionKernels.scores(query: q, keys: keys.assumingMemoryBound(to: Int8.self) + start, stride: headSize,
-                                    keyScales: keyScales + head, scaleStride: heads, count: count, width: headSize,
-                                    scale: scale, into: scores)
+            for r in 0..<rows {
+                AttentionKernels.scores(query: q + r * queryStride, keys: keys.assumingMemoryBound(to: Int8.self) + start, stride: headSize,
+                                        keyScales: keyScales + head, scaleStride: heads, count: firstCount + r * step, width: headSize,
+                                        scale: scale, into: scores + r * scoreStride)
+            }
         }
     }
 
-    /// y += Σ_j p[j] · value[head][j] over the first `count` positions.
+    /// y_r += Σ_j p_r[j] · value[head][j] over row r's positions, for the rows of `scores(…)`, p_r = p
+    /// + r · weightStride, y_r = y + r · outStride.
     @inline(__always)
-    func accumulateValues(head: Int, weights p: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
-        guard count > 0 else { return }
-        let start = index(head: head, position: 0)
+    func accumulateValues(head: Int, weights p: UnsafePointer<Float>, weightStride: Int, rows: Int, causal: Bool, firstCount: Int,
+                          into y: UnsafeMutablePointer<Float>, outStride: Int) {
+        let start = index(head: head, position: 0), step = causal ? 1 : 0
         switch precision {
         case .f32:
-            AttentionKernels.accumulate(weights: p, values: values.assumingMemoryBound(to: Float.self) + start,
-                                        stride: headSize, count: count, width: headSize, into: y)
+            for r in 0..<rows {
+                AttentionKernels.accumulate(weights: p + r * weightStride, values: values.assumingMemoryBound(to: Float.self) + start,
+                                            stride: headSize, count: firstCount + r * step, width: headSize, into: y + r * outStride)
+            }
         case .f16:
-            AttentionKernels.accumulate(weights: p, values: values.assumingMemoryBound(to: Float16.self) + start,
-                                        stride: headSize, count: count, width: headSize, into: y)
+            AttentionKernels.accumulate(weights: p, weightStride: weightStride, rows: rows, causal: causal, firstCount: firstCount,
+                                        values: values.assumingMemoryBound(to: Float16.self) + start, stride: headSize,
+                                        width: headSize, into: y, outStride: outStride)
         case .q8:
-            AttentionKernels.accumulate(weights: p, values: values.assumingMemoryBound(to: Int8.self) + start,
-                                        stride: headSize, valueScales: valueScales + head, scaleStride: heads,
-                                        count: count, width: headSize, into: y)
+            for r in 0..<rows {
+                AttentionKernels.accumulate(weights: p + r * weightStride, values: values.assumingMemoryBound(to: Int8.self) + start,
+                                            stride: headSize, valueScales: valueScales + head, scaleStride: heads,
+                                            count: firstCount + r * step, width: headSize, into: y + r * outStride)
+            }
         }
     }
 }

@@ -118,7 +118,17 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
             (cosines, sines) = (table, table + T * half)
         }
         let caches = ws.typed(.caches, KVCacheLayer.self, count)
-        let scores = ws.floats(.scores, pool.threads * scoreStride)
+        let scores = ws.floats(.scores, pool.threads * AttentionKernels.maxRows * scoreStride)
+        // A prefill's attention goes by blocks of up to maxRows consecutive rows of one segment
+        // (each block's keys and values are converted once for its rows): the first row of each.
+        let rowBlocks = ws.typed(.rowBlocks, Int32.self, T)
+        var blockCount = 0
+        for s in 0..<count {
+            for first in Swift.stride(from: segments[s].firstRow, to: segments[s].firstRow + segments[s].count, by: AttentionKernels.maxRows) {
+                rowBlocks[blockCount] = Int32(first)
+                blockCount += 1
+            }
+        }
         let ffnEpilogue: LinearEpilogue = shape.gatedFFN ? .gated(shape.activation) : .activation(shape.activation)
         for (l, layer) in layers.enumerated() {
             layer.attentionNorm.apply(x, into: h, rows: T, width: d, pool: pool)
@@ -143,11 +153,15 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
                 // Decode: one token per sequence.
                 pool.run(count * a.kvHeads, task)
             } else {
-                // Prefill: the threads store heads in parallel, then (head, row) items spread the
-                // attention finely over the threads.
+                // Prefill: the threads store heads in parallel, then (head, row block) items spread
+                // the attention over the threads.
                 pool.run(count * a.kvHeads, BatchStore(attention: task))
-                pool.runIndexed(T * a.heads) { range, worker in
-                    for item in range { task.attend(head: item / T, row: item % T, worker: worker) }
+                pool.runIndexed(blockCount * a.heads) { range, worker in
+                    for item in range {
+                        let block = item % blockCount, first = Int(rowBlocks[block])
+                        let s = Int(rowSegments[first]), end = segments[s].firstRow + segments[s].count
+                        task.attend(head: item / blockCount, rows: first..<min(end, first + AttentionKernels.maxRows), worker: worker)
+                    }
                 }
             }
             layer.output(h, tokens: T, into: x, stride: d, context: context, epilogue: .addToOutput)
