@@ -38,14 +38,16 @@ public final class WorkerPool: @unchecked Sendable {
                     // Call through the pointer (a borrow): copying the closure out would retain and
                     // release its context on every run, an atomic both threads contend for.
                     context!.assumingMemoryBound(to: ((Range<Int>, Int) -> Void).self).pointee(Int(begin)..<Int(end), Int(worker))
-                }, pointer, Int64(total), Int64(grain))
+                }, pointer, Int64(total), Int64(grain), 0)
             }
         }
     }
 
     /// As `runIndexed`, for a task value instead of a closure: nothing is allocated per call, which
     /// keeps a decode step free of allocations (a closure handed to C costs two small boxes).
-    public func run<Task: ParallelTask>(_ total: Int, grain: Int = 1, _ task: Task) {
+    /// `ownedFirst`: each thread starts with its own run (`firstRun`), which `prefetchHints` can
+    /// name in advance.
+    public func run<Task: ParallelTask>(_ total: Int, grain: Int = 1, ownedFirst: Bool = false, _ task: Task) {
         guard total > 0 else { return }
         if threads == 1 || total <= grain {
             task.run(0..<total, worker: 0)
@@ -57,9 +59,31 @@ public final class WorkerPool: @unchecked Sendable {
             withUnsafeMutablePointer(to: &runner) { pointer in
                 tk_pool_run(pool, { context, begin, end, worker in
                     context!.assumingMemoryBound(to: (any TaskRunner).self).pointee.run(Int(begin)..<Int(end), worker: Int(worker))
-                }, pointer, Int64(total), Int64(grain))
+                }, pointer, Int64(total), Int64(grain), ownedFirst ? 1 : 0)
             }
         }
+    }
+
+    /// The run of `0..<total` that thread `thread` takes first in `run(total, grain:, ownedFirst:
+    /// true)` (empty when that call does not split the work).
+    public func firstRun(_ total: Int, grain: Int, thread: Int) -> Range<Int> {
+        var begin: Int64 = 0, end: Int64 = 0
+        tk_pool_first_run(pool, Int64(total), Int64(grain), Int32(thread), &begin, &end)
+        return Int(begin)..<Int(max(begin, end))
+    }
+
+    /// Tells each thread what it will likely read first in a coming run (`ranges[thread]`, at most
+    /// two byte ranges each): a thread waiting for work reads them into its L2 meanwhile, so memory
+    /// keeps streaming through barriers and serial steps. Replaces the previous hints.
+    public func prefetchHints(_ ranges: (_ thread: Int, _ slot: Int) -> UnsafeRawBufferPointer?) {
+        guard threads > 1 else { return }
+        for thread in 0..<threads {
+            for slot in 0..<2 {
+                let range = ranges(thread, slot)
+                tk_pool_set_prefetch(pool, Int32(thread), Int32(slot), range?.baseAddress, Int64(range?.count ?? 0))
+            }
+        }
+        tk_pool_publish_prefetch(pool)
     }
 
     /// The machine's logical core count.

@@ -224,6 +224,73 @@ struct KernelTests {
             }
         }
     }
+
+    @Test("owned-first runs: each thread's named first run is one run, the range is covered exactly once, even oversubscribed")
+    func workerPoolOwnedFirstRuns() {
+        // Four and eight threads on this machine's two cores: late workers' first runs are taken by others.
+        for threads in [1, 2, 3, 4, 8] {
+            let pool = WorkerPool(threads: threads)
+            for total in [1, 8, 40, 1000, 4800, 6400] {
+                let firsts = (0..<threads).map { pool.firstRun(total, grain: 8, thread: $0) }
+                if threads > 1 && total >= 8 * 2 * threads {
+                    #expect(firsts.allSatisfy { $0.count == total / (2 * threads) / 8 * 8 }, "threads=\(threads) total=\(total)")
+                    #expect(zip(firsts, firsts.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }, "first runs lie side by side")
+                } else if threads > 1 {
+                    #expect(firsts.allSatisfy { $0.isEmpty })
+                }
+                for round in 0..<3 {
+                    let runs = RunLog(total: total)
+                    pool.run(total, grain: 8, ownedFirst: true, runs)
+                    let hits = runs.hits, starts = runs.starts
+                    #expect(hits.allSatisfy { $0 == 1 }, "threads=\(threads) total=\(total) round=\(round)")
+                    #expect((0..<total).allSatisfy { starts[$0] % 8 == 0 }, "runs start on a grain boundary")
+                    for first in firsts where !first.isEmpty {
+                        #expect(first.allSatisfy { starts[$0] == first.lowerBound && runs.ends[$0] == first.upperBound },
+                                "first run \(first) is run whole")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("prefetch hints never change results and bad addresses are harmless")
+    func workerPoolPrefetchHintsAreHarmless() {
+        let pool = WorkerPool(threads: 2)
+        let weights = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { weights.deallocate() }
+        pool.prefetchHints { thread, slot in
+            // One real range, one that points at nothing mapped (a prefetch there is dropped).
+            slot == 0 ? UnsafeRawBufferPointer(weights) : UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 0x40 + thread * 64), count: 1 << 20)
+        }
+        for _ in 0..<50 {
+            let runs = RunLog(total: 4800)
+            pool.run(4800, grain: 8, ownedFirst: true, runs)
+            #expect(runs.hits.allSatisfy { $0 == 1 })
+        }
+        pool.prefetchHints { _, _ in nil }
+    }
+}
+
+/// Records which runs of a pool call touched each index (each index is written by one thread).
+private final class RunLog: ParallelTask, @unchecked Sendable {
+    let total: Int
+    private let counts: UnsafeMutablePointer<Int>, runStarts: UnsafeMutablePointer<Int>, runEnds: UnsafeMutablePointer<Int>
+    init(total: Int) {
+        self.total = total
+        counts = .allocate(capacity: total)
+        counts.initialize(repeating: 0, count: total)
+        runStarts = .allocate(capacity: total)
+        runStarts.initialize(repeating: -1, count: total)
+        runEnds = .allocate(capacity: total)
+        runEnds.initialize(repeating: -1, count: total)
+    }
+    deinit { counts.deallocate(); runStarts.deallocate(); runEnds.deallocate() }
+    func run(_ range: Range<Int>, worker: Int) {
+        for i in range { counts[i] += 1; runStarts[i] = range.lowerBound; runEnds[i] = range.upperBound }
+    }
+    var hits: [Int] { Array(UnsafeBufferPointer(start: counts, count: total)) }
+    var starts: [Int] { Array(UnsafeBufferPointer(start: runStarts, count: total)) }
+    var ends: [Int] { Array(UnsafeBufferPointer(start: runEnds, count: total)) }
 }
 
 @Suite("Sampling")

@@ -173,8 +173,18 @@ tk_pool *tk_pool_create(int threads);
 int tk_pool_threads(const tk_pool *pool);
 /// Runs fn over [0, total) split into contiguous ranges (ends rounded to `grain`) that the threads
 /// claim as they go, long ones first; fn gets the claiming thread's index (0 = caller) and may be
-/// called several times per thread. Returns when all are done. Not re-entrant.
-void tk_pool_run(tk_pool *pool, tk_task_fn fn, void *ctx, int64_t total, int64_t grain);
+/// called several times per thread. With `owned_first`, each thread starts with its own run
+/// (tk_pool_first_run), which another takes only if it is late. Returns when all are done. Not
+/// re-entrant.
+void tk_pool_run(tk_pool *pool, tk_task_fn fn, void *ctx, int64_t total, int64_t grain, int owned_first);
+/// The run [begin, end) that thread `index` takes first in an owned-first tk_pool_run(total, grain)
+/// (empty when that call does not split the work).
+void tk_pool_first_run(const tk_pool *pool, int64_t total, int64_t grain, int index, int64_t *begin, int64_t *end);
+/// Sets prefetch hint `range` (0 or 1) of thread `index`: bytes it will likely read first in a
+/// coming run. A thread reads its hints into L2 while it waits for work; nothing is dereferenced
+/// (bad addresses are harmless). Hints take effect when published; the caller's thread sets them.
+void tk_pool_set_prefetch(tk_pool *pool, int index, int range, const void *base, int64_t bytes);
+void tk_pool_publish_prefetch(tk_pool *pool);
 void tk_pool_destroy(tk_pool *pool);
 
 #ifdef __cplusplus

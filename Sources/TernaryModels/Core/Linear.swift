@@ -142,23 +142,68 @@ final class LinearGroup: @unchecked Sendable {
             quantized: quantized, sums: sums, scales: scales, raw: x, normedInput: normedInput.map { UnsafePointer($0) },
             accumulators: nil, accumulatorStride: 0)
         // Runs of rows end on multiples of 8, or of 32 in a prefill, whose GEMM takes rows 32 at a
-        // time (CTernaryKernels/panel512.h).
-        let grain = tokens > 16 ? 32 : 8
+        // time (CTernaryKernels/panel512.h). Decode steps, bound by reading the weights, start each
+        // thread on its own run, which `announce` can name in advance.
+        let grain = tokens > 16 ? 32 : 8, owned = tokens <= Self.streamingTokens
         switch epilogue {
         case .gated(let activation):
             precondition(members.count == 2 && members[0].matrix.rows == members[1].matrix.rows, "a gated epilogue needs (gate, up) of equal height")
             let rows = members[0].matrix.rows
             let pair = ws.floats(.ffnPair, tokens * 2 * rows)
-            context.pool.run(rows, grain: grain, GatedRun(products: run, pair: pair, rows: rows, activation: activation, y: y, stride: stride))
+            context.pool.run(rows, grain: grain, ownedFirst: owned, GatedRun(products: run, pair: pair, rows: rows, activation: activation, y: y, stride: stride))
         case .addToOutput:
             // The outputs already hold the residual: the sums need their own buffer.
             run.accumulators = ws.typed(.accumulators, Int32.self, tokens * width)
             run.accumulatorStride = width
-            context.pool.run(width, grain: grain, GroupRun(products: run, y: y, stride: stride, accumulate: true, activation: nil))
+            context.pool.run(width, grain: grain, ownedFirst: owned, GroupRun(products: run, y: y, stride: stride, accumulate: true, activation: nil))
         case .store:
-            context.pool.run(width, grain: grain, GroupRun(products: run, y: y, stride: stride, accumulate: false, activation: nil))
+            context.pool.run(width, grain: grain, ownedFirst: owned, GroupRun(products: run, y: y, stride: stride, accumulate: false, activation: nil))
         case .activation(let f):
-            context.pool.run(width, grain: grain, GroupRun(products: run, y: y, stride: stride, accumulate: false, activation: f))
+            context.pool.run(width, grain: grain, ownedFirst: owned, GroupRun(products: run, y: y, stride: stride, accumulate: false, activation: f))
+        }
+    }
+}
+
+extension LinearGroup {
+    /// The most bytes of weights each thread reads ahead for a coming group.
+    static let prefetchBudget = 256 * 1024
+    /// Up to this many tokens (decode steps, one or several sequences) a call makes one pass over
+    /// the weights (the decode GEMV and GEMMs): its threads start on owned runs, and the model
+    /// announces it.
+    static let streamingTokens = 16
+
+    /// Before a call on `tokens` tokens with `epilogue`: hints each thread at the weights of the
+    /// rows it takes first (`WorkerPool.prefetchHints`), so they stream into its cache while it
+    /// would otherwise wait (at the end of the previous linear, during attention, the norms).
+    func announce(tokens: Int, epilogue: LinearEpilogue, context: InferenceContext) {
+        let pool = context.pool
+        guard pool.threads > 1 else { return }
+        let grain = tokens > 16 ? 32 : 8  // as callAsFunction
+        let budget = Self.prefetchBudget
+        if case .gated = epilogue {
+            let rows = members[0].matrix.rows
+            pool.prefetchHints { thread, slot in
+                let run = pool.firstRun(rows, grain: grain, thread: thread), matrix = members[slot].matrix
+                return UnsafeRawBufferPointer(start: matrix.data + run.lowerBound * matrix.rowBytes,
+                                              count: min(run.count * matrix.rowBytes, budget / 2))
+            }
+            return
+        }
+        pool.prefetchHints { thread, slot in
+            // The run's pieces in the members it covers, the first two.
+            let run = pool.firstRun(width, grain: grain, thread: thread)
+            var left = budget, piece = 0
+            for m in 0..<members.count {
+                let matrix = members[m].matrix, start = offsets[m]
+                let lower = max(run.lowerBound, start), upper = min(run.upperBound, start + matrix.rows)
+                if lower >= upper { continue }
+                let bytes = min((upper - lower) * matrix.rowBytes, left)
+                if bytes <= 0 { return nil }
+                if piece == slot { return UnsafeRawBufferPointer(start: matrix.data + (lower - start) * matrix.rowBytes, count: bytes) }
+                left -= bytes
+                piece += 1
+            }
+            return nil
         }
     }
 }

@@ -130,9 +130,16 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
             }
         }
         let ffnEpilogue: LinearEpilogue = shape.gatedFFN ? .gated(shape.activation) : .activation(shape.activation)
+        // Decode steps are bound by reading the weights: before each linear runs, the threads are
+        // told which rows of the next one they take first, and read them while they wait.
+        let prefetches = T <= LinearGroup.streamingTokens
+        func announce(_ group: LinearGroup, _ epilogue: LinearEpilogue) {
+            if prefetches { group.announce(tokens: T, epilogue: epilogue, context: context) }
+        }
         for (l, layer) in layers.enumerated() {
             layer.attentionNorm.apply(x, into: h, rows: T, width: d, pool: pool)
-            for projection in layer.projections {
+            for (i, projection) in layer.projections.enumerated() {
+                if i + 1 < layer.projections.count { announce(layer.projections[i + 1].group, .store) } else { announce(layer.output, .addToOutput) }
                 projection.group(h, tokens: T, into: qkv + projection.offset, stride: a.rowWidth, context: context)
             }
             if let rope = shape.rope, let cosines, let sines {
@@ -164,13 +171,18 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
                     }
                 }
             }
+            announce(layer.up, ffnEpilogue)
             layer.output(h, tokens: T, into: x, stride: d, context: context, epilogue: .addToOutput)
             layer.ffnNorm.apply(x, into: h, rows: T, width: d, pool: pool)
+            announce(layer.down, .addToOutput)
             layer.up(h, tokens: T, into: ffn, stride: shape.ffnWidth, context: context, epilogue: ffnEpilogue)
+            if l + 1 < layers.count { announce(layers[l + 1].projections[0].group, .store) } else { announce(head, .store) }
             layer.down(ffn, tokens: T, into: x, stride: d, context: context, epilogue: .addToOutput)
         }
         for s in 0..<count { (steps[segments[s].step].memory as! KVCache).advance(by: segments[s].count) }
         ForwardRounds.writeLogits(steps, segments: segments, count: count, done: done, x: x, width: d, vocabulary: shape.vocabulary,
                                   finalNorm: finalNorm, head: head, context: context)
+        // The next step starts with the first layer's projections (sampling runs in between).
+        announce(layers[0].projections[0].group, .store)
     }
 }
