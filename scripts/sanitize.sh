@@ -23,5 +23,5 @@ if [ "$which" = thread ] || [ "$which" = all ]; then
     echo "== ThreadSanitizer: the worker pool and multi-threaded model runs"
     TSAN_OPTIONS="halt_on_error=1:${TSAN_OPTIONS:-}" \
         swift test --scratch-path .build/tsan --sanitize=thread \
-        --filter "workerPoolCoversRange|concurrentContexts|threadCountDoesNotChangeResults|BatchSchedulerTests"
+        --filter "workerPoolCoversRange|workerPoolOwnedFirstRuns|workerPoolPrefetchHintsAreHarmless|concurrentContexts|threadCountDoesNotChangeResults|BatchSchedulerTests"
 fi
