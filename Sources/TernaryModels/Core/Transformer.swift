@@ -118,7 +118,9 @@ final class TransformerModel: LanguageModel, @unchecked Sendable {
             (cosines, sines) = (table, table + T * half)
         }
         let caches = ws.typed(.caches, KVCacheLayer.self, count)
-        let scores = ws.floats(.scores, pool.threads * AttentionKernels.maxRows * scoreStride)
+        // Sized for the next power of two of positions: the context grows by a token per decode
+        // step, and the buffer must not be reallocated each time.
+        let scores = ws.floats(.scores, pool.threads * AttentionKernels.maxRows * (1 << (Int.bitWidth - (scoreStride - 1).leadingZeroBitCount)))
         // A prefill's attention goes by blocks of up to maxRows consecutive rows of one segment
         // (each block's keys and values are converted once for its rows): the first row of each.
         let rowBlocks = ws.typed(.rowBlocks, Int32.self, T)
