@@ -373,40 +373,73 @@ AVX512 void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_
     for (; r < rows; r++) out[r] = dot_row_avx512(w + r * row_bytes, blocks, x) - xsum;
 }
 
-// A decode batch (2–16 tokens, one per sequence): two rows × eight tokens per inner step, so each
-// unpacked block feeds sixteen dot products and each activation load feeds two, and the weights
-// are read from memory once for all the tokens. (A prefill, more tokens, reuses unpacked panels:
-// panel512.h.)
-#define GEMM_ROWS2_TOKENS8                                                                          \
+// The eight-token step of rows r, r + 1 over blocks [b0, b1), continuing the sixteen accumulators
+// in acc (a0, b0, a1, b1, …: rows r and r + 1 of tokens 0…7). Each token's activations have a
+// pointer of their own and the blocks go four per step (one prefetch per row per 64-byte line):
+// a chain of pointer additions per token would cost almost as many instructions as the
+// vpdpbusd it feeds.
+AVX512 static inline void rows2_tokens8_span(const uint8_t *w0, const uint8_t *w1, const int8_t *p, size_t xs,
+                                             size_t b0, size_t b1, size_t l2_ahead, __m512i *acc) {
+    SHIFTS_512;
+    (void)lane_shifts;
+    const int8_t *q0 = p, *q1 = p + xs, *q2 = p + 2 * xs, *q3 = p + 3 * xs;
+    const int8_t *q4 = p + 4 * xs, *q5 = p + 5 * xs, *q6 = p + 6 * xs, *q7 = p + 7 * xs;
+    __m512i a[16];
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; i++) a[i] = acc[i];
+#define TOKEN_PAIR(i, q)                                                                            \
     do {                                                                                            \
-        const size_t xs = x_stride;                                                                 \
-        const int8_t *p = x + t * xs;                                                               \
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0; \
-        __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0, b7 = a0;            \
-        for (size_t b = 0; b < blocks; b++) {                                                       \
-            if ((b & 3) == 0) { PREFETCH_AHEAD(w0 + 16 * b); PREFETCH_AHEAD(w1 + 16 * b); }         \
-            __m512i c0 = UNPACK_BLOCK_512(w0 + 16 * b), c1 = UNPACK_BLOCK_512(w1 + 16 * b);         \
-            const int8_t *q = p + 64 * b;                                                           \
-            __m512i v;                                                                              \
-            v = _mm512_loadu_si512(q);          a0 = _mm512_dpbusd_epi32(a0, c0, v); b0 = _mm512_dpbusd_epi32(b0, c1, v); \
-            v = _mm512_loadu_si512(q + xs);     a1 = _mm512_dpbusd_epi32(a1, c0, v); b1 = _mm512_dpbusd_epi32(b1, c1, v); \
-            v = _mm512_loadu_si512(q + 2 * xs); a2 = _mm512_dpbusd_epi32(a2, c0, v); b2 = _mm512_dpbusd_epi32(b2, c1, v); \
-            v = _mm512_loadu_si512(q + 3 * xs); a3 = _mm512_dpbusd_epi32(a3, c0, v); b3 = _mm512_dpbusd_epi32(b3, c1, v); \
-            v = _mm512_loadu_si512(q + 4 * xs); a4 = _mm512_dpbusd_epi32(a4, c0, v); b4 = _mm512_dpbusd_epi32(b4, c1, v); \
-            v = _mm512_loadu_si512(q + 5 * xs); a5 = _mm512_dpbusd_epi32(a5, c0, v); b5 = _mm512_dpbusd_epi32(b5, c1, v); \
-            v = _mm512_loadu_si512(q + 6 * xs); a6 = _mm512_dpbusd_epi32(a6, c0, v); b6 = _mm512_dpbusd_epi32(b6, c1, v); \
-            v = _mm512_loadu_si512(q + 7 * xs); a7 = _mm512_dpbusd_epi32(a7, c0, v); b7 = _mm512_dpbusd_epi32(b7, c1, v); \
-        }                                                                                           \
-        /* lanes 2i, 2i+1: rows r, r+1 of token t+i */                                            \
-        __m512i sums = reduce16_512(a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, a6, b6, a7, b7, lane_shifts); \
-        __m512i pairs = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xsum + t)))); \
-        int32_t tmp[16];                                                                            \
-        _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs));                                    \
-        for (int i = 0; i < 8; i++) {                                                               \
-            out[(t + i) * out_stride + r] = tmp[2 * i];                                             \
-            out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];                                     \
-        }                                                                                           \
+        const __m512i v = _mm512_loadu_si512(q + o);                                                \
+        a[2 * (i)] = _mm512_dpbusd_epi32(a[2 * (i)], u0, v);                                        \
+        a[2 * (i) + 1] = _mm512_dpbusd_epi32(a[2 * (i) + 1], u1, v);                                \
     } while (0)
+#define BLOCK8(bb)                                                                                  \
+    do {                                                                                            \
+        const __m512i u0 = UNPACK_BLOCK_512(w0 + 16 * (bb)), u1 = UNPACK_BLOCK_512(w1 + 16 * (bb)); \
+        const size_t o = 64 * (bb);                                                                 \
+        TOKEN_PAIR(0, q0); TOKEN_PAIR(1, q1); TOKEN_PAIR(2, q2); TOKEN_PAIR(3, q3);                 \
+        TOKEN_PAIR(4, q4); TOKEN_PAIR(5, q5); TOKEN_PAIR(6, q6); TOKEN_PAIR(7, q7);                 \
+    } while (0)
+    size_t b = b0;
+    for (; b < b1 && (b & 3); b++) BLOCK8(b);
+    for (; b + 4 <= b1; b += 4) {
+        _mm_prefetch((const char *)(w0 + 16 * b) + TK_PREFETCH_L1, _MM_HINT_T0);
+        _mm_prefetch((const char *)(w1 + 16 * b) + TK_PREFETCH_L1, _MM_HINT_T0);
+        _mm_prefetch((const char *)(w0 + 16 * b) + l2_ahead, _MM_HINT_T1);
+        _mm_prefetch((const char *)(w1 + 16 * b) + l2_ahead, _MM_HINT_T1);
+        BLOCK8(b);
+        BLOCK8(b + 1);
+        BLOCK8(b + 2);
+        BLOCK8(b + 3);
+    }
+    for (; b < b1; b++) BLOCK8(b);
+#undef BLOCK8
+#undef TOKEN_PAIR
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; i++) acc[i] = a[i];
+}
+
+// A decode batch (2–16 tokens, one per sequence): rows r, r + 1 of tokens t…t+7 in one pass over
+// the two rows, each unpacked block feeding sixteen dot products and each activation load two, so
+// the weights are read from memory once for all the tokens. (A prefill, more tokens, reuses
+// unpacked panels: panel512.h.)
+AVX512 static inline void rows2_tokens8(const uint8_t *w0, const uint8_t *w1, size_t blocks, const int8_t *x, size_t x_stride,
+                                        const int32_t *xsum, size_t t, int32_t *out, size_t out_stride, size_t r) {
+    SHIFTS_512;
+    (void)lane_masks;
+    const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m512i a[16];
+    for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_si512();
+    rows2_tokens8_span(w0, w1, x + t * x_stride, x_stride, 0, blocks, TK_PREFETCH_L2, a);
+    // lanes 2i, 2i + 1: rows r, r + 1 of token t + i
+    __m512i sums = reduce16_512(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15],
+                                lane_shifts);
+    __m512i pairs = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xsum + t))));
+    int32_t tmp[16];
+    _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs));
+    for (int i = 0; i < 8; i++) {
+        out[(t + i) * out_stride + r] = tmp[2 * i];
+        out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];
+    }
+}
 
 // Tokens t..t1−1 (fewer than eight) of rows r and r + 1: four per step, then one at a time.
 AVX512 static inline void rows2_tail(const uint8_t *w0, const uint8_t *w1, size_t blocks, const int8_t *x, size_t x_stride,
@@ -444,37 +477,13 @@ AVX512 static inline void rows2_tail(const uint8_t *w0, const uint8_t *w1, size_
     }
 }
 
-// The eight-token step of rows r, r + 1 over blocks [b0, b1), continuing the sixteen accumulators
-// in acc (a0, b0, a1, b1, …: rows r and r + 1 of tokens 0…7).
-AVX512 static inline void rows2_tokens8_span(const uint8_t *w0, const uint8_t *w1, const int8_t *p, size_t xs,
-                                             size_t b0, size_t b1, __m512i *acc) {
-    SHIFTS_512;
-    (void)lane_shifts;
-    __m512i a0 = acc[0], c_0 = acc[1], a1 = acc[2], c_1 = acc[3], a2 = acc[4], c_2 = acc[5], a3 = acc[6], c_3 = acc[7];
-    __m512i a4 = acc[8], c_4 = acc[9], a5 = acc[10], c_5 = acc[11], a6 = acc[12], c_6 = acc[13], a7 = acc[14], c_7 = acc[15];
-    for (size_t b = b0; b < b1; b++) {
-        if ((b & 3) == 0) { PREFETCH_AHEAD(w0 + 16 * b); PREFETCH_AHEAD(w1 + 16 * b); }
-        __m512i u0 = UNPACK_BLOCK_512(w0 + 16 * b), u1 = UNPACK_BLOCK_512(w1 + 16 * b);
-        const int8_t *q = p + 64 * b;
-        __m512i v;
-        v = _mm512_loadu_si512(q);          a0 = _mm512_dpbusd_epi32(a0, u0, v); c_0 = _mm512_dpbusd_epi32(c_0, u1, v);
-        v = _mm512_loadu_si512(q + xs);     a1 = _mm512_dpbusd_epi32(a1, u0, v); c_1 = _mm512_dpbusd_epi32(c_1, u1, v);
-        v = _mm512_loadu_si512(q + 2 * xs); a2 = _mm512_dpbusd_epi32(a2, u0, v); c_2 = _mm512_dpbusd_epi32(c_2, u1, v);
-        v = _mm512_loadu_si512(q + 3 * xs); a3 = _mm512_dpbusd_epi32(a3, u0, v); c_3 = _mm512_dpbusd_epi32(c_3, u1, v);
-        v = _mm512_loadu_si512(q + 4 * xs); a4 = _mm512_dpbusd_epi32(a4, u0, v); c_4 = _mm512_dpbusd_epi32(c_4, u1, v);
-        v = _mm512_loadu_si512(q + 5 * xs); a5 = _mm512_dpbusd_epi32(a5, u0, v); c_5 = _mm512_dpbusd_epi32(c_5, u1, v);
-        v = _mm512_loadu_si512(q + 6 * xs); a6 = _mm512_dpbusd_epi32(a6, u0, v); c_6 = _mm512_dpbusd_epi32(c_6, u1, v);
-        v = _mm512_loadu_si512(q + 7 * xs); a7 = _mm512_dpbusd_epi32(a7, u0, v); c_7 = _mm512_dpbusd_epi32(c_7, u1, v);
-    }
-    acc[0] = a0; acc[1] = c_0; acc[2] = a1; acc[3] = c_1; acc[4] = a2; acc[5] = c_2; acc[6] = a3; acc[7] = c_3;
-    acc[8] = a4; acc[9] = c_4; acc[10] = a5; acc[11] = c_5; acc[12] = a6; acc[13] = c_6; acc[14] = a7; acc[15] = c_7;
-}
-
 // Where eight tokens' activations outgrow L1 (K > 5120): groups of eight rows (four pairs), and
 // for each eight tokens, K in spans of 4096 weights (32 KB of activations for eight tokens) that
 // the four pairs take in turn, their accumulators kept in a buffer between spans. So a span's
 // activations stay in L1 while the four pairs use them, and a group's weights are read from
-// memory once for all the tokens (they stay in L1/L2 for the next eight).
+// memory once for all the tokens (they stay in L1/L2 for the next eight). Each pair prefetches
+// the same span of the pair eight rows on into L2: a group reads eight rows in turns of 1 KB,
+// which leaves a fixed distance ahead in the same row inside the group already being read.
 #define SPAN_BLOCKS 64
 AVX512 static void gemm_eight_row_groups(const uint8_t *w, size_t row_bytes, size_t rows, const int8_t *x, size_t x_stride,
                                          const int32_t *xsum, size_t ntok, int32_t *out, size_t out_stride) {
@@ -493,7 +502,7 @@ AVX512 static void gemm_eight_row_groups(const uint8_t *w, size_t row_bytes, siz
                 size_t b1 = b + SPAN_BLOCKS < blocks ? b + SPAN_BLOCKS : blocks;
                 for (size_t g = 0; g < pairs; g++) {
                     const uint8_t *w0 = w + (r0 + 2 * g) * row_bytes;
-                    rows2_tokens8_span(w0, w0 + row_bytes, x + t * x_stride, x_stride, b, b1, acc[g]);
+                    rows2_tokens8_span(w0, w0 + row_bytes, x + t * x_stride, x_stride, b, b1, 8 * row_bytes, acc[g]);
                 }
             }
             __m512i pairs_sum = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xsum + t))));
@@ -592,7 +601,7 @@ AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_
     for (; r + 2 <= rows; r += 2) {
         const uint8_t *w0 = w + r * row_bytes, *w1 = w0 + row_bytes;
         size_t t = 0;
-        for (; t + 8 <= ntok; t += 8) GEMM_ROWS2_TOKENS8;
+        for (; t + 8 <= ntok; t += 8) rows2_tokens8(w0, w1, blocks, x, x_stride, xsum, t, out, out_stride, r);
         rows2_tail(w0, w1, blocks, x, x_stride, xsum, t, ntok, out, out_stride, r);
     }
     for (; r < rows; r++)
