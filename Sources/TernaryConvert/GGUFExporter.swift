@@ -227,20 +227,13 @@ public enum GGUFExporter {
         return out
     }
 
+    /// Little-endian, as every supported host.
     static func f16(_ values: [Float]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 2 * values.count)
-        for (i, v) in values.enumerated() {
-            let bits = Float16(v).bitPattern
-            out[2 * i] = UInt8(bits & 0xFF)
-            out[2 * i + 1] = UInt8(bits >> 8)
-        }
-        return out
+        HalfPrecision.float16(values).withUnsafeBytes { Array($0) }
     }
 
     static func f32(_ values: [Float]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 4 * values.count)
-        for (i, v) in values.enumerated() { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.replaceSubrange((4 * i)..<(4 * i + 4), with: $0) } }
-        return out
+        values.withUnsafeBytes { Array($0) }  // little-endian, as every supported host
     }
 
     static func baseName(_ path: String) -> String {

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import TernaryFormat
+import TernaryKernels
 
 /// A Hugging Face model directory: config.json plus one or more safetensors shards. Tensors are
 /// looked up under the architecture's prefixes (`transformer.`, `model.`, none).
@@ -149,11 +150,19 @@ public final class HFCheckpoint: TensorSource {
     /// A tensor's values as Float32 (F32, F16 and BF16 tensors).
     static func floats(_ v: TensorView, source: String) throws -> [Float] {
         let n = v.elementCount
+        guard [.f32, .f16, .bf16].contains(v.dtype) else {
+            throw ConvertError.unsupportedDType(source: source, tensor: v.name, dtype: v.dtype.rawValue)
+        }
+        precondition(v.data.count == n * v.dtype.byteSize, "\(v.name): the header was validated against the file")
+        guard n > 0, let bytes = v.data.baseAddress else { return [] }
+        // Whole-tensor conversions (the file is little-endian, as every supported host).
         switch v.dtype {
-        case .f32: return (0..<n).map { v.data.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-        case .f16: return (0..<n).map { Float(v.data.loadUnaligned(fromByteOffset: 2 * $0, as: Float16.self)) }
-        case .bf16: return (0..<n).map { Float(bitPattern: UInt32(v.data.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) << 16) }
-        default: throw ConvertError.unsupportedDType(source: source, tensor: v.name, dtype: v.dtype.rawValue)
+        case .f16: return HalfPrecision.floats(f16: bytes, count: n)
+        case .bf16: return HalfPrecision.floats(bf16: bytes, count: n)
+        default: return [Float](unsafeUninitializedCapacity: n) { out, count in
+            UnsafeMutableRawBufferPointer(out).copyMemory(from: v.data)
+            count = n
+        }
         }
     }
 }

@@ -37,7 +37,7 @@ public struct PackedModelBuilder {
         if quantization.embeddings == .f32 {
             add(OutputTensor(name: name, dtype: .f32, shape: shape, values: values))
         } else {
-            add(OutputTensor(name: name, dtype: .f16, shape: shape, values: values.map { Float16($0) }))
+            add(OutputTensor(name: name, dtype: .f16, shape: shape, values: HalfPrecision.float16(values)))
         }
     }
 
@@ -80,7 +80,7 @@ public struct PackedModelBuilder {
             add(OutputTensor(name: "\(name).weight", dtype: .i8, shape: shape, values: values))
             add(OutputTensor(name: "\(name).scale", dtype: .f32, shape: [rows], values: scales))
         case .f32: add(OutputTensor(name: "\(name).weight", dtype: .f32, shape: shape, values: w))
-        case .f16: add(OutputTensor(name: "\(name).weight", dtype: .f16, shape: shape, values: w.map { Float16($0) }))
+        case .f16: add(OutputTensor(name: "\(name).weight", dtype: .f16, shape: shape, values: HalfPrecision.float16(w)))
         case .bf16: add(OutputTensor(name: "\(name).weight", dtype: .bf16, shape: shape, values: w.map(WeightQuantizer.bfloat16)))
         case .q4, .q6:
             let layout: GroupedLayout = format == .q4 ? .q4 : .q6

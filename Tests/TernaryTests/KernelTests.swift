@@ -200,6 +200,39 @@ struct KernelTests {
         }
     }
 
+    @Test("whole-tensor f16 and bf16 conversions equal the standard library's, every bit pattern, at odd byte offsets")
+    func halfPrecisionConversions() {
+        // Every f16 and bf16 pattern, stored one byte past an aligned address (safetensors and GGUF
+        // tensors may start anywhere), widened: exact, and NaN stays NaN.
+        let patterns = (0...UInt16.max).map { $0 }
+        var bytes = [UInt8](repeating: 0, count: 1 + 2 * patterns.count)
+        for (i, p) in patterns.enumerated() {
+            bytes[1 + 2 * i] = UInt8(p & 0xFF)
+            bytes[2 + 2 * i] = UInt8(p >> 8)
+        }
+        let (halves, brains) = bytes.withUnsafeBytes {
+            (HalfPrecision.floats(f16: $0.baseAddress! + 1, count: patterns.count),
+             HalfPrecision.floats(bf16: $0.baseAddress! + 1, count: patterns.count))
+        }
+        for (i, p) in patterns.enumerated() {
+            let half = Float(Float16(bitPattern: p)), brain = Float(bitPattern: UInt32(p) << 16)
+            #expect(halves[i] == half || (halves[i].isNaN && half.isNaN), "f16 \(p)")
+            #expect(brains[i].bitPattern == brain.bitPattern, "bf16 \(p)")
+        }
+        // Narrowing rounds to nearest, ties to even, as Float16(_:): every f16 value, the midpoints
+        // between neighbours (ties), just beside them, past the largest finite value, the subnormals.
+        var floats: [Float] = [0, -0, .infinity, -.infinity, 65520, 65519.99, 1e-8, -1e-8, 3e-5]
+        for p in patterns where !Float16(bitPattern: p).isNaN {
+            let v = Float(Float16(bitPattern: p)), next = Float(Float16(bitPattern: p).nextUp)
+            floats += [v, (v + next) / 2, ((v + next) / 2).nextUp, ((v + next) / 2).nextDown]
+        }
+        let narrowed = HalfPrecision.float16(floats)
+        #expect(narrowed.count == floats.count)
+        for (x, h) in zip(floats, narrowed) { #expect(h.bitPattern == Float16(x).bitPattern, "\(x)") }
+        #expect(HalfPrecision.float16([]).isEmpty)
+        #expect(HalfPrecision.float16([.nan])[0].isNaN)
+    }
+
     @Test("the worker pool covers a range exactly once, in grain-aligned runs, with any thread count")
     func workerPoolCoversRange() {
         for threads in 1...4 {

@@ -104,8 +104,12 @@ void tk_softmax(float *x, size_t n);
 /// unfused, so every element rounds the same way whichever path or thread computes it.
 void tk_dequantize(const int32_t *acc, float factor, const float *bias, float *out, size_t n, int accumulate);
 
-// ---- Half precision (f16 KV cache) ---------------------------------------------------------------
+// ---- Half precision (f16 KV cache, the packer's f16/bf16 tensors) ----------------------------------
+/// Rounds to nearest, ties to even (as Swift's Float16(_:)).
 void tk_f32_to_f16(const float *x, uint16_t *out, size_t n);
+/// Exact widenings of `n` little-endian values at any byte alignment.
+void tk_f16_to_f32(const void *x, float *out, size_t n);
+void tk_bf16_to_f32(const void *x, float *out, size_t n);
 
 // ---- Attention over strided rows (KV cache rows, or a head's contiguous batch copy) ---------------
 /// scores[j] = scale · Σ_{i<n} q[i] · keys[j·stride + i], for j in [0, count).
