@@ -373,6 +373,20 @@ AVX512 void tk_ternary_gemv_avx512vnni(const uint8_t *w, size_t row_bytes, size_
     for (; r < rows; r++) out[r] = dot_row_avx512(w + r * row_bytes, blocks, x) - xsum;
 }
 
+// Rows r and r + 1 of tokens t…t+count−1 (count ≤ 8) from the sums of two rows' accumulators
+// (lanes 2i, 2i + 1: rows r, r + 1 of token t + i), less each token's activation sum.
+AVX512 static inline void store_row_pairs(__m512i sums, const int32_t *xsum, size_t t, int count, int32_t *out, size_t out_stride,
+                                          size_t r) {
+    const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m512i pairs = _mm512_permutexvar_epi32(dup_pairs, _mm512_maskz_loadu_epi32((__mmask16)((1u << count) - 1), xsum + t));
+    int32_t tmp[16];
+    _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs));
+    for (int i = 0; i < count; i++) {
+        out[(t + i) * out_stride + r] = tmp[2 * i];
+        out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];
+    }
+}
+
 // The eight-token step of rows r, r + 1 over blocks [b0, b1), continuing the sixteen accumulators
 // in acc (a0, b0, a1, b1, …: rows r and r + 1 of tokens 0…7). Each token's activations have a
 // pointer of their own and the blocks go four per step (one prefetch per row per 64-byte line):
@@ -425,27 +439,18 @@ AVX512 static inline void rows2_tokens8(const uint8_t *w0, const uint8_t *w1, si
                                         const int32_t *xsum, size_t t, int32_t *out, size_t out_stride, size_t r) {
     SHIFTS_512;
     (void)lane_masks;
-    const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     __m512i a[16];
     for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_si512();
     rows2_tokens8_span(w0, w1, x + t * x_stride, x_stride, 0, blocks, TK_PREFETCH_L2, a);
-    // lanes 2i, 2i + 1: rows r, r + 1 of token t + i
     __m512i sums = reduce16_512(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15],
                                 lane_shifts);
-    __m512i pairs = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xsum + t))));
-    int32_t tmp[16];
-    _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs));
-    for (int i = 0; i < 8; i++) {
-        out[(t + i) * out_stride + r] = tmp[2 * i];
-        out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];
-    }
+    store_row_pairs(sums, xsum, t, 8, out, out_stride, r);
 }
 
 // Tokens t..t1−1 (fewer than eight) of rows r and r + 1: four per step, then one at a time.
 AVX512 static inline void rows2_tail(const uint8_t *w0, const uint8_t *w1, size_t blocks, const int8_t *x, size_t x_stride,
                                      const int32_t *xsum, size_t t, size_t t1, int32_t *out, size_t out_stride, size_t r) {
     SHIFTS_512;
-    const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     for (; t + 4 <= t1; t += 4) {
         const int8_t *p0 = x + t * x_stride, *p1 = p0 + x_stride, *p2 = p1 + x_stride, *p3 = p2 + x_stride;
         __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
@@ -463,13 +468,7 @@ AVX512 static inline void rows2_tail(const uint8_t *w0, const uint8_t *w1, size_
         }
         const __m512i z = _mm512_setzero_si512();
         __m512i sums = reduce16_512(a00, a10, a01, a11, a02, a12, a03, a13, z, z, z, z, z, z, z, z, lane_shifts);
-        __m512i pairs = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(xsum + t))));
-        int32_t tmp[16];
-        _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs));
-        for (int i = 0; i < 4; i++) {
-            out[(t + i) * out_stride + r] = tmp[2 * i];
-            out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];
-        }
+        store_row_pairs(sums, xsum, t, 4, out, out_stride, r);
     }
     for (; t < t1; t++) {
         out[t * out_stride + r] = dot_row_avx512(w0, blocks, x + t * x_stride) - xsum[t];
@@ -489,7 +488,6 @@ AVX512 static void gemm_eight_row_groups(const uint8_t *w, size_t row_bytes, siz
                                          const int32_t *xsum, size_t ntok, int32_t *out, size_t out_stride) {
     SHIFTS_512;
     (void)lane_masks;
-    const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     size_t blocks = row_bytes / 16;
     __m512i acc[4][16];
     for (size_t r0 = 0; r0 < rows; r0 += 8) {
@@ -505,18 +503,11 @@ AVX512 static void gemm_eight_row_groups(const uint8_t *w, size_t row_bytes, siz
                     rows2_tokens8_span(w0, w0 + row_bytes, x + t * x_stride, x_stride, b, b1, 8 * row_bytes, acc[g]);
                 }
             }
-            __m512i pairs_sum = _mm512_permutexvar_epi32(dup_pairs, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xsum + t))));
             for (size_t g = 0; g < pairs; g++) {
                 __m512i *a = acc[g];
                 __m512i sums = reduce16_512(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
                                             a[14], a[15], lane_shifts);
-                int32_t tmp[16];
-                _mm512_storeu_si512(tmp, _mm512_sub_epi32(sums, pairs_sum));
-                size_t r = r0 + 2 * g;
-                for (int i = 0; i < 8; i++) {
-                    out[(t + i) * out_stride + r] = tmp[2 * i];
-                    out[(t + i) * out_stride + r + 1] = tmp[2 * i + 1];
-                }
+                store_row_pairs(sums, xsum, t, 8, out, out_stride, r0 + 2 * g);
             }
         }
         for (size_t g = 0; g < pairs; g++) {
@@ -596,7 +587,6 @@ AVX512 void tk_ternary_gemm_avx512vnni(const uint8_t *w, size_t row_bytes, size_
     }
     // A decode batch of up to 16 tokens whose activations fit: one pass over the weights, two rows ×
     // eight tokens per step, then the tail.
-    const __m512i dup_pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     size_t r = 0;
     for (; r + 2 <= rows; r += 2) {
         const uint8_t *w0 = w + r * row_bytes, *w1 = w0 + row_bytes;
