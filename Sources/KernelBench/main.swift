@@ -1,5 +1,5 @@
 // Kernel microbenchmark: decode GEMV and prefill GEMM throughput of every kernel path on
-// GPT-2 XL's largest shapes, single thread. Run: swift run -c release ternary-kernel-bench
+// GPT-2 XL's largest shapes, and activation quantization per token, single thread. Run: swift run -c release ternary-kernel-bench
 // (TOKENS=n for the GEMM's token count, default 16, a decode batch; more than 16 is a prefill, which
 // runs the unpacked-panel GEMM; COPIES=n weight copies streamed, default 16)
 #if canImport(FoundationEssentials)
@@ -69,4 +69,21 @@ for (rows, k) in shapes {
         let coldRate = Double(rows * k * tokens * copies) / cold / 1e9
         print("| \(isa) | \(rows) × \(k) | \(gemvRate.fixed(1)) | \(gemmRate.fixed(1)) | \(coldRate.fixed(1)) |")
     }
+}
+
+// Activation quantization (once per token and linear input): nanoseconds per token.
+print("")
+print("| kernel | activation quantization, ns per token of 1600 | of 6400 |")
+print("| --- | ---: | ---: |")
+for isa in KernelISA.available where isa != .scalar {
+    let kernels = TernaryKernels(isa: isa)
+    let perToken = [1600, 6400].map { n in
+        let x = (0..<n).map { _ in Float.random(in: -10...10, using: &random) }
+        var q = [Int8](repeating: 0, count: TernaryLayout.paddedLength(n))
+        let calls = 20_000
+        return median((0..<5).map { _ in
+            seconds { for _ in 0..<calls { _ = kernels.quantize(x, count: n, into: &q, padded: q.count) } }
+        }) / Double(calls) * 1e9
+    }
+    print("| \(isa) | \(perToken[0].fixed(0)) | \(perToken[1].fixed(0)) |")
 }

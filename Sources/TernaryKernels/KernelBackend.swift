@@ -48,9 +48,13 @@ public struct TernaryKernels: Sendable {
         switch isa {
         case .scalar, .portable:
             return ScalarKernels.quantizeActivations(x, count: count, into: q, padded: padded)
-        case .avx2, .avxVNNI, .avx512VNNI:
+        case .avx2, .avxVNNI:
             var sum: Int32 = 0
             let s = tk_quantize_activations_avx2(x, count, q, padded, &sum)
+            return (s, sum)
+        case .avx512VNNI:
+            var sum: Int32 = 0
+            let s = tk_quantize_activations_avx512(x, count, q, padded, &sum)
             return (s, sum)
         }
     }

@@ -166,6 +166,11 @@ struct KernelTests {
         #expect(Array(q[0..<10]) == [0, 2, 2, 0, -2, -2, 126, -127, 3, 10])
         #expect(q[10..<64].allSatisfy { $0 == 0 })
         #expect(sum == q.reduce(0) { $0 + Int32($1) })
+        for isa in KernelISA.available {
+            var out = [Int8](repeating: 99, count: 64)
+            let got = TernaryKernels(isa: isa).quantize(x, count: x.count, into: &out, padded: 64)
+            #expect(out == q && got.scale == s && got.sum == sum, "ties on \(isa)")
+        }
 
         var rng = SeededGenerator(seed: 6)
         for n in kernelLengths {

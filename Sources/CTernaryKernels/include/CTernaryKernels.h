@@ -91,6 +91,8 @@ void tk_bf16_gemv_fma(const uint16_t *w, size_t k, size_t rows, const float *x, 
 /// s = 127 / max(max|x|, 1e-5); q = clamp(round_half_even(x * s), -128, 127); zero padding up to
 /// `padded`. Returns s; writes the sum of q to *sum.
 float tk_quantize_activations_avx2(const float *x, size_t n, int8_t *q, size_t padded, int32_t *sum);
+/// The same with AVX-512 (the same bytes).
+float tk_quantize_activations_avx512(const float *x, size_t n, int8_t *q, size_t padded, int32_t *sum);
 
 // ---- Float activations -------------------------------------------------------------------------
 /// In place: GELU, tanh form (GPT-2's gelu_new).
