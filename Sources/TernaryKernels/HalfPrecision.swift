@@ -11,7 +11,7 @@ public enum HalfPrecision {
     /// Float16(x[i]) (rounded to nearest, ties to even), for whole tensors.
     public static func float16(_ x: [Float]) -> [Float16] {
         [Float16](unsafeUninitializedCapacity: x.count) { out, count in
-            x.withUnsafeBufferPointer { if let base = $0.baseAddress { convert(base, to: out.baseAddress!, x.count) } }
+            if !x.isEmpty { x.withUnsafeBufferPointer { convert($0.baseAddress!, to: out.baseAddress!, x.count) } }
             count = x.count
         }
     }
