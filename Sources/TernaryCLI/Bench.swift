@@ -29,7 +29,7 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("ubatch"), help: "Micro-batch: the most prompt tokens one forward step processes.")
     var microBatch: Int = InferenceContext.defaultMicroBatch
     @Option(name: [.long, .customLong("batch")], help: ArgumentHelp("Serving test instead: sequences decoded together on the server's scheduler, comma-separated (e.g. 1,2,4,8,16).",
-                               discussion: "Each level sends that many requests at once (-p prompt tokens, -n generated tokens each), -r rounds; it reports the aggregate decode tok/s and the time to first token."))
+                               discussion: "Each level sends that many requests at once (-p prompt tokens, -n generated tokens each), -r rounds in which the levels take turns; it reports the aggregate decode tok/s and the time to first token."))
     var parallel: String?
     @Flag(help: "Print a JSON array instead of the table.") var json = false
 
@@ -136,12 +136,13 @@ struct Bench: ParsableCommand {
                 throw ValidationError("-p \(p) plus -n \(n) exceeds the model's context of \(lm.contextLength) positions")
             }
             let name = lm.file.file.metadata["synthetic"].map { "\(lm.architecture) \($0) (synthetic)" } ?? "\(lm.architecture) \(URL(fileURLWithPath: lm.file.path).lastPathComponent)"
-            for level in parallelLevels {
-                if !json { printError("serving \(level) sequence(s) on \(threads) thread(s), kernel \(lm.kernels.isa)…") }
-                let result = try ServingBenchmark.run(model: lm, parallel: level, promptTokens: p, generate: n, rounds: r, threads: threads,
-                                                      kvPrecision: options.memoryOptions.kvPrecision, prefillChunk: microBatch)
-                rows.append((name, result))
+            let levels = parallelLevels
+            if !json {
+                printError("serving \(levels.map(String.init).joined(separator: ", ")) sequence(s) in turn on \(threads) thread(s), kernel \(lm.kernels.isa)…")
             }
+            let results = try ServingBenchmark.run(model: lm, levels: levels, promptTokens: p, generate: n, rounds: r, threads: threads,
+                                                   kvPrecision: options.memoryOptions.kvPrecision, prefillChunk: microBatch)
+            rows += results.map { (name, $0) }
         }
         if json {
             let objects = rows.map { _, row in
@@ -160,7 +161,7 @@ struct Bench: ParsableCommand {
             print("| \(name) | \(row.threads) | \(row.parallel) | \(row.requests) | \(row.medianAggregateDecode.fixed(2)) | "
                   + "\((row.medianAggregateDecode / Double(row.parallel)).fixed(2)) | \(ratio) | \((row.ttftP50 * 1000).fixed(0)) ms | \((row.ttftP99 * 1000).fixed(0)) ms |")
         }
-        print("\nrequests arrive together, pp\(p) + tg\(n) each (end of text ignored), greedy; decode t/s: median over \(r) round(s) of the")
-        print("tokens per second summed over the sequences; TTFT: the one prefill step over all the prompts")
+        print("\nrequests arrive together, pp\(p) + tg\(n) each (end of text ignored), greedy; the levels take turns in each round; decode")
+        print("t/s: median over \(r) round(s) of the tokens per second summed over the sequences; TTFT: the one prefill step over all the prompts")
     }
 }

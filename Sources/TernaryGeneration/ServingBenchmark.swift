@@ -26,19 +26,23 @@ public struct ServingResult: Sendable {
     }
 }
 
-/// What continuous batching buys: `parallel` requests arrive together on a `BatchScheduler` with
-/// as many slots, each with its own `promptTokens`-token prompt (distinct, so nothing comes from
-/// the prompt cache), and each generates exactly `generate` tokens (end of text ignored). A round
-/// reports the sum over its requests of tokens / decode seconds (all prompts are prefilled in one
-/// step, so they decode in the same steps), and every request's time to first token: that one
-/// prefill step over all the prompts, the latency a burst of `parallel` users sees.
+/// What continuous batching buys: at each level of `levels`, that many requests arrive together on
+/// one `BatchScheduler` (as many slots as the largest level), each with its own `promptTokens`-token
+/// prompt (distinct, so nothing comes from the prompt cache), and each generates exactly `generate`
+/// tokens (end of text ignored). A round runs every level in turn, so a shared machine's drift falls
+/// on all levels alike and their ratios compare the same minutes. Per level and round: the sum over
+/// its requests of tokens / decode seconds (all prompts are prefilled in one step, so they decode in
+/// the same steps), and every request's time to first token: that one prefill step over all the
+/// prompts, the latency a burst of `parallel` users sees.
 public enum ServingBenchmark {
-    public static func run(model: any LanguageModel, parallel: Int, promptTokens: Int, generate: Int, rounds: Int,
-                           threads: Int, kvPrecision: KVPrecision, prefillChunk: Int, seed: UInt64 = 1) throws -> ServingResult {
+    public static func run(model: any LanguageModel, levels: [Int], promptTokens: Int, generate: Int, rounds: Int,
+                           threads: Int, kvPrecision: KVPrecision, prefillChunk: Int, seed: UInt64 = 1) throws -> [ServingResult] {
+        let most = levels.max() ?? 1
         // All the prompts go in one prefill step, so the sequences then decode in the same steps
-        // from first to last and each one's decode time measures the batch.
-        let scheduler = try BatchScheduler(model: model, slots: parallel, contextSize: promptTokens + generate + 1, threads: threads,
-                                           kvPrecision: kvPrecision, prefillChunk: max(prefillChunk, parallel * promptTokens), maxQueue: 0)
+        // from first to last and each one's decode time measures the batch. A level below the
+        // largest leaves slots free: a step covers only the active sequences.
+        let scheduler = try BatchScheduler(model: model, slots: most, contextSize: promptTokens + generate + 1, threads: threads,
+                                           kvPrecision: kvPrecision, prefillChunk: max(prefillChunk, most * promptTokens), maxQueue: 0)
         defer { scheduler.shutdown() }
         var random = SplitMix64(seed: seed)
         var options = SamplingOptions()
@@ -49,15 +53,19 @@ public enum ServingBenchmark {
             return GenerationRequest(prompt: prompt, maxTokens: tokens, options: options, ignoreEndOfText: true)
         }
         _ = try complete([request(min(generate, 4))], on: scheduler)  // warm-up: pages in the weights
-        var aggregate: [Double] = [], firstToken: [Double] = []
+        var aggregate = [[Double]](repeating: [], count: levels.count), firstToken = [[Double]](repeating: [], count: levels.count)
         for _ in 0..<rounds {
-            let summaries = try complete((0..<parallel).map { _ in request(generate) }, on: scheduler)
-            // The first token comes from the prefill step; the rest are decode steps.
-            aggregate.append(summaries.reduce(0) { $0 + Double(max($1.tokens.count - 1, 0)) / max($1.decodeSeconds, 1e-9) })
-            firstToken += summaries.map { $0.queueSeconds + $0.prefillSeconds }
+            for (i, parallel) in levels.enumerated() {
+                let summaries = try complete((0..<parallel).map { _ in request(generate) }, on: scheduler)
+                // The first token comes from the prefill step; the rest are decode steps.
+                aggregate[i].append(summaries.reduce(0) { $0 + Double(max($1.tokens.count - 1, 0)) / max($1.decodeSeconds, 1e-9) })
+                firstToken[i] += summaries.map { $0.queueSeconds + $0.prefillSeconds }
+            }
         }
-        return ServingResult(parallel: parallel, threads: threads, requests: rounds * parallel,
-                             aggregateDecode: aggregate, timeToFirstToken: firstToken)
+        return levels.enumerated().map { i, parallel in
+            ServingResult(parallel: parallel, threads: threads, requests: rounds * parallel, aggregateDecode: aggregate[i],
+                          timeToFirstToken: firstToken[i])
+        }
     }
 
     /// Submits `requests` together and waits for every summary.
