@@ -12,16 +12,20 @@ final class ServerMetrics: Sendable {
     private let reported = Mutex(SchedulerMetrics())
 
     init() {
-        requests = registry.makeCounter(name: "ternary_requests_total", help: "Generation requests accepted")
-        completions = registry.makeCounter(name: "ternary_completions_total", help: "Generation requests completed")
-        promptTokens = registry.makeCounter(name: "ternary_prompt_tokens_total", help: "Prompt tokens of accepted requests")
-        cachedTokens = registry.makeCounter(name: "ternary_prompt_cached_tokens_total", help: "Prompt tokens reused from a slot's cache")
-        generatedTokens = registry.makeCounter(name: "ternary_generated_tokens_total", help: "Tokens generated")
-        active = registry.makeGauge(name: "ternary_active_sequences", help: "Sequences being generated")
-        queued = registry.makeGauge(name: "ternary_queued_requests", help: "Requests waiting for a slot")
-        slots = registry.makeGauge(name: "ternary_slots", help: "Sequences that can be generated together (--parallel)")
-        decodeRate = registry.makeGauge(name: "ternary_tokens_per_second", help: "Generated tokens per second of forward passes, since start")
-        busy = registry.makeGauge(name: "ternary_busy_seconds", help: "Seconds spent in forward passes, since start")
+        // Names: ternary_<metric>_<unit>.
+        func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "ternary", metricName: metric, unitName: unit, helpText: help)
+        }
+        requests = registry.makeCounter(descriptor: name("requests", "total", "Generation requests accepted"))
+        completions = registry.makeCounter(descriptor: name("completions", "total", "Generation requests completed"))
+        promptTokens = registry.makeCounter(descriptor: name("prompt_tokens", "total", "Prompt tokens of accepted requests"))
+        cachedTokens = registry.makeCounter(descriptor: name("prompt_cached_tokens", "total", "Prompt tokens reused from a slot's cache"))
+        generatedTokens = registry.makeCounter(descriptor: name("generated_tokens", "total", "Tokens generated"))
+        active = registry.makeGauge(descriptor: name("active", "sequences", "Sequences being generated"))
+        queued = registry.makeGauge(descriptor: name("queued", "requests", "Requests waiting for a slot"))
+        slots = registry.makeGauge(descriptor: name("slots", "", "Sequences that can be generated together (--parallel)"))
+        decodeRate = registry.makeGauge(descriptor: name("tokens_per", "second", "Generated tokens per second of forward passes, since start"))
+        busy = registry.makeGauge(descriptor: name("busy", "seconds", "Seconds spent in forward passes, since start"))
     }
 
     func completed(_ summary: CompletionSummary) { completions.increment() }
