@@ -35,19 +35,25 @@ public struct GenerationRequest: Sendable {
     public var stopStrings: [String]
     /// Run to `maxTokens` even past the end of the text (benchmarks; llama.cpp's `ignore_eos`).
     public var ignoreEndOfText: Bool
+    /// Each token's log-probability with this many alternatives (0…20); nil: none.
+    public var logprobs: Int?
 
-    public init(prompt: [Int], maxTokens: Int, options: SamplingOptions, stopStrings: [String] = [], ignoreEndOfText: Bool = false) {
+    public init(prompt: [Int], maxTokens: Int, options: SamplingOptions, stopStrings: [String] = [], ignoreEndOfText: Bool = false,
+                logprobs: Int? = nil) {
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.options = options
         self.stopStrings = stopStrings
         self.ignoreEndOfText = ignoreEndOfText
+        self.logprobs = logprobs
     }
 }
 
-/// What a request's stream carries: text as it is generated, then one summary.
+/// What a request's stream carries: text as it is generated, then one summary. With `logprobs`
+/// asked, each text event carries the entries of the tokens whose text it completes (an event may
+/// carry entries and no text, while a token's text is held back).
 public enum GenerationEvent: Sendable {
-    case text(String)
+    case text(String, logprobs: [TokenLogprob] = [])
     case done(CompletionSummary)
 }
 
@@ -154,6 +160,9 @@ public final class BatchScheduler: @unchecked Sendable {
         guard !request.prompt.isEmpty else { throw SchedulerError.emptyPrompt }
         guard request.prompt.count < contextSize else { throw SchedulerError.promptTooLong(tokens: request.prompt.count, contextSize: contextSize) }
         try request.options.validate()
+        if let n = request.logprobs, !(0...TokenLogprob.maxAlternatives).contains(n) {
+            throw GenerationError.badOption(option: "logprobs", value: "\(n)", expected: "an integer in 0...\(TokenLogprob.maxAlternatives)")
+        }
         let (stream, continuation) = AsyncThrowingStream<GenerationEvent, Error>.makeStream(bufferingPolicy: .unbounded)
         let job = Job(request: request, continuation: continuation, tokenizer: tokenizer)
         let cancelled = job.cancelled
@@ -270,7 +279,8 @@ public final class BatchScheduler: @unchecked Sendable {
             job.startedAt = Timing.now()
             job.completion = Completion(tokenizer: tokenizer, prompt: prompt, maxTokens: job.request.maxTokens,
                                         capacityLeft: contextSize - prompt.count, options: job.request.options,
-                                        stopStrings: job.request.stopStrings, ignoreEndOfText: job.request.ignoreEndOfText)
+                                        stopStrings: job.request.stopStrings, ignoreEndOfText: job.request.ignoreEndOfText,
+                                        logprobs: job.request.logprobs)
             counters.promptTokens += prompt.count
             counters.cachedTokens += keep
             slot.job = job
@@ -284,7 +294,11 @@ public final class BatchScheduler: @unchecked Sendable {
         for slot in slots {
             guard let job = slot.job, job.cancelled.value.load(ordering: .relaxed) else { continue }
             // Its summary says .interrupted (a deadline reads it), with the text held back so far.
-            if let rest = job.completion?.interrupt(), !rest.isEmpty { job.continuation.yield(.text(rest)) }
+            if var completion = job.completion {
+                let rest = completion.interrupt(), logprobs = completion.takeLogprobs()
+                job.completion = completion
+                if !rest.isEmpty || !logprobs.isEmpty { job.continuation.yield(.text(rest, logprobs: logprobs)) }
+            }
             finish(slot)
             dropped += 1
         }
@@ -336,7 +350,8 @@ public final class BatchScheduler: @unchecked Sendable {
             if job.prefillDoneAt == nil { job.prefillDoneAt = Timing.now() }
             do {
                 let (text, feed) = try job.completion!.next(logits: Array(slot.logits))
-                if !text.isEmpty { job.continuation.yield(.text(text)) }
+                let logprobs = job.completion!.takeLogprobs()
+                if !text.isEmpty || !logprobs.isEmpty { job.continuation.yield(.text(text, logprobs: logprobs)) }
                 if let feed {
                     job.pending = [feed]
                     generated += 1

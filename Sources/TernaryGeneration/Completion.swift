@@ -47,12 +47,19 @@ public struct Completion {
     /// All text handed out so far.
     public private(set) var text = ""
     public private(set) var stopReason: StopReason?
+    /// How many alternatives each token's `TokenLogprob` lists; nil: no log-probabilities.
+    public let logprobCount: Int?
+    /// Entries of tokens whose text is not all handed out yet, with where that text starts and
+    /// ends in the decoded bytes; and entries handed out but not yet taken.
+    private var unshown: [(entry: TokenLogprob, start: Int, end: Int)] = []
+    private var shown: [TokenLogprob] = []
 
     /// `prompt`: the tokens before the completion (their last one sets how the first piece is
     /// decoded; the repetition penalty looks back over them).
     public init(tokenizer: any Tokenizer, prompt: [Int], maxTokens: Int, capacityLeft: Int, options: SamplingOptions,
-                stopStrings: [String] = [], ignoreEndOfText: Bool = false) {
+                stopStrings: [String] = [], ignoreEndOfText: Bool = false, logprobs: Int? = nil) {
         self.tokenizer = tokenizer
+        logprobCount = logprobs
         ignoresEndOfText = ignoreEndOfText
         budget = max(0, min(maxTokens, capacityLeft))
         budgetReason = capacityLeft < maxTokens ? .context : .length
@@ -69,6 +76,7 @@ public struct Completion {
     /// visible (possibly empty) and the token to feed next, or nil when the completion is over.
     public mutating func next(logits: [Float]) throws -> (text: String, feed: Int?) {
         precondition(stopReason == nil, "the completion is over")
+        let modelLogits = logits
         var logits = logits
         if ignoresEndOfText {
             // Far below any real score but finite (the sampler rejects non-finite logits), so no
@@ -80,12 +88,17 @@ public struct Completion {
         generated.append(token)
         history.append(token)
         if history.count > 2 * max(sampler.options.repetitionWindow, 64) { history.removeFirst(history.count / 2) }
+        let start = decoder.bytesIn
         held += try decoder.append(token)
+        if let logprobCount {
+            unshown.append((TokenLogprob(logits: modelLogits, token: token, top: logprobCount), start, decoder.bytesIn))
+        }
         if let stop = firstStop() {
             let out = String(held[..<stop.lowerBound])
             held = ""
             text += out
             stopReason = .stopString
+            settleLogprobs(final: true, cut: true)
             return (out, nil)
         }
         if generated.count == budget { return (finish(budgetReason), nil) }
@@ -100,10 +113,12 @@ public struct Completion {
     private mutating func finish(_ reason: StopReason) -> String {
         held += decoder.flush()
         var out = held
-        if let stop = firstStop() { out = String(held[..<stop.lowerBound]) }
+        let stop = firstStop()
+        if let stop { out = String(held[..<stop.lowerBound]) }
         held = ""
         text += out
         stopReason = reason
+        settleLogprobs(final: true, cut: stop != nil)
         return out
     }
 
@@ -121,7 +136,25 @@ public struct Completion {
         let out = String(held[..<cut])
         held = String(held[cut...])
         text += out
+        settleLogprobs(final: false, cut: false)
         return out
+    }
+
+    /// The log-probabilities of the tokens whose text has been handed out since the last call (an
+    /// empty list when they were not asked for). A token's entry comes out with the last of its
+    /// text; at a stop string, the tokens whose text starts before it (the rest are dropped, as
+    /// their text is); at the end, all.
+    public mutating func takeLogprobs() -> [TokenLogprob] {
+        defer { shown.removeAll(keepingCapacity: true) }
+        return shown
+    }
+
+    private mutating func settleLogprobs(final: Bool, cut: Bool) {
+        guard !unshown.isEmpty else { return }
+        let visible = text.utf8.count
+        let count = cut ? unshown.prefix { $0.start < visible }.count : final ? unshown.count : unshown.prefix { $0.end <= visible }.count
+        shown += unshown[..<count].map(\.entry)
+        if final { unshown.removeAll() } else { unshown.removeFirst(count) }
     }
 
     private func firstStop() -> Range<String.Index>? {

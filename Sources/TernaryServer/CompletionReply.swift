@@ -10,13 +10,16 @@ struct CompletionReply: Sendable {
     let kind: Kind
     let model: String
     let includeUsage: Bool
+    /// Set when the request asked for token log-probabilities.
+    let logprobs: LogprobReply?
     let id: String
     let created = Int(Date().timeIntervalSince1970)
 
-    init(kind: Kind, model: String, includeUsage: Bool) {
+    init(kind: Kind, model: String, includeUsage: Bool, logprobs: LogprobReply? = nil) {
         self.kind = kind
         self.model = model
         self.includeUsage = includeUsage
+        self.logprobs = logprobs
         id = (kind == .chat ? "chatcmpl-" : "cmpl-") + String(UInt64.random(in: 0...UInt64.max), radix: 16)
     }
 
@@ -47,33 +50,45 @@ struct CompletionReply: Sendable {
         ])
     }
 
-    private func choice(text: String, finish: String?) -> JSONValue {
+    /// The `logprobs` of a choice: null unless asked for; in a stream, null in chunks without tokens.
+    /// `offset`: text completions' running `text_offset`.
+    private func logprobsValue(_ entries: [TokenLogprob], whole: Bool, offset: inout Int) -> JSONValue {
+        guard let logprobs, whole || !entries.isEmpty else { return .null }
+        return kind == .chat ? logprobs.chat(entries, whole: whole) : logprobs.text(entries, offset: &offset)
+    }
+
+    private func choice(text: String, finish: String?, logprobs entries: [TokenLogprob]) -> JSONValue {
         let finishValue = finish.map(JSONValue.string) ?? .null
+        var offset = 0
+        let logprobs = logprobsValue(entries, whole: true, offset: &offset)
         switch kind {
         case .chat:
             return .object([("index", .int(0)), ("message", .object([("role", .string("assistant")), ("content", .string(text))])),
-                            ("logprobs", .null), ("finish_reason", finishValue)])
+                            ("logprobs", logprobs), ("finish_reason", finishValue)])
         case .text:
-            return .object([("index", .int(0)), ("text", .string(text)), ("logprobs", .null), ("finish_reason", finishValue)])
+            return .object([("index", .int(0)), ("text", .string(text)), ("logprobs", logprobs), ("finish_reason", finishValue)])
         }
     }
 
-    private func chunk(delta: [(String, JSONValue)], text: String, finish: String?) -> JSONValue {
+    private func chunk(delta: [(String, JSONValue)], text: String, finish: String?, logprobs: JSONValue = .null) -> JSONValue {
         let finishValue = finish.map(JSONValue.string) ?? .null
         let choice: JSONValue = kind == .chat
-            ? .object([("index", .int(0)), ("delta", .object(delta)), ("logprobs", .null), ("finish_reason", finishValue)])
-            : .object([("index", .int(0)), ("text", .string(text)), ("logprobs", .null), ("finish_reason", finishValue)])
+            ? .object([("index", .int(0)), ("delta", .object(delta)), ("logprobs", logprobs), ("finish_reason", finishValue)])
+            : .object([("index", .int(0)), ("text", .string(text)), ("logprobs", logprobs), ("finish_reason", finishValue)])
         return .object(head(chunkObject) + [("choices", .array([choice]))])
     }
 
     /// The whole reply at once.
     func whole(_ handle: GenerationHandle, metrics: ServerMetrics) async throws -> Response {
         var text = ""
+        var entries: [TokenLogprob] = []
         var summary: CompletionSummary?
         do {
             for try await event in handle.events {
                 switch event {
-                case let .text(piece): text += piece
+                case let .text(piece, logprobs):
+                    text += piece
+                    entries += logprobs
                 case let .done(s): summary = s
                 }
             }
@@ -83,7 +98,7 @@ struct CompletionReply: Sendable {
         guard let summary else { throw APIError.unavailable("The server is shutting down", retryAfter: 5) }
         metrics.completed(summary)
         return JSONResponse.make(.object(head(object) + [
-            ("choices", .array([choice(text: summary.text, finish: summary.stopReason.finishReason)])),
+            ("choices", .array([choice(text: summary.text, finish: summary.stopReason.finishReason, logprobs: entries)])),
             ("usage", Self.usage(summary)), ("timings", Self.timings(summary)),
         ]))
     }
@@ -99,11 +114,13 @@ struct CompletionReply: Sendable {
             if reply.kind == .chat {
                 try await send(reply.chunk(delta: [("role", .string("assistant")), ("content", .string(""))], text: "", finish: nil))
             }
+            var offset = 0
             do {
                 for try await event in handle.events {
                     switch event {
-                    case let .text(piece):
-                        try await send(reply.chunk(delta: [("content", .string(piece))], text: piece, finish: nil))
+                    case let .text(piece, entries):
+                        let logprobs = reply.logprobsValue(entries, whole: false, offset: &offset)
+                        try await send(reply.chunk(delta: [("content", .string(piece))], text: piece, finish: nil, logprobs: logprobs))
                     case let .done(summary):
                         metrics.completed(summary)
                         var last = reply.chunk(delta: [], text: "", finish: summary.stopReason.finishReason)

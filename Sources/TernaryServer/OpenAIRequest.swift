@@ -64,6 +64,9 @@ struct CompletionParameters {
     var includeUsage: Bool
     /// llama-server's `ignore_eos`: generate `max_tokens` even past the end of the text.
     var ignoreEndOfText = false
+    /// Token log-probabilities with this many alternatives each; nil: none. Each endpoint reads its
+    /// own fields for it (chat: `logprobs` and `top_logprobs`; text: `logprobs`, a count).
+    var logprobs: Int?
 
     static let known: Set<String> = [
         "model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "stream", "stream_options", "n",
@@ -128,9 +131,6 @@ struct CompletionParameters {
                 includeUsage = b
             }
         }
-        if let logprobs = f.raw("logprobs"), logprobs.boolean != false {
-            throw APIError.invalid("'logprobs' is not supported by this server", param: "logprobs")
-        }
         if let bias = f.raw("logit_bias"), bias != .object([]) {
             throw APIError.invalid("'logit_bias' is not supported by this server", param: "logit_bias")
         }
@@ -143,9 +143,16 @@ struct ChatCompletionRequest {
     var parameters: CompletionParameters
 
     init(_ f: RequestFields) throws {
-        try f.rejectUnknown(known: CompletionParameters.known.union(["messages", "max_completion_tokens", "response_format", "tools", "tool_choice"]),
+        try f.rejectUnknown(known: CompletionParameters.known.union(["messages", "max_completion_tokens", "response_format", "tools", "tool_choice",
+                                                                     "top_logprobs"]),
                             ignored: ["metadata", "store", "service_tier", "parallel_tool_calls", "cache_prompt"])
         parameters = try CompletionParameters(f, maxTokensKeys: ["max_tokens", "max_completion_tokens"])
+        let top = try f.integer("top_logprobs", in: 0...TokenLogprob.maxAlternatives)
+        if try f.bool("logprobs") == true {
+            parameters.logprobs = top ?? 0
+        } else if top != nil {
+            throw APIError.invalid("'top_logprobs' needs 'logprobs' set to true", param: "top_logprobs")
+        }
         if let format = f.raw("response_format"), format["type"]?.string != "text" {
             throw APIError.invalid("'response_format' other than text is not supported by this server", param: "response_format")
         }
@@ -197,6 +204,10 @@ struct TextCompletionRequest {
         try f.rejectUnknown(known: CompletionParameters.known.union(["prompt", "echo", "suffix", "best_of"]), ignored: ["cache_prompt"])
         parameters = try CompletionParameters(f)
         if parameters.maxTokens == nil { parameters.maxTokens = 16 }  // OpenAI's default for completions
+        // A count of alternatives here (OpenAI allows up to 5; this server, as in chat, 20); false: none.
+        if f.raw("logprobs")?.boolean != false {
+            parameters.logprobs = try f.integer("logprobs", in: 0...TokenLogprob.maxAlternatives)
+        }
         if try f.bool("echo") == true { throw APIError.invalid("'echo' is not supported by this server", param: "echo") }
         if f.has("suffix") { throw APIError.invalid("'suffix' is not supported by this server", param: "suffix") }
         if let bestOf = f.raw("best_of"), bestOf.integer != 1 { throw APIError.invalid("'best_of' must be 1", param: "best_of") }

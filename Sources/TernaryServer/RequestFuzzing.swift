@@ -18,6 +18,9 @@ public enum RequestFuzzing {
         do {
             let chat = try ChatCompletionRequest(fields)
             do { try chat.parameters.options.validate() } catch { return "an accepted chat request has bad options: \(error)" }
+            if let n = chat.parameters.logprobs, !(0...TokenLogprob.maxAlternatives).contains(n) {
+                return "an accepted chat request asks for \(n) log-probability alternatives"
+            }
             let messages = chat.messages.map { ChatMessage(role: $0.role, content: $0.content) }
             _ = try? template.prompt(messages, tokenizer: tokenizer)  // the route turns a failure into a 400
         } catch {
@@ -26,6 +29,9 @@ public enum RequestFuzzing {
         do {
             let text = try TextCompletionRequest(fields, vocabularySize: tokenizer.vocabularySize)
             do { try text.parameters.options.validate() } catch { return "an accepted text request has bad options: \(error)" }
+            if let n = text.parameters.logprobs, !(0...TokenLogprob.maxAlternatives).contains(n) {
+                return "an accepted text request asks for \(n) log-probability alternatives"
+            }
             if case let .text(prompt) = text.prompt { _ = tokenizer.encode(prompt) }
         } catch {
             if let problem = rejected(error) { return problem }

@@ -87,7 +87,8 @@ struct Routes: Sendable {
         do {
             let handle = try engine.scheduler.submit(GenerationRequest(prompt: prompt, maxTokens: maxTokens, options: parameters.options,
                                                                        stopStrings: parameters.stop + stop,
-                                                                       ignoreEndOfText: parameters.ignoreEndOfText))
+                                                                       ignoreEndOfText: parameters.ignoreEndOfText,
+                                                                       logprobs: parameters.logprobs))
             let deadline = options.timeout
             Task { [weak handle] in
                 try? await Task.sleep(for: .seconds(deadline))
@@ -115,7 +116,8 @@ struct Routes: Sendable {
             throw APIError.invalid("The messages cannot be rendered with the \(engine.template.rawValue) chat template: \(error)", param: "messages")
         }
         let handle = try submit(engine, prompt: prompt, parameters: chat.parameters, stop: engine.template.stopStrings)
-        let reply = CompletionReply(kind: .chat, model: engine.name, includeUsage: chat.parameters.includeUsage)
+        let reply = CompletionReply(kind: .chat, model: engine.name, includeUsage: chat.parameters.includeUsage,
+                                    logprobs: chat.parameters.logprobs.map { _ in LogprobReply(tokenizer: engine.tokenizer) })
         return chat.parameters.stream ? reply.stream(handle, metrics: state.metrics) : try await reply.whole(handle, metrics: state.metrics)
     }
 
@@ -131,7 +133,8 @@ struct Routes: Sendable {
         }
         guard !prompt.isEmpty else { throw APIError.invalid("'prompt' is empty and the model adds no start token; give some text", param: "prompt") }
         let handle = try submit(engine, prompt: prompt, parameters: completion.parameters, stop: [])
-        let reply = CompletionReply(kind: .text, model: engine.name, includeUsage: completion.parameters.includeUsage)
+        let reply = CompletionReply(kind: .text, model: engine.name, includeUsage: completion.parameters.includeUsage,
+                                    logprobs: completion.parameters.logprobs.map { _ in LogprobReply(tokenizer: engine.tokenizer) })
         return completion.parameters.stream ? reply.stream(handle, metrics: state.metrics) : try await reply.whole(handle, metrics: state.metrics)
     }
 }

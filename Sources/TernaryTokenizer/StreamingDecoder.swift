@@ -7,6 +7,9 @@ public struct StreamingDecoder {
     private let tokenizer: any Tokenizer
     private var pending: [UInt8] = []
     private var previous: Int?
+    /// Bytes taken in so far (after the dropped leading space): where each token's text ends in
+    /// the decoded stream, as long as that stream is valid UTF-8.
+    public private(set) var bytesIn = 0
 
     /// `previous`: the last token before the stream (the prompt's), nil at a sequence's start.
     public init(tokenizer: any Tokenizer, after previous: Int? = nil) {
@@ -21,6 +24,7 @@ public struct StreamingDecoder {
         var bytes = try tokenizer.bytes(of: id)
         if tokenizer.stripsLeadingSpace, previous == nil || previous == tokenizer.bos, bytes.first == 0x20 { bytes.removeFirst() }
         pending += bytes
+        bytesIn += bytes.count
         let complete = Self.completePrefixLength(pending)
         let text = String(decoding: pending[0..<complete], as: UTF8.self)
         pending.removeFirst(complete)

@@ -13,7 +13,7 @@ struct BatchSchedulerTests {
         var text = ""
         for try await event in handle.events {
             switch event {
-            case let .text(piece): text += piece
+            case let .text(piece, _): text += piece
             case let .done(summary): return (text, summary)
             }
         }

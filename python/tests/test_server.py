@@ -1,5 +1,6 @@
 """`ternary serve` driven by the official `openai` client: chat and text completions, streaming and
-not, stop strings, seeds (alone or batched), usage, and the error cases of OpenAI's API."""
+not, stop strings, seeds (alone or batched), usage, token log-probabilities, and the error cases of
+OpenAI's API."""
 import json
 import threading
 import urllib.error
@@ -49,9 +50,7 @@ def test_chat_completion_with_usage_and_timings(server):
 def test_text_completion_usage_matches_the_tokenizer(server):
     client = server.client()
     prompt = "ROMEO:\nBut soft, what light through yonder window breaks?"
-    reply = client.completions.create(model="x", prompt=prompt, max_tokens=9, seed=5, temperature=1.0, top_k=0,
-                                      extra_body={"min_p": 0}) if False else \
-        client.completions.create(model="x", prompt=prompt, max_tokens=9, seed=5, temperature=1.0)
+    reply = client.completions.create(model="x", prompt=prompt, max_tokens=9, seed=5, temperature=1.0)
     assert reply.object == "text_completion"
     assert reply.usage.prompt_tokens == len(_tokens(server, prompt))
     if reply.choices[0].finish_reason == "length":
@@ -131,6 +130,70 @@ def test_errors_have_openai_shapes_and_statuses(server):
     assert status == 400 and json.loads(body)["error"]["type"] == "invalid_request_error"
     status, _, body = _post(server.url + "/v1/nothing", {})
     assert status == 404 and json.loads(body)["error"]["type"] == "not_found_error"
+
+
+def test_logprobs_are_the_models_distribution_as_the_numpy_reference_computes_it(ternary_bin):
+    """Text completions' `logprobs` (OpenAI's legacy shape) against the independent NumPy engine
+    (float32 attention, so the server's cache is f32 here too): each token is the reference's
+    greedy choice, its log-probability the reference's log-softmax, and the alternatives its best
+    three."""
+    import numpy as np
+
+    from conftest import ROOT
+    from ternary_qat.numpy_ref import NumpyGPT2
+
+    with ServerProcess(ternary_bin, "--kv-cache", "f32", "-t", "1") as server:
+        def text_of(token):
+            status, _, body = _post(server.url + "/detokenize", {"tokens": [token]})
+            assert status == 200
+            return json.loads(body)["content"]
+
+        prompt = _tokens(server, "ROMEO:\nBut soft, what light")
+        reply = server.client().completions.create(model="m", prompt=prompt, max_tokens=6, temperature=0, logprobs=3)
+        got = reply.choices[0].logprobs
+        assert len(got.tokens) == len(got.token_logprobs) == len(got.top_logprobs) == len(got.text_offset) == reply.usage.completion_tokens
+        assert "".join(got.tokens) == reply.choices[0].text
+        assert got.text_offset == [sum(len(t) for t in got.tokens[:i]) for i in range(len(got.tokens))]
+        reference = NumpyGPT2(str(ROOT / "models" / "shakespeare-ternary.safetensors"))
+        cache = reference.new_cache()
+        logits = reference.forward(prompt, cache)[-1]
+        for token, logprob, top in zip(got.tokens, got.token_logprobs, got.top_logprobs):
+            row = logits.astype(np.float64)
+            log_softmax = row - row.max() - np.log(np.exp(row - row.max()).sum())
+            best = [int(i) for i in np.argsort(-row, kind="stable")[:3]]
+            assert token == text_of(best[0])
+            # Measured: within 5e-7 (the engine's float32 logits against NumPy's).
+            assert abs(logprob - log_softmax[best[0]]) < 1e-4, (logprob, log_softmax[best[0]])
+            assert list(top) == [text_of(i) for i in best] and all(abs(top[text_of(i)] - log_softmax[i]) < 1e-4 for i in best)
+            logits = reference.forward([best[0]], cache)[-1]
+
+
+def test_chat_logprobs_stream_with_their_text_and_rebuild_it(server):
+    client = server.client()
+    messages = [{"role": "user", "content": "What news from Verona?"}]
+    whole = client.chat.completions.create(model="m", messages=messages, max_tokens=10, seed=4, logprobs=True, top_logprobs=2)
+    content = whole.choices[0].logprobs.content
+    assert len(content) == whole.usage.completion_tokens or whole.choices[0].finish_reason == "stop"
+    assert bytes(b for entry in content for b in entry.bytes).decode() == whole.choices[0].message.content
+    for entry in content:
+        assert entry.logprob <= 0 and len(entry.top_logprobs) == 2
+        assert entry.top_logprobs[0].logprob >= entry.top_logprobs[1].logprob >= entry.logprob or entry.top_logprobs[0].bytes == entry.bytes
+        assert all(t.logprob == entry.logprob for t in entry.top_logprobs if t.bytes == entry.bytes)
+    chunks = list(client.chat.completions.create(model="m", messages=messages, max_tokens=10, seed=4, logprobs=True, top_logprobs=2,
+                                                 stream=True))
+    streamed = [entry for c in chunks if c.choices and c.choices[0].logprobs for entry in c.choices[0].logprobs.content]
+    assert [(e.token, e.logprob) for e in streamed] == [(e.token, e.logprob) for e in content]
+    # Without the flag there are none.
+    plain = client.chat.completions.create(model="m", messages=messages, max_tokens=4, seed=4)
+    assert plain.choices[0].logprobs is None
+    for bad in ({"top_logprobs": 2}, {"logprobs": True, "top_logprobs": 21}, {"logprobs": 3}):
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(model="m", messages=messages, max_tokens=2, extra_body=bad)
+        assert e.value.body["param"] in bad
+    for bad in (-1, 21, True, "3"):
+        with pytest.raises(openai.BadRequestError) as e:
+            client.completions.create(model="m", prompt="hi", max_tokens=2, extra_body={"logprobs": bad})
+        assert e.value.body["param"] == "logprobs"
 
 
 def test_models_health_metrics_and_the_chat_page(server):
