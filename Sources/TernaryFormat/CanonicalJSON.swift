@@ -46,6 +46,7 @@ public enum JSONValue: Sendable, Equatable {
     public var string: String? { if case let .string(s) = self { s } else { nil } }
     public var integer: Int? { if case let .int(i) = self { i } else { nil } }
     public var boolean: Bool? { if case let .bool(b) = self { b } else { nil } }
+    public var array: [JSONValue]? { if case let .array(a) = self { a } else { nil } }
     public var isNull: Bool { if case .null = self { true } else { false } }
 
     /// What kind of value this is, for error messages ("an integer", "a string", …).

@@ -37,15 +37,20 @@ public struct GenerationRequest: Sendable {
     public var ignoreEndOfText: Bool
     /// Each token's log-probability with this many alternatives (0…20); nil: none.
     public var logprobs: Int?
+    /// The same for the prompt's tokens after the first, each given the ones before it (OpenAI's
+    /// `echo` with `logprobs`: how evaluation harnesses score a text). Such a prompt is computed
+    /// whole, never taken from the prompt cache.
+    public var promptLogprobs: Int?
 
     public init(prompt: [Int], maxTokens: Int, options: SamplingOptions, stopStrings: [String] = [], ignoreEndOfText: Bool = false,
-                logprobs: Int? = nil) {
+                logprobs: Int? = nil, promptLogprobs: Int? = nil) {
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.options = options
         self.stopStrings = stopStrings
         self.ignoreEndOfText = ignoreEndOfText
         self.logprobs = logprobs
+        self.promptLogprobs = promptLogprobs
     }
 }
 
@@ -53,6 +58,9 @@ public struct GenerationRequest: Sendable {
 /// asked, each text event carries the entries of the tokens whose text it completes (an event may
 /// carry entries and no text, while a token's text is held back).
 public enum GenerationEvent: Sendable {
+    /// With `promptLogprobs` asked, once, before any text: the entries of the prompt's tokens
+    /// after the first.
+    case prompt(logprobs: [TokenLogprob])
     case text(String, logprobs: [TokenLogprob] = [])
     case done(CompletionSummary)
 }
@@ -160,7 +168,7 @@ public final class BatchScheduler: @unchecked Sendable {
         guard !request.prompt.isEmpty else { throw SchedulerError.emptyPrompt }
         guard request.prompt.count < contextSize else { throw SchedulerError.promptTooLong(tokens: request.prompt.count, contextSize: contextSize) }
         try request.options.validate()
-        if let n = request.logprobs, !(0...TokenLogprob.maxAlternatives).contains(n) {
+        for n in [request.logprobs, request.promptLogprobs].compactMap({ $0 }) where !(0...TokenLogprob.maxAlternatives).contains(n) {
             throw GenerationError.badOption(option: "logprobs", value: "\(n)", expected: "an integer in 0...\(TokenLogprob.maxAlternatives)")
         }
         let (stream, continuation) = AsyncThrowingStream<GenerationEvent, Error>.makeStream(bufferingPolicy: .unbounded)
@@ -212,6 +220,12 @@ public final class BatchScheduler: @unchecked Sendable {
         var startedAt: Timing.Instant?
         /// When the prompt's last token was fed (nil while prefilling).
         var prefillDoneAt: Timing.Instant?
+        /// With `promptLogprobs`: every fed row's logits (a prefill chunk's worth), and the
+        /// prompt's entries so far.
+        var rowLogits: UnsafeMutableBufferPointer<Float>?
+        var promptEntries: [TokenLogprob] = []
+
+        deinit { rowLogits?.deallocate() }
 
         init(request: GenerationRequest, continuation: AsyncThrowingStream<GenerationEvent, Error>.Continuation, tokenizer: any Tokenizer) {
             self.request = request
@@ -268,7 +282,9 @@ public final class BatchScheduler: @unchecked Sendable {
             let free = slots.filter { $0.job == nil }
             func shared(_ slot: Slot) -> Int { zip(slot.tokens, prompt).prefix { $0 == $1 }.count }
             let slot = free.max { shared($0) < shared($1) }!
-            var keep = min(shared(slot), prompt.count - 1)  // feed at least one token: its logits start the completion
+            // Feed at least one token (its logits start the completion), and all of a prompt whose
+            // own log-probabilities are asked for.
+            var keep = job.request.promptLogprobs == nil ? min(shared(slot), prompt.count - 1) : 0
             if keep < slot.tokens.count, !slot.memory.truncate(to: keep) {
                 slot.memory.reset()
                 keep = 0
@@ -281,6 +297,9 @@ public final class BatchScheduler: @unchecked Sendable {
                                         capacityLeft: contextSize - prompt.count, options: job.request.options,
                                         stopStrings: job.request.stopStrings, ignoreEndOfText: job.request.ignoreEndOfText,
                                         logprobs: job.request.logprobs)
+            if job.request.promptLogprobs != nil {
+                job.rowLogits = .allocate(capacity: min(prefillChunk, prompt.count) * model.vocabularySize)
+            }
             counters.promptTokens += prompt.count
             counters.cachedTokens += keep
             slot.job = job
@@ -292,7 +311,14 @@ public final class BatchScheduler: @unchecked Sendable {
         // Slots whose consumer went away stop here; their memory stays for the prompt cache.
         var dropped = 0
         for slot in slots {
-            guard let job = slot.job, job.cancelled.value.load(ordering: .relaxed) else { continue }
+            guard let job = slot.job else { continue }
+            if job.completion?.isFinished == true, job.request.promptLogprobs == nil {
+                // Nothing to generate (max_tokens 0) and nothing to score: no forward pass.
+                finish(slot)
+                dropped += 1
+                continue
+            }
+            guard job.cancelled.value.load(ordering: .relaxed) else { continue }
             // Its summary says .interrupted (a deadline reads it), with the text held back so far.
             if var completion = job.completion {
                 let rest = completion.interrupt(), logprobs = completion.takeLogprobs()
@@ -325,8 +351,12 @@ public final class BatchScheduler: @unchecked Sendable {
         guard !fed.isEmpty else { return }
         let started = Timing.now()
         for (slot, tokens, wantsLogits) in fed {
-            steps.append(ForwardStep(tokens: tokens, memory: slot.memory, logits: wantsLogits ? .last : .none,
-                                     output: wantsLogits ? slot.logits.baseAddress : nil))
+            if let rows = slot.job?.rowLogits, slot.job?.prefillDoneAt == nil {
+                steps.append(ForwardStep(tokens: tokens, memory: slot.memory, logits: .all, output: rows.baseAddress))
+            } else {
+                steps.append(ForwardStep(tokens: tokens, memory: slot.memory, logits: wantsLogits ? .last : .none,
+                                         output: wantsLogits ? slot.logits.baseAddress : nil))
+            }
         }
         do {
             try steps.withUnsafeMutableBufferPointer { try model.forward($0, context: context) }
@@ -344,10 +374,30 @@ public final class BatchScheduler: @unchecked Sendable {
         var finished: [Slot] = []
         for (slot, tokens, wantsLogits) in fed {
             guard let job = slot.job else { continue }
+            if let rows = job.rowLogits, job.prefillDoneAt == nil {
+                do { try scorePrompt(job, rows: rows, from: slot.tokens.count, count: tokens.count, into: slot) } catch {
+                    job.continuation.finish(throwing: error)
+                    slot.job = nil
+                    slot.memory.reset()
+                    slot.tokens = []
+                    continue
+                }
+            }
             slot.tokens += tokens
             job.pending.removeFirst(tokens.count)
             guard wantsLogits else { continue }
-            if job.prefillDoneAt == nil { job.prefillDoneAt = Timing.now() }
+            if job.prefillDoneAt == nil {
+                job.prefillDoneAt = Timing.now()
+                if let rows = job.rowLogits {
+                    job.continuation.yield(.prompt(logprobs: job.promptEntries))
+                    rows.deallocate()
+                    job.rowLogits = nil
+                }
+            }
+            if job.completion!.isFinished {  // max_tokens 0: the prompt only
+                finished.append(slot)
+                continue
+            }
             do {
                 let (text, feed) = try job.completion!.next(logits: Array(slot.logits))
                 let logprobs = job.completion!.takeLogprobs()
@@ -372,6 +422,21 @@ public final class BatchScheduler: @unchecked Sendable {
         counters.generatedTokens += generated
         condition.unlock()
         for slot in finished { finish(slot) }
+    }
+
+    /// The entries of the prompt tokens that rows `first…first+count−1`' logits predict; the last
+    /// row's logits, when they are the prompt's last, go to the slot for the first sampled token.
+    /// Non-finite logits (corrupt weights) are an error, as when sampling.
+    private func scorePrompt(_ job: Job, rows: UnsafeMutableBufferPointer<Float>, from first: Int, count: Int, into slot: Slot) throws {
+        let vocabulary = model.vocabularySize, prompt = job.request.prompt, top = job.request.promptLogprobs ?? 0
+        for r in 0..<count where first + r + 1 < prompt.count {
+            let row = Array(rows[(r * vocabulary)..<((r + 1) * vocabulary)])
+            if let bad = row.firstIndex(where: { !$0.isFinite }) { throw GenerationError.nonFiniteLogits(token: bad, value: row[bad]) }
+            job.promptEntries.append(TokenLogprob(logits: row, token: prompt[first + r + 1], top: top))
+        }
+        if first + count == prompt.count {
+            _ = slot.logits.update(fromContentsOf: rows[((count - 1) * vocabulary)..<(count * vocabulary)])
+        }
     }
 
     private func finish(_ slot: Slot) {

@@ -12,14 +12,24 @@ struct CompletionReply: Sendable {
     let includeUsage: Bool
     /// Set when the request asked for token log-probabilities.
     let logprobs: LogprobReply?
+    /// A text completion's `echo`: the prompt's text comes first, and with `logprobs` its tokens'
+    /// entries (the first token's are null: nothing comes before it).
+    struct Echo: Sendable {
+        var text: String
+        var firstToken: Int
+    }
+    let echo: Echo?
     let id: String
     let created = Int(Date().timeIntervalSince1970)
 
-    init(kind: Kind, model: String, includeUsage: Bool, logprobs: LogprobReply? = nil) {
+    typealias Item = (token: Int, entry: TokenLogprob?)
+
+    init(kind: Kind, model: String, includeUsage: Bool, logprobs: LogprobReply? = nil, echo: Echo? = nil) {
         self.kind = kind
         self.model = model
         self.includeUsage = includeUsage
         self.logprobs = logprobs
+        self.echo = echo
         id = (kind == .chat ? "chatcmpl-" : "cmpl-") + String(UInt64.random(in: 0...UInt64.max), radix: 16)
     }
 
@@ -52,15 +62,23 @@ struct CompletionReply: Sendable {
 
     /// The `logprobs` of a choice: null unless asked for; in a stream, null in chunks without tokens.
     /// `offset`: text completions' running `text_offset`.
-    private func logprobsValue(_ entries: [TokenLogprob], whole: Bool, offset: inout Int) -> JSONValue {
-        guard let logprobs, whole || !entries.isEmpty else { return .null }
-        return kind == .chat ? logprobs.chat(entries, whole: whole) : logprobs.text(entries, offset: &offset)
+    private func logprobsValue(_ items: [Item], whole: Bool, offset: inout Int) -> JSONValue {
+        guard let logprobs, whole || !items.isEmpty else { return .null }
+        return kind == .chat ? logprobs.chat(items.compactMap(\.entry), whole: whole) : logprobs.text(items, offset: &offset)
     }
 
-    private func choice(text: String, finish: String?, logprobs entries: [TokenLogprob]) -> JSONValue {
+    private static func items(_ entries: [TokenLogprob]) -> [Item] { entries.map { ($0.token, $0) } }
+
+    /// The echoed prompt's items: its first token without an entry, then the scheduler's.
+    private func promptItems(_ entries: [TokenLogprob]) -> [Item] {
+        guard let echo else { return [] }
+        return [(echo.firstToken, nil)] + Self.items(entries)
+    }
+
+    private func choice(text: String, finish: String?, logprobs items: [Item]) -> JSONValue {
         let finishValue = finish.map(JSONValue.string) ?? .null
         var offset = 0
-        let logprobs = logprobsValue(entries, whole: true, offset: &offset)
+        let logprobs = logprobsValue(items, whole: true, offset: &offset)
         switch kind {
         case .chat:
             return .object([("index", .int(0)), ("message", .object([("role", .string("assistant")), ("content", .string(text))])),
@@ -80,15 +98,13 @@ struct CompletionReply: Sendable {
 
     /// The whole reply at once.
     func whole(_ handle: GenerationHandle, metrics: ServerMetrics) async throws -> Response {
-        var text = ""
-        var entries: [TokenLogprob] = []
+        var items: [Item] = []
         var summary: CompletionSummary?
         do {
             for try await event in handle.events {
                 switch event {
-                case let .text(piece, logprobs):
-                    text += piece
-                    entries += logprobs
+                case let .prompt(logprobs): items = promptItems(logprobs) + items
+                case let .text(_, logprobs): items += Self.items(logprobs)
                 case let .done(s): summary = s
                 }
             }
@@ -98,7 +114,7 @@ struct CompletionReply: Sendable {
         guard let summary else { throw APIError.unavailable("The server is shutting down", retryAfter: 5) }
         metrics.completed(summary)
         return JSONResponse.make(.object(head(object) + [
-            ("choices", .array([choice(text: summary.text, finish: summary.stopReason.finishReason, logprobs: entries)])),
+            ("choices", .array([choice(text: (echo?.text ?? "") + summary.text, finish: summary.stopReason.finishReason, logprobs: items)])),
             ("usage", Self.usage(summary)), ("timings", Self.timings(summary)),
         ]))
     }
@@ -115,11 +131,18 @@ struct CompletionReply: Sendable {
                 try await send(reply.chunk(delta: [("role", .string("assistant")), ("content", .string(""))], text: "", finish: nil))
             }
             var offset = 0
+            if let echo = reply.echo, reply.logprobs == nil {
+                try await send(reply.chunk(delta: [], text: echo.text, finish: nil))
+            }
             do {
                 for try await event in handle.events {
                     switch event {
+                    case let .prompt(entries):
+                        // Only with an echo: the prompt's text with its entries.
+                        let logprobs = reply.logprobsValue(reply.promptItems(entries), whole: false, offset: &offset)
+                        try await send(reply.chunk(delta: [], text: reply.echo?.text ?? "", finish: nil, logprobs: logprobs))
                     case let .text(piece, entries):
-                        let logprobs = reply.logprobsValue(entries, whole: false, offset: &offset)
+                        let logprobs = reply.logprobsValue(Self.items(entries), whole: false, offset: &offset)
                         try await send(reply.chunk(delta: [("content", .string(piece))], text: piece, finish: nil, logprobs: logprobs))
                     case let .done(summary):
                         metrics.completed(summary)

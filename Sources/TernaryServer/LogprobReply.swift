@@ -26,13 +26,21 @@ struct LogprobReply: Sendable {
 
     /// Text completions: `{"tokens", "token_logprobs", "top_logprobs": [{token: logprob}], "text_offset"}`.
     /// Each step's map holds the asked-for alternatives and the chosen token (up to n + 1 keys, as
-    /// OpenAI documents); tokens that read the same keep the likelier one. `offset`: where the
-    /// first token's text starts in the completion, in Unicode code points; advanced past them.
-    func text(_ entries: [TokenLogprob], offset: inout Int) -> JSONValue {
+    /// OpenAI documents); tokens that read the same keep the likelier one. A token without an entry
+    /// (an echoed prompt's first) has null for both. `offset`: where the first token's text starts
+    /// in the reply's text, in Unicode code points; advanced past them.
+    func text(_ items: [(token: Int, entry: TokenLogprob?)], offset: inout Int) -> JSONValue {
         var tokens: [JSONValue] = [], logprobs: [JSONValue] = [], tops: [JSONValue] = [], offsets: [JSONValue] = []
-        for entry in entries {
-            let shown = text(entry.token)
+        for (token, entry) in items {
+            let shown = text(token)
             tokens.append(.string(shown))
+            offsets.append(.int(offset))
+            offset += shown.unicodeScalars.count
+            guard let entry else {
+                logprobs.append(.null)
+                tops.append(.null)
+                continue
+            }
             logprobs.append(.double(Double(entry.logprob)))
             var seen = Set<String>(), top: [(String, JSONValue)] = []
             for alternative in entry.top + [TokenLogprob.Alternative(token: entry.token, logprob: entry.logprob)] {
@@ -40,8 +48,6 @@ struct LogprobReply: Sendable {
                 if seen.insert(key).inserted { top.append((key, .double(Double(alternative.logprob)))) }
             }
             tops.append(.object(top))
-            offsets.append(.int(offset))
-            offset += shown.unicodeScalars.count
         }
         return .object([("tokens", .array(tokens)), ("token_logprobs", .array(logprobs)), ("top_logprobs", .array(tops)),
                         ("text_offset", .array(offsets))])

@@ -199,6 +199,9 @@ struct TextCompletionRequest {
     enum Prompt { case text(String), tokens([Int]) }
     var prompt: Prompt
     var parameters: CompletionParameters
+    /// The reply starts with the prompt (and, with `logprobs`, its tokens' log-probabilities: how
+    /// evaluation harnesses such as lm-evaluation-harness score a text).
+    var echo: Bool
 
     init(_ f: RequestFields, vocabularySize: Int) throws {
         try f.rejectUnknown(known: CompletionParameters.known.union(["prompt", "echo", "suffix", "best_of"]), ignored: ["cache_prompt"])
@@ -208,20 +211,28 @@ struct TextCompletionRequest {
         if f.raw("logprobs")?.boolean != false {
             parameters.logprobs = try f.integer("logprobs", in: 0...TokenLogprob.maxAlternatives)
         }
-        if try f.bool("echo") == true { throw APIError.invalid("'echo' is not supported by this server", param: "echo") }
+        echo = try f.bool("echo") ?? false
         if f.has("suffix") { throw APIError.invalid("'suffix' is not supported by this server", param: "suffix") }
         if let bestOf = f.raw("best_of"), bestOf.integer != 1 { throw APIError.invalid("'best_of' must be 1", param: "best_of") }
         switch f.raw("prompt") {
         case let .string(s)?: prompt = .text(s)
         case let .array(items)? where items.count == 1 && items[0].string != nil: prompt = .text(items[0].string!)
         case let .array(items)? where !items.isEmpty && items.allSatisfy({ $0.integer != nil }):
-            let ids = items.map { $0.integer! }
-            guard ids.allSatisfy({ $0 >= 0 && $0 < vocabularySize }) else {
-                throw APIError.invalid("'prompt' token ids must be in 0..<\(vocabularySize)", param: "prompt")
-            }
-            prompt = .tokens(ids)
+            prompt = .tokens(try Self.tokens(items, vocabularySize: vocabularySize))
+        case let .array(items)? where items.count == 1 && items[0].array?.isEmpty == false:
+            prompt = .tokens(try Self.tokens(items[0].array!, vocabularySize: vocabularySize))
+        case let .array(items)? where items.count > 1 && items.allSatisfy({ $0.string != nil || $0.array != nil }):
+            throw APIError.invalid("'prompt' holds \(items.count) prompts; this server takes one per request", param: "prompt")
         default:
-            throw APIError.invalid("'prompt' must be a string, a list of one string, or a list of token ids", param: "prompt")
+            throw APIError.invalid("'prompt' must be a string, a list of token ids, or a list of one of those", param: "prompt")
         }
+    }
+
+    private static func tokens(_ items: [JSONValue], vocabularySize: Int) throws -> [Int] {
+        let ids = items.compactMap(\.integer)
+        guard ids.count == items.count, ids.allSatisfy({ $0 >= 0 && $0 < vocabularySize }) else {
+            throw APIError.invalid("'prompt' token ids must be integers in 0..<\(vocabularySize)", param: "prompt")
+        }
+        return ids
     }
 }

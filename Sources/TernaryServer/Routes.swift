@@ -77,7 +77,7 @@ struct Routes: Sendable {
         return try RequestFields(body: Array(buffer.readableBytesView))
     }
 
-    func submit(_ engine: Engine, prompt: [Int], parameters: CompletionParameters, stop: [String]) throws -> GenerationHandle {
+    func submit(_ engine: Engine, prompt: [Int], parameters: CompletionParameters, stop: [String], promptLogprobs: Int? = nil) throws -> GenerationHandle {
         let context = engine.scheduler.contextSize
         guard prompt.count < context else {
             throw APIError.invalid("This model's maximum context length is \(context) tokens (--ctx-size). However, your prompt is \(prompt.count) tokens; shorten it.",
@@ -88,7 +88,7 @@ struct Routes: Sendable {
             let handle = try engine.scheduler.submit(GenerationRequest(prompt: prompt, maxTokens: maxTokens, options: parameters.options,
                                                                        stopStrings: parameters.stop + stop,
                                                                        ignoreEndOfText: parameters.ignoreEndOfText,
-                                                                       logprobs: parameters.logprobs))
+                                                                       logprobs: parameters.logprobs, promptLogprobs: promptLogprobs))
             let deadline = options.timeout
             Task { [weak handle] in
                 try? await Task.sleep(for: .seconds(deadline))
@@ -132,9 +132,17 @@ struct Routes: Sendable {
         case let .tokens(ids): prompt = ids
         }
         guard !prompt.isEmpty else { throw APIError.invalid("'prompt' is empty and the model adds no start token; give some text", param: "prompt") }
-        let handle = try submit(engine, prompt: prompt, parameters: completion.parameters, stop: [])
+        let handle = try submit(engine, prompt: prompt, parameters: completion.parameters, stop: [],
+                                promptLogprobs: completion.echo ? completion.parameters.logprobs : nil)
+        var echo: CompletionReply.Echo?
+        if completion.echo {
+            switch completion.prompt {
+            case let .text(text): echo = .init(text: text, firstToken: prompt[0])
+            case let .tokens(ids): echo = .init(text: (try? engine.tokenizer.decode(ids)) ?? "", firstToken: ids[0])
+            }
+        }
         let reply = CompletionReply(kind: .text, model: engine.name, includeUsage: completion.parameters.includeUsage,
-                                    logprobs: completion.parameters.logprobs.map { _ in LogprobReply(tokenizer: engine.tokenizer) })
+                                    logprobs: completion.parameters.logprobs.map { _ in LogprobReply(tokenizer: engine.tokenizer) }, echo: echo)
         return completion.parameters.stream ? reply.stream(handle, metrics: state.metrics) : try await reply.whole(handle, metrics: state.metrics)
     }
 }

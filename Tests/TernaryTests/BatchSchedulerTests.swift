@@ -13,6 +13,7 @@ struct BatchSchedulerTests {
         var text = ""
         for try await event in handle.events {
             switch event {
+            case .prompt: break
             case let .text(piece, _): text += piece
             case let .done(summary): return (text, summary)
             }

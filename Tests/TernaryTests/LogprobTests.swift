@@ -107,6 +107,7 @@ struct LogprobTests {
             var all: [TokenLogprob] = []
             for try await event in handle.events {
                 switch event {
+                case .prompt: Issue.record("prompt log-probabilities that were not asked for")
                 case let .text(_, logprobs): all += logprobs
                 case let .done(summary): return (all, summary.tokens)
                 }
@@ -127,5 +128,38 @@ struct LogprobTests {
             bad.logprobs = 21
             _ = try shared.submit(bad)
         }
+    }
+
+    @Test("a prompt's own log-probabilities are its tokens' log-softmax given the ones before, computed whole even when a slot holds it")
+    func promptLogprobs() async throws {
+        let prompt = Self.tokenizer.encode("ROMEO:\nBut soft, what light through yonder window breaks?")
+        let vocabulary = Self.model.vocabularySize
+        let logits = try Self.model.forward(prompt, memory: Self.model.makeMemory(MemoryOptions(capacity: 128)),
+                                            context: InferenceContext(threads: 1), allLogits: true)
+        // Eight-token prefill chunks: the rows come from several forward passes.
+        let scheduler = try BatchScheduler(model: Self.model, slots: 1, contextSize: 128, threads: 2, prefillChunk: 8)
+        var first = GenerationRequest(prompt: prompt, maxTokens: 3, options: .greedy)
+        _ = try await BatchSchedulerTests.collect(try scheduler.submit(first))  // the slot now holds the prompt
+        first.maxTokens = 0
+        first.promptLogprobs = 2
+        var entries: [TokenLogprob] = [], summary: CompletionSummary?
+        let handle = try scheduler.submit(first)  // held: a released handle cancels its request
+        for try await event in handle.events {
+            switch event {
+            case let .prompt(logprobs): entries = logprobs
+            case let .text(piece, _): Issue.record("max_tokens 0 produced text '\(piece)'")
+            case let .done(s): summary = s
+            }
+        }
+        #expect(summary?.cachedTokens == 0 && summary?.tokens == [] && summary?.stopReason == .length)
+        #expect(entries.map(\.token) == Array(prompt.dropFirst()))
+        for (i, entry) in entries.enumerated() {
+            let row = Array(logits[(i * vocabulary)..<((i + 1) * vocabulary)])
+            #expect(entry == TokenLogprob(logits: row, token: prompt[i + 1], top: 2))
+        }
+        // Without prompt log-probabilities, max_tokens 0 returns at once, with nothing generated.
+        first.promptLogprobs = nil
+        let (text, nothing) = try await BatchSchedulerTests.collect(try scheduler.submit(first))
+        #expect(text.isEmpty && nothing.tokens.isEmpty && scheduler.metrics.active == 0)
     }
 }

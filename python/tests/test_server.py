@@ -130,42 +130,82 @@ def test_errors_have_openai_shapes_and_statuses(server):
     assert status == 400 and json.loads(body)["error"]["type"] == "invalid_request_error"
     status, _, body = _post(server.url + "/v1/nothing", {})
     assert status == 404 and json.loads(body)["error"]["type"] == "not_found_error"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model="m", prompt=["one", "two"])
+    assert e.value.body["param"] == "prompt" and "one per request" in e.value.message
+    # Nothing to generate is an empty completion (it once stopped the server), echoed or not.
+    nothing = client.completions.create(model="m", prompt="ROMEO:", max_tokens=0)
+    assert nothing.choices[0].text == "" and nothing.usage.completion_tokens == 0 and nothing.choices[0].finish_reason == "length"
+    assert client.completions.create(model="m", prompt="ROMEO:", max_tokens=0, echo=True).choices[0].text == "ROMEO:"
 
 
 def test_logprobs_are_the_models_distribution_as_the_numpy_reference_computes_it(ternary_bin):
     """Text completions' `logprobs` (OpenAI's legacy shape) against the independent NumPy engine
     (float32 attention, so the server's cache is f32 here too): each token is the reference's
     greedy choice, its log-probability the reference's log-softmax, and the alternatives its best
-    three."""
+    three. The prompt is random ids whose forward, continuation included, comes nowhere near an
+    activation rounding tie (where float order alone may pick the other int8 value)."""
     import numpy as np
 
-    from conftest import ROOT
+    from conftest import ROOT, nearest_rounding_tie
     from ternary_qat.numpy_ref import NumpyGPT2
 
+    reference = NumpyGPT2(str(ROOT / "models" / "shakespeare-ternary.safetensors"))
+
+    def greedy(ids, n):
+        cache, out = reference.new_cache(), []
+        rows = [reference.forward(ids, cache)[-1]]
+        for _ in range(n):
+            out.append(int(np.argmax(rows[-1])))
+            rows.append(reference.forward([out[-1]], cache)[-1])
+        return out, rows[:-1]
+
+    for seed in range(200):  # at least two float32 steps (7.6e-6 each near 127) from any tie
+        prompt = np.random.default_rng(seed).integers(0, reference.vocab, size=6).tolist()
+        continuation, rows = greedy(prompt, 5)
+        end_of_text = 50256  # GPT-2's <|endoftext|>, which ignore_eos keeps the server from choosing
+        if end_of_text not in continuation and nearest_rounding_tie(lambda: reference.forward(prompt + continuation)) > 1.5e-5:
+            break
+    else:
+        raise AssertionError("no prompt without a near rounding tie")
+
     with ServerProcess(ternary_bin, "--kv-cache", "f32", "-t", "1") as server:
-        def text_of(token):
-            status, _, body = _post(server.url + "/detokenize", {"tokens": [token]})
+        def text_of(*tokens):
+            status, _, body = _post(server.url + "/detokenize", {"tokens": list(tokens)})
             assert status == 200
             return json.loads(body)["content"]
 
-        prompt = _tokens(server, "ROMEO:\nBut soft, what light")
-        reply = server.client().completions.create(model="m", prompt=prompt, max_tokens=6, temperature=0, logprobs=3)
+        def log_softmax(row):
+            row = row.astype(np.float64)
+            return row - row.max() - np.log(np.exp(row - row.max()).sum())
+
+        reply = server.client().completions.create(model="m", prompt=prompt, max_tokens=5, temperature=0, logprobs=3,
+                                                   extra_body={"ignore_eos": True})
         got = reply.choices[0].logprobs
-        assert len(got.tokens) == len(got.token_logprobs) == len(got.top_logprobs) == len(got.text_offset) == reply.usage.completion_tokens
+        assert len(got.tokens) == len(got.token_logprobs) == len(got.top_logprobs) == len(got.text_offset) == 5
         assert "".join(got.tokens) == reply.choices[0].text
         assert got.text_offset == [sum(len(t) for t in got.tokens[:i]) for i in range(len(got.tokens))]
-        reference = NumpyGPT2(str(ROOT / "models" / "shakespeare-ternary.safetensors"))
-        cache = reference.new_cache()
-        logits = reference.forward(prompt, cache)[-1]
-        for token, logprob, top in zip(got.tokens, got.token_logprobs, got.top_logprobs):
-            row = logits.astype(np.float64)
-            log_softmax = row - row.max() - np.log(np.exp(row - row.max()).sum())
+        for token, logprob, top, chosen, row in zip(got.tokens, got.token_logprobs, got.top_logprobs, continuation, rows):
+            expected = log_softmax(row)
             best = [int(i) for i in np.argsort(-row, kind="stable")[:3]]
-            assert token == text_of(best[0])
+            assert best[0] == chosen and token == text_of(chosen)
             # Measured: within 5e-7 (the engine's float32 logits against NumPy's).
-            assert abs(logprob - log_softmax[best[0]]) < 1e-4, (logprob, log_softmax[best[0]])
-            assert list(top) == [text_of(i) for i in best] and all(abs(top[text_of(i)] - log_softmax[i]) < 1e-4 for i in best)
-            logits = reference.forward([best[0]], cache)[-1]
+            assert abs(logprob - expected[chosen]) < 1e-4, (logprob, expected[chosen])
+            assert list(top) == [text_of(i) for i in best] and all(abs(top[text_of(i)] - expected[i]) < 1e-4 for i in best)
+
+        # How lm-evaluation-harness scores a continuation through an OpenAI completions endpoint: the
+        # context and continuation as one prompt of ids, echo, one log-probability, one new token.
+        # Every prompt token after the first gets the reference's log-softmax; the first has none.
+        ids = prompt + continuation
+        scored = server.client().completions.create(model="m", prompt=[ids], max_tokens=1, temperature=0, echo=True, logprobs=1)
+        echoed = scored.choices[0].logprobs
+        assert scored.choices[0].text.startswith(text_of(*ids))
+        assert len(echoed.tokens) == len(ids) + 1 and echoed.token_logprobs[0] is None and echoed.top_logprobs[0] is None
+        rows = reference.forward(ids)
+        for i in range(1, len(ids)):
+            expected = log_softmax(rows[i - 1])
+            assert echoed.tokens[i] == text_of(ids[i]) and abs(echoed.token_logprobs[i] - expected[ids[i]]) < 1e-4, i
+            assert text_of(int(np.argmax(rows[i - 1]))) in echoed.top_logprobs[i]
 
 
 def test_chat_logprobs_stream_with_their_text_and_rebuild_it(server):
