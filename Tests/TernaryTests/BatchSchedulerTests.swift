@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TernaryGeneration
+import TernaryKernels
 import TernaryModels
 
 /// Continuous batching gives each request exactly what it would get alone.
@@ -100,5 +101,48 @@ struct BatchSchedulerTests {
         #expect(throws: SchedulerError.queueFull(limit: 1)) { try scheduler.submit(Self.request("x", seed: 5, n: 1)) }
         _ = try await Self.collect(long)
         _ = try await Self.collect(queued)
+    }
+
+    @Test("whatever a request asks within its limits, it ends with a summary that agrees with its events")
+    func randomRequests() async throws {
+        // Random lengths (0 included: once a crash), prompts, stop strings, log-probabilities of
+        // the tokens and of the prompt, over slots that share steps and the prompt cache.
+        let scheduler = try BatchScheduler(model: Self.model, slots: 3, contextSize: 48, threads: 2, prefillChunk: 5)
+        var random = SplitMix64(seed: 2026)
+        let texts = ["ROMEO:", "JULIET:\nO Romeo, Romeo", "First Citizen:\nBefore we proceed any further, hear me speak.", "KING"]
+        var requests: [GenerationRequest] = []
+        for i in 0..<24 {
+            var options = SamplingOptions()
+            options.seed = random.next()
+            options.temperature = Float(random.next() % 3) * 0.5
+            var request = GenerationRequest(prompt: Self.model.tokenizer!.encode(texts[i % texts.count]), maxTokens: Int(random.next() % 7),
+                                            options: options, stopStrings: random.next() % 2 == 0 ? ["\n", "e"] : [])
+            request.logprobs = random.next() % 2 == 0 ? Int(random.next() % 4) : nil
+            request.promptLogprobs = random.next() % 3 == 0 ? Int(random.next() % 3) : nil
+            requests.append(request)
+        }
+        let handles = try requests.map { try scheduler.submit($0) }
+        for (request, handle) in zip(requests, handles) {
+            var text = "", entries: [TokenLogprob] = [], promptEntries: [TokenLogprob]?, summary: CompletionSummary?
+            for try await event in handle.events {
+                switch event {
+                case let .prompt(logprobs): promptEntries = logprobs
+                case let .text(piece, logprobs):
+                    text += piece
+                    entries += logprobs
+                case let .done(s): summary = s
+                }
+            }
+            let done = try #require(summary)
+            #expect(done.text == text && done.tokens.count <= request.maxTokens)
+            #expect(done.stopReason != .interrupted)
+            if request.logprobs == nil { #expect(entries.isEmpty) } else { #expect(entries.map(\.token) == Array(done.tokens.prefix(entries.count))) }
+            if request.promptLogprobs == nil {
+                #expect(promptEntries == nil)
+            } else {
+                #expect(promptEntries?.map(\.token) == Array(request.prompt.dropFirst()))
+            }
+        }
+        #expect(scheduler.metrics.active == 0 && scheduler.metrics.queued == 0)
     }
 }
