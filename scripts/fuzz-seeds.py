@@ -225,8 +225,9 @@ def main() -> None:
         "text": {"prompt": "ROMEO:", "max_tokens": 16, "stop": "\n\n", "echo": False, "best_of": 1, "logprobs": False,
                  "repeat_penalty": 1.1, "repeat_last_n": 64, "ignore_eos": True, "logit_bias": {}},
         "text-ids": {"prompt": [15496, 995, 0], "seed": -1, "temperature": 0},
-        "chat-logprobs": {"messages": [{"role": "user", "content": "Hi"}], "logprobs": True, "top_logprobs": 2, "max_tokens": 2},
-        "text-logprobs": {"prompt": "ROMEO:", "logprobs": 3, "max_tokens": 2},
+        "chat-logprobs": {"messages": [{"role": "user", "content": "Hi"}], "logprobs": True, "top_logprobs": 2, "max_tokens": 2,
+                          "logit_bias": {"50256": -100, "198": 2.5}},
+        "text-logprobs": {"prompt": [[15496, 995]], "logprobs": 3, "max_tokens": 0, "echo": True},
         "bad": {"prompt": "x", "n": 2, "top_p": 0, "max_tokens": -1, "unknown": 1},
     }.items():
         seed("openai-request", name, json.dumps(body, ensure_ascii=False).encode())

@@ -168,6 +168,9 @@ public final class BatchScheduler: @unchecked Sendable {
         guard !request.prompt.isEmpty else { throw SchedulerError.emptyPrompt }
         guard request.prompt.count < contextSize else { throw SchedulerError.promptTooLong(tokens: request.prompt.count, contextSize: contextSize) }
         try request.options.validate()
+        if let token = request.options.logitBias.keys.first(where: { $0 >= model.vocabularySize }) {
+            throw GenerationError.badOption(option: "logit_bias", value: "\(token)", expected: "token ids below the vocabulary size, \(model.vocabularySize)")
+        }
         for n in [request.logprobs, request.promptLogprobs].compactMap({ $0 }) where !(0...TokenLogprob.maxAlternatives).contains(n) {
             throw GenerationError.badOption(option: "logprobs", value: "\(n)", expected: "an integer in 0...\(TokenLogprob.maxAlternatives)")
         }

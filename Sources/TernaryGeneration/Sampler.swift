@@ -1,6 +1,6 @@
 
-/// Picks the next token from logits: repetition penalty → presence/frequency penalties →
-/// temperature → top-k → top-p → min-p (llama.cpp's order).
+/// Picks the next token from logits: logit bias → repetition penalty → presence/frequency
+/// penalties → temperature → top-k → top-p → min-p (llama.cpp's order).
 public struct Sampler {
     public let options: SamplingOptions
     private var random: SplitMix64
@@ -18,6 +18,7 @@ public struct Sampler {
             throw GenerationError.nonFiniteLogits(token: bad, value: logits[bad])
         }
         var logits = logits
+        for (id, bias) in options.logitBias where id < logits.count { logits[id] += bias }
         if options.repetitionPenalty != 1 {
             // As in llama.cpp/CTRL: positive logits are divided, negative ones multiplied.
             for id in Set(history.suffix(options.repetitionWindow)) where id >= 0 && id < logits.count {

@@ -10,6 +10,9 @@ public struct SamplingOptions: Sendable, Equatable {
     /// if it appears there and by `frequencyPenalty` times its count (0 = off; −2…2).
     public var presencePenalty: Float = 0
     public var frequencyPenalty: Float = 0
+    /// Added to these tokens' logits before anything else (OpenAI's `logit_bias`, −100…100):
+    /// −100 all but bans a token, +100 all but forces it.
+    public var logitBias: [Int: Float] = [:]
     public var seed: UInt64 = 0
 
     public init() {}
@@ -34,6 +37,9 @@ public struct SamplingOptions: Sendable, Equatable {
         guard presencePenalty.isFinite, abs(presencePenalty) <= 2 else { throw bad("presence_penalty", presencePenalty, "a number in [-2, 2]") }
         guard frequencyPenalty.isFinite, abs(frequencyPenalty) <= 2 else { throw bad("frequency_penalty", frequencyPenalty, "a number in [-2, 2]") }
         guard repetitionWindow >= 0 else { throw bad("--repeat-last-n", repetitionWindow, "an integer >= 0") }
+        if let (token, bias) = logitBias.first(where: { $0.key < 0 || !$0.value.isFinite || abs($0.value) > 100 }) {
+            throw bad("logit_bias", "\(token): \(bias)", "token ids >= 0 with biases in [-100, 100]")
+        }
     }
 }
 

@@ -131,8 +131,18 @@ struct CompletionParameters {
                 includeUsage = b
             }
         }
-        if let bias = f.raw("logit_bias"), bias != .object([]) {
-            throw APIError.invalid("'logit_bias' is not supported by this server", param: "logit_bias")
+        switch f.raw("logit_bias") {
+        case nil: break
+        case let .object(pairs)?:
+            guard pairs.count <= 1024 else { throw APIError.invalid("'logit_bias' may hold at most 1024 tokens", param: "logit_bias") }
+            for (key, value) in pairs {
+                guard let token = Int(key), token >= 0, let bias = value.number, bias.isFinite, abs(bias) <= 100 else {
+                    throw APIError.invalid("'logit_bias' maps token ids (strings of integers >= 0) to numbers in [-100, 100]; '\(key)' does not",
+                                           param: "logit_bias")
+                }
+                self.options.logitBias[token] = Float(bias)
+            }
+        default: throw APIError.invalid("'logit_bias' must be an object of token ids to biases", param: "logit_bias")
         }
     }
 }

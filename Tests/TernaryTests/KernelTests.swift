@@ -355,6 +355,24 @@ struct SamplingTests {
         #expect(try g.sample(logits, history: []) == 6)
     }
 
+    @Test("a logit bias shifts a token's logit before sampling: -100 bans the best, +100 forces another; bad biases are errors")
+    func logitBias() throws {
+        let logits: [Float] = [0.5, 3, 2, -1]
+        var o = SamplingOptions.greedy
+        o.logitBias = [1: -100]
+        var banned = Sampler(options: o)
+        #expect(try banned.sample(logits, history: []) == 2)
+        o = SamplingOptions()
+        o.seed = 3
+        o.logitBias = [3: 100, 9: 5]  // ids past the vocabulary do nothing here (the scheduler refuses them)
+        var forced = Sampler(options: o)
+        #expect(try (0..<20).map { _ in try forced.sample(logits, history: []) } == Array(repeating: 3, count: 20))
+        for bad: [Int: Float] in [[0: 101], [0: .nan], [-1: 1]] {
+            o.logitBias = bad
+            #expect(throws: GenerationError.self) { try o.validate() }
+        }
+    }
+
     @Test("NaN or infinite logits are an error; a vanishing temperature or penalty picks the best token instead of trapping")
     func extremes() throws {
         var s = Sampler(options: SamplingOptions())

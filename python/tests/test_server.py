@@ -230,6 +230,14 @@ def test_chat_logprobs_stream_with_their_text_and_rebuild_it(server):
         with pytest.raises(openai.BadRequestError) as e:
             client.chat.completions.create(model="m", messages=messages, max_tokens=2, extra_body=bad)
         assert e.value.body["param"] in bad
+    # logit_bias: +100 on one token makes it every token of a greedy reply; bad maps are 400s.
+    newline = _tokens(server, "\n")[-1]
+    forced = client.completions.create(model="m", prompt="ROMEO:", max_tokens=3, temperature=0, logit_bias={str(newline): 100})
+    assert forced.choices[0].text == "\n\n\n"
+    for bias in ({"x": 1}, {"0": 101}, {"-1": 1}, {"99999999": 1}, [1]):
+        with pytest.raises(openai.BadRequestError) as e:
+            client.completions.create(model="m", prompt="hi", max_tokens=1, extra_body={"logit_bias": bias})
+        assert "logit_bias" in e.value.message
     for bad in (-1, 21, True, "3"):
         with pytest.raises(openai.BadRequestError) as e:
             client.completions.create(model="m", prompt="hi", max_tokens=2, extra_body={"logprobs": bad})
