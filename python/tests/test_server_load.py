@@ -1,5 +1,6 @@
 """A bounded load test of `ternary serve` on loopback: 64 concurrent streaming requests on 8 slots,
-one client in ten hanging up mid-stream, malformed requests mixed in. Every stream that is read to
+one client in ten hanging up mid-stream, a third asking for log-probabilities and some for their
+prompt echoed and scored, malformed requests mixed in. Every stream that is read to
 the end must be well-formed server-sent events ending with `data: [DONE]`, none may be lost, the
 server must stay up with its slots freed, and its RSS must stay within a bound stated from the
 model's size and the slots' memory."""
@@ -20,6 +21,8 @@ PARALLEL = 8
 CONTEXT = 256
 MAX_TOKENS = 24
 HANG_UP_EVERY = 10  # clients 0, 10, 20, ... disconnect after their first event
+LOGPROBS_EVERY = 3  # clients 1, 4, 7, ... ask for two alternatives per token
+ECHO_EVERY = 7      # clients 2, 9, 16, ... for their prompt echoed and scored too (what an eval harness sends)
 
 MALFORMED = [
     b"{",                                                      # bad JSON
@@ -41,6 +44,10 @@ def _stream(url: str, index: int, results: dict) -> None:
     connection = http.client.HTTPConnection(target.hostname, target.port, timeout=300)
     body = {"prompt": f"Citizen {index}:", "max_tokens": MAX_TOKENS, "stream": True, "seed": index,
             "stream_options": {"include_usage": True}}
+    if index % LOGPROBS_EVERY == 1:
+        body["logprobs"] = 2
+    if index % ECHO_EVERY == 2:
+        body.update(echo=True, logprobs=1)
     try:
         connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
         response = connection.getresponse()
@@ -143,6 +150,11 @@ def test_64_streams_on_8_slots_with_hang_ups_and_malformed_requests(ternary_bin)
             assert finishes[-1] in ("stop", "length") and all(f is None for f in finishes[:-1])
             usage = chunks[-1]["usage"]
             assert chunks[-1]["choices"] == [] and 1 <= usage["completion_tokens"] <= MAX_TOKENS
+            # Log-probabilities, when asked: one entry per token, the echoed prompt's included.
+            tokens = [t for c in chunks if c["choices"] and c["choices"][0]["logprobs"] for t in c["choices"][0]["logprobs"]["tokens"]]
+            echoed = index % ECHO_EVERY == 2
+            asked = echoed or index % LOGPROBS_EVERY == 1
+            assert len(tokens) == (usage["completion_tokens"] + (usage["prompt_tokens"] if echoed else 0) if asked else 0), index
 
         # The hung-up streams were stopped and every slot is free again.
         deadline = time.time() + 30
