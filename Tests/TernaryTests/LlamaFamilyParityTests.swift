@@ -50,45 +50,18 @@ struct LlamaFamilyParityTests {
 
     @Test("logits match the PyTorch reference on every kernel path", arguments: fixtures)
     func logitsMatch(_ fixture: String) throws {
-        let expected = try Self.expected(fixture)
-        let path = try Self.packed(fixture)
-        let ids = try Self.ints(expected, "ids"), want = try Self.floats(expected, "logits_f16")
-        for isa in KernelISA.available {
-            let model = try Self.load(path, isa: isa)
-            let got = try model.forward(ids, memory: model.makeMemory(), allLogits: true)
-            #expect(got.count == want.count)
-            if let bad = ModelParityTests.firstMismatch(got, want) {
-                Issue.record("\(fixture) \(isa): first mismatch at token \(bad.index / model.vocabularySize), vocab \(bad.index % model.vocabularySize): \(bad.got) vs \(bad.want)")
-            }
-        }
+        try ReferenceChecks.logits(fixture, expected: try Self.expected(fixture), path: try Self.packed(fixture))
     }
 
     @Test("32 greedy tokens are identical to PyTorch's", arguments: fixtures)
     func greedyTokens(_ fixture: String) throws {
-        let expected = try Self.expected(fixture)
-        let model = try Self.load(try Self.packed(fixture))
-        let memory = model.makeMemory()
-        var logits = try model.forward(try Self.ints(expected, "greedy_prompt"), memory: memory, allLogits: false)
-        var tokens: [Int] = []
-        for _ in 0..<32 {
-            let next = Sampler.argmax(logits)
-            tokens.append(next)
-            logits = try model.forward([next], memory: memory, allLogits: false)
-        }
-        #expect(tokens == (try Self.ints(expected, "greedy_tokens")))
+        try ReferenceChecks.greedyTokens(expected: try Self.expected(fixture), path: try Self.packed(fixture))
     }
 
     @Test("perplexity equals PyTorch's within 1e-3 relative", arguments: fixtures)
     func perplexityMatches(_ fixture: String) throws {
-        let expected = try Self.expected(fixture)
-        let model = try Self.load(try Self.packed(fixture))
         // The runner's f32 KV cache: exact attention, as PyTorch computes it.
-        let result = try PerplexityEvaluator.evaluate(model: model.model, context: model.context, memoryOptions: model.memoryOptions,
-                                                      tokens: try Self.ints(expected, "ppl_ids"),
-                                                      contextSize: Int(expected.metadata["ppl_ctx"]!)!)
-        let want = Double(expected.metadata["ppl"]!)!
-        #expect(result.tokensScored == Int(expected.metadata["tokens_scored"]!)!)
-        #expect(abs(result.perplexity - want) / want < 1e-3, "\(result.perplexity) vs \(want)")
+        try ReferenceChecks.perplexity(expected: try Self.expected(fixture), path: try Self.packed(fixture))
     }
 
     @Test("prefill in one batch, in micro-batches, and token by token through the cache agree exactly, f32 and f16 cache",
@@ -175,5 +148,44 @@ struct LlamaFamilyParityTests {
             }
         }
         #expect(memory.length == 0, "a refused call changes no memory")
+    }
+}
+
+/// What every architecture's parity suite checks against its PyTorch fixture: logits on every
+/// kernel path, 32 greedy tokens, perplexity.
+enum ReferenceChecks {
+    static func logits(_ fixture: String, expected: SafetensorsFile, path: String) throws {
+        let ids = try LlamaFamilyParityTests.ints(expected, "ids"), want = try LlamaFamilyParityTests.floats(expected, "logits_f16")
+        for isa in KernelISA.available {
+            let model = try LlamaFamilyParityTests.load(path, isa: isa)
+            let got = try model.forward(ids, memory: model.makeMemory(), allLogits: true)
+            #expect(got.count == want.count)
+            if let bad = ModelParityTests.firstMismatch(got, want) {
+                Issue.record("\(fixture) \(isa): first mismatch at token \(bad.index / model.vocabularySize), vocab \(bad.index % model.vocabularySize): \(bad.got) vs \(bad.want)")
+            }
+        }
+    }
+
+    static func greedyTokens(expected: SafetensorsFile, path: String) throws {
+        let model = try LlamaFamilyParityTests.load(path)
+        let memory = model.makeMemory()
+        var logits = try model.forward(try LlamaFamilyParityTests.ints(expected, "greedy_prompt"), memory: memory, allLogits: false)
+        var tokens: [Int] = []
+        for _ in 0..<32 {
+            let next = Sampler.argmax(logits)
+            tokens.append(next)
+            logits = try model.forward([next], memory: memory, allLogits: false)
+        }
+        #expect(tokens == (try LlamaFamilyParityTests.ints(expected, "greedy_tokens")))
+    }
+
+    static func perplexity(expected: SafetensorsFile, path: String) throws {
+        let model = try LlamaFamilyParityTests.load(path)
+        let result = try PerplexityEvaluator.evaluate(model: model.model, context: model.context, memoryOptions: model.memoryOptions,
+                                                      tokens: try LlamaFamilyParityTests.ints(expected, "ppl_ids"),
+                                                      contextSize: Int(expected.metadata["ppl_ctx"]!)!)
+        let want = Double(expected.metadata["ppl"]!)!
+        #expect(result.tokensScored == Int(expected.metadata["tokens_scored"]!)!)
+        #expect(abs(result.perplexity - want) / want < 1e-3, "\(result.perplexity) vs \(want)")
     }
 }

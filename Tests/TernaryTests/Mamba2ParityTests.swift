@@ -38,44 +38,17 @@ struct Mamba2ParityTests {
 
     @Test("logits match the PyTorch reference on every kernel path", arguments: fixtures)
     func logitsMatch(_ fixture: String) throws {
-        let expected = try Self.expected(fixture)
-        let path = try Self.packed(fixture)
-        let ids = try Self.ints(expected, "ids"), want = try LlamaFamilyParityTests.floats(expected, "logits_f16")
-        for isa in KernelISA.available {
-            let model = try LlamaFamilyParityTests.load(path, isa: isa)
-            let got = try model.forward(ids, memory: model.makeMemory(), allLogits: true)
-            #expect(got.count == want.count)
-            if let bad = ModelParityTests.firstMismatch(got, want) {
-                Issue.record("\(fixture) \(isa): first mismatch at token \(bad.index / model.vocabularySize), vocab \(bad.index % model.vocabularySize): \(bad.got) vs \(bad.want)")
-            }
-        }
+        try ReferenceChecks.logits(fixture, expected: try Self.expected(fixture), path: try Self.packed(fixture))
     }
 
     @Test("32 greedy tokens are identical to PyTorch's", arguments: fixtures)
     func greedyTokens(_ fixture: String) throws {
-        let expected = try Self.expected(fixture)
-        let model = try LlamaFamilyParityTests.load(try Self.packed(fixture))
-        let memory = model.makeMemory()
-        var logits = try model.forward(try Self.ints(expected, "greedy_prompt"), memory: memory, allLogits: false)
-        var tokens: [Int] = []
-        for _ in 0..<32 {
-            let next = Sampler.argmax(logits)
-            tokens.append(next)
-            logits = try model.forward([next], memory: memory, allLogits: false)
-        }
-        #expect(tokens == (try Self.ints(expected, "greedy_tokens")))
+        try ReferenceChecks.greedyTokens(expected: try Self.expected(fixture), path: try Self.packed(fixture))
     }
 
     @Test("perplexity equals PyTorch's within 1e-3 relative", arguments: fixtures)
     func perplexityMatches(_ fixture: String) throws {
-        let expected = try Self.expected(fixture)
-        let model = try LlamaFamilyParityTests.load(try Self.packed(fixture))
-        let result = try PerplexityEvaluator.evaluate(model: model.model, context: model.context, memoryOptions: model.memoryOptions,
-                                                      tokens: try Self.ints(expected, "ppl_ids"),
-                                                      contextSize: Int(expected.metadata["ppl_ctx"]!)!)
-        let want = Double(expected.metadata["ppl"]!)!
-        #expect(result.tokensScored == Int(expected.metadata["tokens_scored"]!)!)
-        #expect(abs(result.perplexity - want) / want < 1e-3, "\(result.perplexity) vs \(want)")
+        try ReferenceChecks.perplexity(expected: try Self.expected(fixture), path: try Self.packed(fixture))
     }
 
     @Test("a prompt in one prefill, in micro-batches, and token by token gives the same logits", arguments: fixtures)
