@@ -187,7 +187,11 @@ def tiny_llama(seed: int, out: Path) -> None:
     save_torch({k: v.half().contiguous() for k, v in load_file(str(weights)).items()}, str(weights), metadata={"format": "pt"})
 
 
-def make_llama_family_fixture(name: str, build, bitnet: bool, rms_norm: bool) -> None:
+def make_reference_fixture(name: str, build, quantize, reference) -> None:
+    """Builds tiny random models (`build(seed, out)`) until one keeps the greedy prompt's
+    continuation clear of rounding ties, then writes what the Swift parity suites compare with:
+    logits of 32 tie-free ids, 32 greedy tokens and a perplexity, from `reference` (a module with
+    forward/greedy/perplexity) over `quantize(state, config)`."""
     from safetensors.torch import load_file
 
     out = FIXTURES / name
@@ -196,9 +200,8 @@ def make_llama_family_fixture(name: str, build, bitnet: bool, rms_norm: bool) ->
     for seed in range(100):
         build(seed, out)
         config = json.loads((out / "config.json").read_text())
-        state = load_file(str(out / "model.safetensors"))
-        w = reference_llama.quantize_state(state, config, bitnet=bitnet, embeddings="f16", rms_norm=rms_norm)
-        forward = lambda ids: reference_llama.forward(w, ids)  # noqa: E731
+        w = quantize(load_file(str(out / "model.safetensors")), config)
+        forward = lambda ids: reference.forward(w, ids)  # noqa: E731
         if margin_ok(forward, prompt, 32):
             break
     for ids_seed in range(2000):
@@ -209,14 +212,19 @@ def make_llama_family_fixture(name: str, build, bitnet: bool, rms_norm: bool) ->
     else:
         raise SystemExit(f"{name}: no id sequence without a near rounding tie; change the model seed")
     tensors = {"ids": np.array(ids, dtype=np.int32), "greedy_prompt": np.array(prompt, dtype=np.int32),
-               "logits_f16": forward(ids), "greedy_tokens": np.array(reference_llama.greedy(w, prompt, 32), dtype=np.int32)}
+               "logits_f16": forward(ids), "greedy_tokens": np.array(reference.greedy(w, prompt, 32), dtype=np.int32)}
     ppl_ids = rng.integers(0, 300, size=4 * 32 + 7).tolist()
-    ppl, scored = reference_llama.perplexity(w, ppl_ids, 32)
+    ppl, scored = reference.perplexity(w, ppl_ids, 32)
     tensors["ppl_ids"] = np.array(ppl_ids, dtype=np.int32)
     save_file(tensors, str(out / "expected.safetensors"),
               metadata={"ppl": repr(ppl), "ppl_ctx": "32", "tokens_scored": str(scored), "seed": str(seed), "ids_seed": str(ids_seed)})
     (out / "generation_config.json").unlink(missing_ok=True)
     print(f"{name}: seed {seed}, ids seed {ids_seed}, ppl {ppl:.4f} over {scored} tokens")
+
+
+def make_llama_family_fixture(name: str, build, bitnet: bool, rms_norm: bool) -> None:
+    make_reference_fixture(name, build, lambda state, config: reference_llama.quantize_state(
+        state, config, bitnet=bitnet, embeddings="f16", rms_norm=rms_norm), reference_llama)
 
 
 def tiny_mamba2(groups: int, rms_norm: bool, tied: bool):
@@ -248,38 +256,10 @@ def tiny_mamba2(groups: int, rms_norm: bool, tied: bool):
 
 
 def make_mamba2_fixture(name: str, groups: int, rms_norm: bool, tied: bool) -> None:
-    from safetensors.torch import load_file
-
     from ternary_qat import reference_mamba2
 
-    out = FIXTURES / name
-    out.mkdir(parents=True, exist_ok=True)
-    prompt = [17, 42, 7, 255, 3]
-    build = tiny_mamba2(groups, rms_norm, tied)
-    for seed in range(100):
-        build(seed, out)
-        config = json.loads((out / "config.json").read_text())
-        state = load_file(str(out / "model.safetensors"))
-        w = reference_mamba2.quantize_state(state, config, embeddings="f16", rms_norm=rms_norm)
-        forward = lambda ids: reference_mamba2.forward(w, ids)  # noqa: E731
-        if margin_ok(forward, prompt, 32):
-            break
-    for ids_seed in range(2000):
-        rng = np.random.default_rng(ids_seed)
-        ids = rng.integers(0, 300, size=32).tolist()
-        if tie_distance(forward, ids) > 2e-5:
-            break
-    else:
-        raise SystemExit(f"{name}: no id sequence without a near rounding tie; change the model seed")
-    tensors = {"ids": np.array(ids, dtype=np.int32), "greedy_prompt": np.array(prompt, dtype=np.int32),
-               "logits_f16": forward(ids), "greedy_tokens": np.array(reference_mamba2.greedy(w, prompt, 32), dtype=np.int32)}
-    ppl_ids = rng.integers(0, 300, size=4 * 32 + 7).tolist()
-    ppl, scored = reference_mamba2.perplexity(w, ppl_ids, 32)
-    tensors["ppl_ids"] = np.array(ppl_ids, dtype=np.int32)
-    save_file(tensors, str(out / "expected.safetensors"),
-              metadata={"ppl": repr(ppl), "ppl_ctx": "32", "tokens_scored": str(scored), "seed": str(seed), "ids_seed": str(ids_seed)})
-    (out / "generation_config.json").unlink(missing_ok=True)
-    print(f"{name}: seed {seed}, ids seed {ids_seed}, ppl {ppl:.4f} over {scored} tokens")
+    make_reference_fixture(name, tiny_mamba2(groups, rms_norm, tied), lambda state, config: reference_mamba2.quantize_state(
+        state, config, embeddings="f16", rms_norm=rms_norm), reference_mamba2)
 
 
 def tiny_bit2(seed: int, path: Path, vocab: int = 300, d: int = 64, layers: int = 2, heads: int = 8) -> None:
