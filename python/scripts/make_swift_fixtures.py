@@ -218,7 +218,8 @@ def make_reference_fixture(name: str, build, quantize, reference) -> None:
     tensors["ppl_ids"] = np.array(ppl_ids, dtype=np.int32)
     save_file(tensors, str(out / "expected.safetensors"),
               metadata={"ppl": repr(ppl), "ppl_ctx": "32", "tokens_scored": str(scored), "seed": str(seed), "ids_seed": str(ids_seed)})
-    (out / "generation_config.json").unlink(missing_ok=True)
+    for extra in ("generation_config.json", "README.md"):  # what export writes beside the weights; not fixtures
+        (out / extra).unlink(missing_ok=True)
     print(f"{name}: seed {seed}, ids seed {ids_seed}, ppl {ppl:.4f} over {scored} tokens")
 
 
