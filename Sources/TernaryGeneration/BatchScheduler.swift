@@ -311,14 +311,13 @@ public final class BatchScheduler: @unchecked Sendable {
 
     /// One forward pass over every active slot, then one sampling step for each that asked for logits.
     private func step() {
-        // Slots whose consumer went away stop here; their memory stays for the prompt cache.
-        var dropped = 0
+        // Slots whose consumer went away stop here; their memory stays for the prompt cache. Counters
+        // first, so a client that has read its last event sees them.
+        var dropped: [Slot] = []
         for slot in slots {
             guard let job = slot.job else { continue }
             if job.completion?.isFinished == true, job.request.promptLogprobs == nil {
-                // Nothing to generate (max_tokens 0) and nothing to score: no forward pass.
-                finish(slot)
-                dropped += 1
+                dropped.append(slot)  // nothing to generate (max_tokens 0) and nothing to score: no forward pass
                 continue
             }
             guard job.cancelled.value.load(ordering: .relaxed) else { continue }
@@ -328,13 +327,13 @@ public final class BatchScheduler: @unchecked Sendable {
                 job.completion = completion
                 if !rest.isEmpty || !logprobs.isEmpty { job.continuation.yield(.text(rest, logprobs: logprobs)) }
             }
-            finish(slot)
-            dropped += 1
+            dropped.append(slot)
         }
-        if dropped > 0 {
+        if !dropped.isEmpty {
             condition.lock()
-            counters.active -= dropped
+            counters.active -= dropped.count
             condition.unlock()
+            for slot in dropped { finish(slot) }
         }
         var steps: [ForwardStep] = []
         var fed: [(slot: Slot, tokens: [Int], wantsLogits: Bool)] = []

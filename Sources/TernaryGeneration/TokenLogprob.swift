@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernaryKernels
 
 /// A generated token's log-probability under the model, and the most likely tokens at that step
 /// (OpenAI's `logprobs`). The distribution is the model's own: the log-softmax of the step's raw
@@ -28,13 +24,9 @@ public struct TokenLogprob: Sendable, Equatable {
     public static let maxAlternatives = 20
 
     /// `token`'s entry from the logits it was chosen from, with the `top` best alternatives
-    /// (clamped to 0…`maxAlternatives`). The normalizer is summed in Double from the largest logit
-    /// down, so a vocabulary of 100k+ tokens loses no precision.
+    /// (clamped to 0…`maxAlternatives`). The normalizer is one vectorised pass (`LogSumExp`).
     public init(logits: [Float], token: Int, top: Int) {
-        let best = logits.max() ?? 0
-        var total = 0.0
-        for value in logits { total += exp(Double(value - best)) }
-        let normalizer = Double(best) + log(total)
+        let normalizer = logits.withUnsafeBufferPointer { LogSumExp.of($0) }
         func logprobOf(_ id: Int) -> Float { Float(Double(logits[id]) - normalizer) }
         self.token = token
         logprob = logprobOf(token)

@@ -392,6 +392,25 @@ struct SamplingTests {
     }
 }
 
+@Suite("Log-sum-exp")
+struct LogSumExpTests {
+    @Test("the vectorised log-sum-exp equals the double-precision oracle within 1e-6, awkward lengths and spreads included")
+    func matchesReference() {
+        var rng = SeededGenerator(seed: 8)
+        for n in [1, 7, 8, 9, 31, 1000, 50257, 131_073] {
+            for spread: Float in [0.01, 5, 30, 300] {
+                var x = (0..<n).map { _ in Float.random(in: -spread...spread, using: &rng) }
+                if n > 1 { x[n / 2] = spread * 4 }  // one dominant logit: the rest underflow toward 0
+                let (fast, exact) = x.withUnsafeBufferPointer { (LogSumExp.of($0), LogSumExp.reference($0)) }
+                #expect(abs(fast - exact) <= 1e-6 * max(1, abs(exact)), "n=\(n) spread=\(spread): \(fast) vs \(exact)")
+            }
+        }
+        #expect([Float]().withUnsafeBufferPointer { LogSumExp.of($0) } == -.infinity)
+        // Two equal logits: log 2 above either.
+        #expect(abs([Float](repeating: 3, count: 2).withUnsafeBufferPointer { LogSumExp.of($0) } - (3 + 0.693_147_180_559_945_3)) < 1e-7)
+    }
+}
+
 @Suite("Integer matmul table: every layout on every path")
 struct IntegerMatmulTableTests {
     /// `rows` random rows of `k` weights stored in `layout`, zero (code 1) padded.

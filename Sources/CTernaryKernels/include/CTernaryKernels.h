@@ -101,6 +101,11 @@ void tk_gelu_tanh(float *x, size_t n);
 void tk_silu(float *x, size_t n);
 /// In place: softmax.
 void tk_softmax(float *x, size_t n);
+/// log Σ exp(x[i]) (a log-softmax's normalizer; −∞ for n = 0), vectorised; its terms summed in
+/// double. Finite inputs only.
+double tk_log_sum_exp(const float *x, size_t n);
+/// The same in double precision throughout, one term at a time: the oracle.
+double tk_log_sum_exp_reference(const float *x, size_t n);
 /// BitLinear dequantization: y = float(acc[i]) · factor + bias[i] (no bias if NULL), stored into
 /// out[i], or added to it if `accumulate`. `acc` may be `out` itself (in place). Multiply, then add,
 /// unfused, so every element rounds the same way whichever path or thread computes it.
