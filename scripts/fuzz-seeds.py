@@ -228,6 +228,8 @@ def main() -> None:
         "chat-logprobs": {"messages": [{"role": "user", "content": "Hi"}], "logprobs": True, "top_logprobs": 2, "max_tokens": 2,
                           "logit_bias": {"50256": -100, "198": 2.5}},
         "text-logprobs": {"prompt": [[15496, 995]], "logprobs": 3, "max_tokens": 0, "echo": True},
+        "chat-json": {"messages": [{"role": "user", "content": "JSON please"}], "response_format": {"type": "json_object"},
+                      "max_tokens": 4, "seed": 1},
         "bad": {"prompt": "x", "n": 2, "top_p": 0, "max_tokens": -1, "unknown": 1},
     }.items():
         seed("openai-request", name, json.dumps(body, ensure_ascii=False).encode())

@@ -52,6 +52,8 @@ struct Generate: ParsableCommand {
     @Option(name: .short, parsing: .unconditional, help: "Maximum new tokens.") var n: Int = 128
     @Option(name: .customLong("stop"), help: "Stop when this text appears (repeatable).") var stops: [String] = []
     @Flag(help: "Treat special-token text in the prompt (<|endoftext|>, <|eot_id|>) as plain text.") var noSpecial = false
+    @Flag(help: "JSON mode: only tokens that keep the text the start of one JSON object are picked; the text ends when it closes.")
+    var json = false
     @Flag(help: "Do not print the stats line.") var quiet = false
 
     func validate() throws {
@@ -65,7 +67,8 @@ struct Generate: ParsableCommand {
         let ids = generator.tokenizer.encode(prompt, addSpecialTokens: true, parseSpecial: !noSpecial)
         print(prompt, terminator: "")
         fflush(stdout)
-        let (_, stats) = try generator.generate(promptIDs: ids, maxTokens: n, options: sampling.options, stopStrings: stops) { text in
+        let (_, stats) = try generator.generate(promptIDs: ids, maxTokens: n, options: sampling.options, stopStrings: stops,
+                                                 format: json ? .jsonObject : .text) { text in
             print(text, terminator: "")
             fflush(stdout)
             return true

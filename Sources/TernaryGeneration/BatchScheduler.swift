@@ -41,9 +41,11 @@ public struct GenerationRequest: Sendable {
     /// `echo` with `logprobs`: how evaluation harnesses score a text). Such a prompt is computed
     /// whole, never taken from the prompt cache.
     public var promptLogprobs: Int?
+    /// The shape the text must have (JSON mode); plain text by default.
+    public var format: OutputFormat
 
     public init(prompt: [Int], maxTokens: Int, options: SamplingOptions, stopStrings: [String] = [], ignoreEndOfText: Bool = false,
-                logprobs: Int? = nil, promptLogprobs: Int? = nil) {
+                logprobs: Int? = nil, promptLogprobs: Int? = nil, format: OutputFormat = .text) {
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.options = options
@@ -51,6 +53,7 @@ public struct GenerationRequest: Sendable {
         self.ignoreEndOfText = ignoreEndOfText
         self.logprobs = logprobs
         self.promptLogprobs = promptLogprobs
+        self.format = format
     }
 }
 
@@ -139,6 +142,8 @@ public final class BatchScheduler: @unchecked Sendable {
     // Owned by the scheduler thread:
     private var slots: [Slot]
     private var thread: Thread?
+    /// The vocabulary's bytes for output formats, made at the first request that asks for one.
+    private lazy var tokenBytes = TokenBytes(tokenizer: tokenizer)
 
     public init(model: any LanguageModel, slots: Int, contextSize: Int? = nil, threads: Int = WorkerPool.coreCount,
                 kvPrecision: KVPrecision = .f16, prefillChunk: Int = 128, maxQueue: Int = 256) throws {
@@ -299,7 +304,8 @@ public final class BatchScheduler: @unchecked Sendable {
             job.completion = Completion(tokenizer: tokenizer, prompt: prompt, maxTokens: job.request.maxTokens,
                                         capacityLeft: contextSize - prompt.count, options: job.request.options,
                                         stopStrings: job.request.stopStrings, ignoreEndOfText: job.request.ignoreEndOfText,
-                                        logprobs: job.request.logprobs)
+                                        logprobs: job.request.logprobs, format: job.request.format,
+                                        tokenBytes: job.request.format == .text ? nil : tokenBytes)
             if job.request.promptLogprobs != nil {
                 job.rowLogits = .allocate(capacity: min(prefillChunk, prompt.count) * model.vocabularySize)
             }

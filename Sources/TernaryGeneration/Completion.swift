@@ -2,7 +2,8 @@ import TernaryTokenizer
 
 /// Why a generation ended.
 public enum StopReason: String, Sendable {
-    /// The model ended its text (EOS, end of turn).
+    /// The model ended its text (EOS, end of turn), or the JSON object of `OutputFormat.jsonObject`
+    /// closed.
     case eos
     /// A stop string appeared; the text ends before it.
     case stopString = "stop string"
@@ -53,11 +54,16 @@ public struct Completion {
     /// ends in the decoded bytes; and entries handed out but not yet taken.
     private var unshown: [(entry: TokenLogprob, start: Int, end: Int)] = []
     private var shown: [TokenLogprob] = []
+    /// The output format's state, when the text must follow one.
+    private var constraint: FormatConstraint?
 
     /// `prompt`: the tokens before the completion (their last one sets how the first piece is
-    /// decoded; the repetition penalty looks back over them).
+    /// decoded; the repetition penalty looks back over them). `tokenBytes`: the tokenizer's table
+    /// for an output format other than text (built here when not given; callers that start many
+    /// completions build it once).
     public init(tokenizer: any Tokenizer, prompt: [Int], maxTokens: Int, capacityLeft: Int, options: SamplingOptions,
-                stopStrings: [String] = [], ignoreEndOfText: Bool = false, logprobs: Int? = nil) {
+                stopStrings: [String] = [], ignoreEndOfText: Bool = false, logprobs: Int? = nil,
+                format: OutputFormat = .text, tokenBytes: TokenBytes? = nil) {
         self.tokenizer = tokenizer
         logprobCount = logprobs
         ignoresEndOfText = ignoreEndOfText
@@ -67,6 +73,9 @@ public struct Completion {
         sampler = Sampler(options: options)
         decoder = StreamingDecoder(tokenizer: tokenizer, after: prompt.last)
         history = Array(prompt.suffix(max(options.repetitionWindow, 1)))
+        if format == .jsonObject {
+            constraint = FormatConstraint(tokens: tokenBytes ?? TokenBytes(tokenizer: tokenizer), stopTokens: tokenizer.stopTokens)
+        }
         if budget == 0 { stopReason = budgetReason }
     }
 
@@ -83,7 +92,11 @@ public struct Completion {
             // temperature or penalty makes these tokens likely.
             for token in tokenizer.stopTokens where logits.indices.contains(token) { logits[token] = -1e30 }
         }
-        let token = try sampler.sample(logits, history: history)
+        var token = try sampler.sample(logits, history: history)
+        if constraint != nil {
+            if !constraint!.allows(token) { token = try sampler.sample(logits, history: history, allowed: constraint!.allowedTokens()) }
+            constraint!.accept(token)
+        }
         if tokenizer.stopTokens.contains(token) { return (finish(.eos), nil) }
         generated.append(token)
         history.append(token)
@@ -101,6 +114,7 @@ public struct Completion {
             settleLogprobs(final: true, cut: true)
             return (out, nil)
         }
+        if constraint?.isComplete == true { return (finish(.eos), nil) }
         if generated.count == budget { return (finish(budgetReason), nil) }
         return (release(), token)
     }

@@ -51,7 +51,7 @@ public final class Generator {
     @discardableResult
     public func generate(
         promptIDs: [Int], maxTokens: Int, options: SamplingOptions, stopStrings: [String] = [],
-        memory: SequenceMemory? = nil, onText: (String) -> Bool
+        format: OutputFormat = .text, memory: SequenceMemory? = nil, onText: (String) -> Bool
     ) throws -> (ids: [Int], stats: GenerationStats) {
         try options.validate()
         guard !promptIDs.isEmpty else { throw GenerationError.emptyPrompt }
@@ -60,7 +60,7 @@ public final class Generator {
         let capacityLeft = memory.capacity - memory.length - promptIDs.count
         guard capacityLeft >= 0 else { throw ModelError.contextFull(needed: memory.length + promptIDs.count, contextLength: memory.capacity) }
         var completion = Completion(tokenizer: tokenizer, prompt: promptIDs, maxTokens: maxTokens, capacityLeft: capacityLeft,
-                                    options: options, stopStrings: stopStrings)
+                                    options: options, stopStrings: stopStrings, format: format)
         var stats = GenerationStats()
         stats.promptTokens = promptIDs.count
 

@@ -12,11 +12,13 @@ public struct Sampler {
 
     /// The next token. Logits that are NaN or infinite (corrupt weights) are an error, not a
     /// token. A tiny temperature or repetition penalty (1e-38) that scales a score past Float's
-    /// range gives the limit of the distribution it sharpens: the best-scoring token.
-    public mutating func sample(_ logits: [Float], history: [Int]) throws -> Int {
+    /// range gives the limit of the distribution it sharpens: the best-scoring token. With
+    /// `allowed` (one flag per token; an output format's), only allowed tokens are candidates.
+    public mutating func sample(_ logits: [Float], history: [Int], allowed: [Bool]? = nil) throws -> Int {
         if let bad = logits.firstIndex(where: { !$0.isFinite }) {
             throw GenerationError.nonFiniteLogits(token: bad, value: logits[bad])
         }
+        if let allowed, !allowed.contains(true) { throw GenerationError.formatUnreachable }
         var logits = logits
         for (id, bias) in options.logitBias where id < logits.count { logits[id] += bias }
         if options.repetitionPenalty != 1 {
@@ -24,15 +26,16 @@ public struct Sampler {
             for id in Set(history.suffix(options.repetitionWindow)) where id >= 0 && id < logits.count {
                 logits[id] = logits[id] > 0 ? logits[id] / options.repetitionPenalty : logits[id] * options.repetitionPenalty
             }
-            if logits.contains(where: { !$0.isFinite }) { return Self.limit(of: logits) }
+            if logits.contains(where: { !$0.isFinite }) { return Self.limit(of: logits, allowed: allowed) }
         }
         if options.presencePenalty != 0 || options.frequencyPenalty != 0 {
             var counts: [Int: Int] = [:]
             for id in history.suffix(options.repetitionWindow) where id >= 0 && id < logits.count { counts[id, default: 0] += 1 }
             for (id, count) in counts { logits[id] -= options.presencePenalty + options.frequencyPenalty * Float(count) }
         }
+        if let allowed { for i in logits.indices where !allowed[i] { logits[i] = -.infinity } }
         if options.temperature == 0 { return Self.argmax(logits) }
-        let candidates = Self.ranked(logits, keep: options.topK).map { (id: $0.id, logit: $0.logit / options.temperature) }
+        let candidates = Self.ranked(logits, keep: options.topK).filter { $0.logit > -.infinity }.map { (id: $0.id, logit: $0.logit / options.temperature) }
         if candidates.contains(where: { !$0.logit.isFinite }) { return candidates[0].id }
         let maxLogit = candidates[0].logit
         var probabilities = candidates.map { Double(expf($0.logit - maxLogit)) }
@@ -58,10 +61,10 @@ public struct Sampler {
     }
 
     /// The best token when penalized logits overflowed: +∞ is the largest, −∞ the smallest.
-    static func limit(of logits: [Float]) -> Int {
-        var best = 0
-        for i in logits.indices where !logits[i].isNaN && (logits[best].isNaN || logits[i] > logits[best]) { best = i }
-        return best
+    static func limit(of logits: [Float], allowed: [Bool]? = nil) -> Int {
+        var best = -1
+        for i in logits.indices where !logits[i].isNaN && allowed?[i] != false && (best < 0 || logits[i] > logits[best]) { best = i }
+        return max(best, 0)
     }
 
     /// Candidates by descending logit (ties: lower id first); only the best `keep` when keep > 0,

@@ -48,6 +48,8 @@ public enum GenerationError: Error, CustomStringConvertible {
     case emptyPrompt
     case notEnoughTokens(have: Int, needed: Int)
     case nonFiniteLogits(token: Int, value: Float)
+    /// No token of the vocabulary continues the text in the requested output format.
+    case formatUnreachable
 
     public var description: String {
         switch self {
@@ -55,6 +57,8 @@ public enum GenerationError: Error, CustomStringConvertible {
         case .emptyPrompt: "the prompt is empty; give some text to continue"
         case let .notEnoughTokens(have, needed):
             "the text has \(have) tokens, fewer than one chunk of \(needed); use a longer file or a smaller --ctx"
+        case .formatUnreachable:
+            "no token of the model's vocabulary continues the text in the requested format (JSON); ask for plain text instead"
         case let .nonFiniteLogits(token, value):
             "the model produced a non-finite logit (\(value) for token \(token)); its weights are probably corrupt (a NaN or infinity in a tensor, or flipped bits): re-pack or re-download the model"
         }

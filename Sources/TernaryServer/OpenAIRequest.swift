@@ -67,10 +67,13 @@ struct CompletionParameters {
     /// Token log-probabilities with this many alternatives each; nil: none. Each endpoint reads its
     /// own fields for it (chat: `logprobs` and `top_logprobs`; text: `logprobs`, a count).
     var logprobs: Int?
+    /// `response_format`: text, or JSON mode (`{"type": "json_object"}`).
+    var format = OutputFormat.text
 
     static let known: Set<String> = [
         "model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "stream", "stream_options", "n",
         "presence_penalty", "frequency_penalty", "repeat_penalty", "repeat_last_n", "logprobs", "logit_bias", "user", "ignore_eos",
+        "response_format",
     ]
 
     /// Server defaults are llama-server's: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no
@@ -144,6 +147,20 @@ struct CompletionParameters {
             }
         default: throw APIError.invalid("'logit_bias' must be an object of token ids to biases", param: "logit_bias")
         }
+        if let format = f.raw("response_format") {
+            guard case .object = format, let type = format["type"]?.string else {
+                throw APIError.invalid("'response_format' must be an object with a string 'type'", param: "response_format")
+            }
+            switch type {
+            case "text": self.format = .text
+            case "json_object": self.format = .jsonObject
+            case "json_schema":
+                throw APIError.invalid("'response_format' of type json_schema is not supported by this server; {\"type\": \"json_object\"} holds the reply to a JSON object",
+                                       param: "response_format")
+            default:
+                throw APIError.invalid("'response_format' type '\(type)' is not one of text, json_object", param: "response_format")
+            }
+        }
     }
 }
 
@@ -153,7 +170,7 @@ struct ChatCompletionRequest {
     var parameters: CompletionParameters
 
     init(_ f: RequestFields) throws {
-        try f.rejectUnknown(known: CompletionParameters.known.union(["messages", "max_completion_tokens", "response_format", "tools", "tool_choice",
+        try f.rejectUnknown(known: CompletionParameters.known.union(["messages", "max_completion_tokens", "tools", "tool_choice",
                                                                      "top_logprobs"]),
                             ignored: ["metadata", "store", "service_tier", "parallel_tool_calls", "cache_prompt"])
         parameters = try CompletionParameters(f, maxTokensKeys: ["max_tokens", "max_completion_tokens"])
@@ -162,9 +179,6 @@ struct ChatCompletionRequest {
             parameters.logprobs = top ?? 0
         } else if top != nil {
             throw APIError.invalid("'top_logprobs' needs 'logprobs' set to true", param: "top_logprobs")
-        }
-        if let format = f.raw("response_format"), format["type"]?.string != "text" {
-            throw APIError.invalid("'response_format' other than text is not supported by this server", param: "response_format")
         }
         if let tools = f.raw("tools"), tools != .array([]) {
             throw APIError.invalid("'tools' are not supported by this server", param: "tools")

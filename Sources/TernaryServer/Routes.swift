@@ -88,7 +88,8 @@ struct Routes: Sendable {
             let handle = try engine.scheduler.submit(GenerationRequest(prompt: prompt, maxTokens: maxTokens, options: parameters.options,
                                                                        stopStrings: parameters.stop + stop,
                                                                        ignoreEndOfText: parameters.ignoreEndOfText,
-                                                                       logprobs: parameters.logprobs, promptLogprobs: promptLogprobs))
+                                                                       logprobs: parameters.logprobs, promptLogprobs: promptLogprobs,
+                                                                       format: parameters.format))
             let deadline = options.timeout
             Task { [weak handle] in
                 try? await Task.sleep(for: .seconds(deadline))

@@ -22,10 +22,10 @@ struct BatchSchedulerTests {
         throw CancellationError()
     }
 
-    static func request(_ prompt: String, seed: UInt64, n: Int = 24, stop: [String] = []) -> GenerationRequest {
+    static func request(_ prompt: String, seed: UInt64, n: Int = 24, stop: [String] = [], format: OutputFormat = .text) -> GenerationRequest {
         var options = SamplingOptions()
         options.seed = seed
-        return GenerationRequest(prompt: model.tokenizer!.encode(prompt), maxTokens: n, options: options, stopStrings: stop)
+        return GenerationRequest(prompt: model.tokenizer!.encode(prompt), maxTokens: n, options: options, stopStrings: stop, format: format)
     }
 
     /// What `Generator` produces for the same request, one sequence at a time.
@@ -33,15 +33,16 @@ struct BatchSchedulerTests {
         let generator = try Generator(model: model, context: InferenceContext(threads: 1), memoryOptions: MemoryOptions(capacity: 256))
         var text = ""
         try generator.generate(promptIDs: request.prompt, maxTokens: request.maxTokens, options: request.options,
-                               stopStrings: request.stopStrings) { text += $0; return true }
+                               stopStrings: request.stopStrings, format: request.format) { text += $0; return true }
         return text
     }
 
-    @Test("requests batched together produce, token for token, what each produces alone")
+    @Test("requests batched together produce, token for token, what each produces alone (JSON mode too)")
     func batchedEqualsAlone() async throws {
         let requests = [Self.request("ROMEO:", seed: 1), Self.request("JULIET:\nO Romeo", seed: 2, n: 40),
                         Self.request("First Citizen:\nBefore we proceed any further, hear me speak.", seed: 3),
-                        Self.request("KING", seed: 4, n: 8), Self.request("ROMEO:", seed: 5, stop: ["\n"])]
+                        Self.request("KING", seed: 4, n: 8), Self.request("ROMEO:", seed: 5, stop: ["\n"]),
+                        Self.request("ROMEO:", seed: 6, n: 30, format: .jsonObject)]
         let expected = try requests.map(Self.alone)
         let scheduler = try BatchScheduler(model: Self.model, slots: 3, contextSize: 256, threads: 2, prefillChunk: 8)
         let streams = try requests.map { try scheduler.submit($0) }
@@ -50,7 +51,7 @@ struct BatchSchedulerTests {
         #expect(got == expected)
         let metrics = scheduler.metrics
         #expect(metrics.requests == requests.count && metrics.active == 0 && metrics.queued == 0)
-        // Five requests on three slots with 8-token prefill chunks: sequences must have shared steps.
+        // Six requests on three slots with 8-token prefill chunks: sequences must have shared steps.
         #expect(metrics.steps < requests.map(\.maxTokens).reduce(0, +))
     }
 

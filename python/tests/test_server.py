@@ -109,6 +109,37 @@ def test_the_same_seed_gives_the_same_text_alone_or_batched_with_others(server):
     assert len({results[i] for i in range(1, 8, 2)} | {alone}) > 1, "different seeds should give different texts"
 
 
+def test_json_mode_replies_are_json_objects(server, tokenizer_dir):
+    """`response_format: {"type": "json_object"}` holds the reply to one JSON object, which ends the
+    reply when it closes. The Shakespeare model has hardly seen a quote, so a logit bias on the
+    tokens holding `"` or `}` lets its strings and objects close within the budget."""
+    vocabulary = json.loads((tokenizer_dir / "encoder.json").read_text())
+    bias = {str(i): 10 for piece, i in vocabulary.items() if '"' in piece or "}" in piece}
+    client = server.client()
+    closed = 0
+    for seed in range(4):
+        ask = dict(model="m", messages=[{"role": "user", "content": "Answer in JSON."}], max_tokens=40, seed=seed,
+                   response_format={"type": "json_object"}, logit_bias=bias)
+        reply = client.chat.completions.create(**ask)
+        content = reply.choices[0].message.content
+        streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(stream=True, **ask) if c.choices)
+        assert streamed == content
+        assert content.lstrip().startswith("{")
+        if reply.choices[0].finish_reason == "stop":
+            assert isinstance(json.loads(content), dict)
+            closed += 1
+        else:
+            assert reply.usage.completion_tokens == 40
+    assert closed >= 2
+    text = client.completions.create(model="m", prompt="ROMEO:", max_tokens=40, seed=1, logit_bias=bias,
+                                     extra_body={"response_format": {"type": "json_object"}})
+    assert text.choices[0].text.lstrip().startswith("{")
+    for bad in ({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}, {"type": "yaml"}, {"kind": "json_object"}):
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], response_format=bad)
+        assert e.value.body["param"] == "response_format"
+
+
 def test_errors_have_openai_shapes_and_statuses(server):
     client = server.client()
     with pytest.raises(openai.BadRequestError) as e:
