@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "TernaryFormat", dependencies: ["CTernaryKernels", "TernaryKernels"]),
         .target(name: "TernaryTokenizer", dependencies: ["TernaryFormat"]),
         .target(name: "TernaryModels", dependencies: ["CTernaryKernels", "TernaryFormat", "TernaryKernels", "TernaryTokenizer"]),
-        .target(name: "TernaryGeneration", dependencies: ["TernaryKernels", "TernaryModels", "TernaryTokenizer"]),
+        .target(name: "TernaryGeneration", dependencies: ["TernaryFormat", "TernaryKernels", "TernaryModels", "TernaryTokenizer"]),
         .target(name: "TernaryConvert", dependencies: ["TernaryFormat", "TernaryKernels", "TernaryTokenizer", "TernaryModels"]),
         // `ternary serve`: the OpenAI-compatible HTTP front end over BatchScheduler.
         .target(

@@ -230,6 +230,11 @@ def main() -> None:
         "text-logprobs": {"prompt": [[15496, 995]], "logprobs": 3, "max_tokens": 0, "echo": True},
         "chat-json": {"messages": [{"role": "user", "content": "JSON please"}], "response_format": {"type": "json_object"},
                       "max_tokens": 4, "seed": 1},
+        "chat-schema": {"messages": [{"role": "user", "content": "Who?"}], "max_tokens": 4, "response_format": {
+            "type": "json_schema", "json_schema": {"name": "who", "strict": True, "schema": {
+                "type": "object", "required": ["name", "tags"], "additionalProperties": False, "properties": {
+                    "name": {"type": "string", "maxLength": 8}, "age": {"type": ["integer", "null"]},
+                    "tags": {"type": "array", "items": {"enum": ["a", 1, None]}, "maxItems": 2}}}}}},
         "bad": {"prompt": "x", "n": 2, "top_p": 0, "max_tokens": -1, "unknown": 1},
     }.items():
         seed("openai-request", name, json.dumps(body, ensure_ascii=False).encode())

@@ -9,6 +9,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TernaryFormat
 import TernaryGeneration
 import TernaryModels
 
@@ -54,26 +55,43 @@ struct Generate: ParsableCommand {
     @Flag(help: "Treat special-token text in the prompt (<|endoftext|>, <|eot_id|>) as plain text.") var noSpecial = false
     @Flag(help: "JSON mode: only tokens that keep the text the start of one JSON object are picked; the text ends when it closes.")
     var json = false
+    @Option(name: .customLong("json-schema"), help: "Structured output: the text is one JSON value this schema accepts (the schema as JSON, or a file holding it; README lists the keywords).")
+    var jsonSchema: String?
     @Flag(help: "Do not print the stats line.") var quiet = false
 
     func validate() throws {
         guard n >= 0, n <= 1_000_000 else { throw ValidationError("-n \(n) is invalid: expected 0...1000000") }
         guard (prompt == nil) != (file == nil) else { throw ValidationError("give the prompt as an argument or with --file, not both") }
+        guard !(json && jsonSchema != nil) else { throw ValidationError("give --json or --json-schema, not both") }
     }
 
     func run() throws {
         let prompt = try file.map { try readTextFile($0, lossy: lossy) } ?? self.prompt!
+        var format = json ? OutputFormat.jsonObject : .text
+        if let jsonSchema { format = .jsonSchema(try loadSchema(jsonSchema)) }
         let generator = try model.generator()
         let ids = generator.tokenizer.encode(prompt, addSpecialTokens: true, parseSpecial: !noSpecial)
         print(prompt, terminator: "")
         fflush(stdout)
         let (_, stats) = try generator.generate(promptIDs: ids, maxTokens: n, options: sampling.options, stopStrings: stops,
-                                                 format: json ? .jsonObject : .text) { text in
+                                                 format: format) { text in
             print(text, terminator: "")
             fflush(stdout)
             return true
         }
         print("")
         if !quiet { printError(stats.summary) }
+    }
+}
+
+/// `--json-schema`: the schema itself (text starting with `{`) or a file holding it.
+func loadSchema(_ argument: String) throws -> JSONSchema {
+    let text = argument.trimmingCharacters(in: .whitespaces).hasPrefix("{") ? argument : try readTextFile(argument, lossy: false)
+    let value: JSONValue
+    do { value = try JSONParser().parse(Array(text.utf8)) } catch {
+        throw ValidationError("--json-schema: the schema is not valid JSON: \(error)")
+    }
+    do { return try JSONSchema(value) } catch let error as JSONSchema.CompileError {
+        throw ValidationError("--json-schema: \(error)")
     }
 }

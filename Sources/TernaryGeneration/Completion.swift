@@ -73,8 +73,8 @@ public struct Completion {
         sampler = Sampler(options: options)
         decoder = StreamingDecoder(tokenizer: tokenizer, after: prompt.last)
         history = Array(prompt.suffix(max(options.repetitionWindow, 1)))
-        if format == .jsonObject {
-            constraint = FormatConstraint(tokens: tokenBytes ?? TokenBytes(tokenizer: tokenizer), stopTokens: tokenizer.stopTokens)
+        if format != .text {
+            constraint = FormatConstraint(format: format, tokens: tokenBytes ?? TokenBytes(tokenizer: tokenizer), stopTokens: tokenizer.stopTokens)
         }
         if budget == 0 { stopReason = budgetReason }
     }

@@ -1,14 +1,14 @@
 /// Checks, one byte at a time, that a text is the beginning of one JSON object (RFC 8259, UTF-8):
 /// what JSON mode (`OutputFormat.jsonObject`) holds a generation to. The state is a few bytes,
-/// so checking a token's bytes from a copy costs no allocation.
+/// so checking a token's bytes from a copy costs no allocation. `JSONSchemaPrefix` uses one for
+/// each string, number and unconstrained value (`anyValue`: any JSON value, not only an object).
 ///
 /// Two limits keep a model from running on without ending its object, as llama.cpp's JSON grammar
-/// does: at most `maxDepth` nested containers, and whitespace between tokens of the document in
-/// runs of at most `maxWhitespaceRun` bytes with one line break (enough for pretty-printing, not
-/// for a model that would rather write blank lines forever).
+/// does: at most `maxDepth` nested containers, and whitespace between tokens of the document only
+/// as one space, or one line break and up to 20 spaces or tabs (`WhitespaceRun`): enough for
+/// pretty-printing, not for a model that would rather write blank lines forever.
 public struct JSONPrefix: Sendable, Equatable {
     public static let maxDepth = 64
-    public static let maxWhitespaceRun = 32
 
     enum Mode: UInt8 {
         case start          // before the top-level object
@@ -46,10 +46,32 @@ public struct JSONPrefix: Sendable, Equatable {
     private var literal: UInt8 = 0
     /// The bounds of the next UTF-8 continuation byte (narrower after E0, ED, F0, F4).
     private var low: UInt8 = 0x80, high: UInt8 = 0xBF
-    private var whitespace: UInt8 = 0
-    private var lineBreak = false
+    private var whitespace = WhitespaceRun()
+
+    /// Whether the top level may be any JSON value rather than only an object.
+    private var anyValue = false
 
     public init() {}
+
+    init(anyValue: Bool) { self.anyValue = anyValue }
+
+    /// Whether the text is a whole number that a following byte may end (or continue): a number at
+    /// the top level has no closing byte of its own.
+    var mayEndBeforeNextByte: Bool {
+        depth == 0 && (mode == .zero || mode == .integer || mode == .fraction || mode == .exponent)
+    }
+
+    /// Whether the next byte continues a number's digits (the number has begun).
+    var inNumber: Bool {
+        switch mode {
+        case .minus, .zero, .integer, .point, .fraction, .exponentMark, .exponentSign, .exponent: true
+        default: false
+        }
+    }
+
+    /// Whether the next byte starts a character of a string (not inside an escape or a multi-byte
+    /// character).
+    var atStringCharacter: Bool { mode == .string }
 
     /// Whether the text so far is one whole JSON object (and possibly whitespace after it).
     public var isComplete: Bool { mode == .done }
@@ -125,15 +147,10 @@ public struct JSONPrefix: Sendable, Equatable {
 
     /// A byte between tokens: whitespace, punctuation, or the start of a value.
     private mutating func structural(_ byte: UInt8) -> Bool {
-        if Self.isWhitespace(byte) {
-            guard whitespace < Self.maxWhitespaceRun, !(lineBreak && byte == 0x0A) else { return false }
-            whitespace += 1
-            lineBreak = lineBreak || byte == 0x0A
-            return true
-        }
-        whitespace = 0
-        lineBreak = false
+        if WhitespaceRun.isWhitespace(byte) { return whitespace.take(byte) }
+        whitespace = WhitespaceRun()
         switch (mode, byte) {
+        case (.start, _) where anyValue: return startValue(byte)
         case (.start, UInt8(ascii: "{")): return open(object: true)
         case (.objectFirst, UInt8(ascii: "\"")), (.key, UInt8(ascii: "\"")):
             mode = .string; inKey = true
@@ -204,8 +221,7 @@ public struct JSONPrefix: Sendable, Equatable {
     /// A value ended: the object is done at depth 0, otherwise a `,` or a close comes next.
     private mutating func endValue() -> Bool {
         mode = depth == 0 ? .done : .afterValue
-        whitespace = 0
-        lineBreak = false
+        whitespace = WhitespaceRun()
         return true
     }
 
@@ -219,7 +235,25 @@ public struct JSONPrefix: Sendable, Equatable {
     private static func isHexDigit(_ b: UInt8) -> Bool {
         isDigit(b) || (b | 0x20 >= UInt8(ascii: "a") && b | 0x20 <= UInt8(ascii: "f"))
     }
-    private static func isWhitespace(_ b: UInt8) -> Bool {
-        b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09
+}
+
+/// Whitespace between the tokens of a JSON text, as llama.cpp's JSON grammar allows it: one
+/// space, or a line break and up to 20 spaces or tabs (its indentation).
+struct WhitespaceRun: Equatable {
+    static let maxIndent = 20
+    private var length: UInt8 = 0
+    private var lineBreak = false
+
+    static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
+
+    mutating func take(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x0A where length == 0: lineBreak = true
+        case 0x20 where length == 0: break
+        case 0x20, 0x09: guard lineBreak, length <= Self.maxIndent else { return false }
+        default: return false
+        }
+        length += 1
+        return true
     }
 }

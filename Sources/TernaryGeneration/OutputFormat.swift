@@ -2,10 +2,44 @@ import TernaryTokenizer
 
 /// What shape the generated text must have. With `.jsonObject` (OpenAI's `response_format:
 /// {"type": "json_object"}`, Ollama's `format: "json"`) only tokens that keep the text the start
-/// of one JSON object are picked, and the completion ends as soon as the object closes.
+/// of one JSON object are picked, and the completion ends as soon as the object closes;
+/// `.jsonSchema` (structured outputs) holds it to a value the schema accepts.
 public enum OutputFormat: Sendable, Equatable {
     case text
     case jsonObject
+    case jsonSchema(JSONSchema)
+}
+
+/// A byte-by-byte checker of a format: `JSONPrefix` or `JSONSchemaPrefix`.
+enum FormatChecker: Equatable {
+    case object(JSONPrefix)
+    case schema(JSONSchemaPrefix)
+
+    init?(_ format: OutputFormat) {
+        switch format {
+        case .text: return nil
+        case .jsonObject: self = .object(JSONPrefix())
+        case let .jsonSchema(schema): self = .schema(JSONSchemaPrefix(schema: schema))
+        }
+    }
+
+    var isComplete: Bool {
+        switch self {
+        case let .object(p): p.isComplete
+        case let .schema(p): p.isComplete
+        }
+    }
+
+    mutating func consume(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch self {
+        case var .object(p):
+            defer { self = .object(p) }
+            return p.consume(bytes)
+        case var .schema(p):
+            defer { self = .schema(p) }
+            return p.consume(bytes)
+        }
+    }
 }
 
 /// Every token's bytes in one flat buffer, for checking many tokens against an output format
@@ -38,18 +72,34 @@ public final class TokenBytes: Sendable {
     public func isSpecial(_ id: Int) -> Bool { special[id] }
 
     /// For every token: whether it has bytes, is not special, and `state` takes them all.
-    func accepted(from state: JSONPrefix) -> [Bool] {
-        [Bool](unsafeUninitializedCapacity: count) { flags, initialized in
+    func accepted(from state: FormatChecker) -> [Bool] {
+        switch state {
+        case let .object(p): accepted(from: p)
+        case let .schema(p): accepted(from: p)
+        }
+    }
+
+    /// Which first bytes `state` takes is worked out once (256 checks), so most tokens are settled
+    /// by a table lookup and only those whose first byte fits are checked in full, from a copy.
+    private func accepted<Checker: ByteChecker>(from state: Checker) -> [Bool] {
+        var firstTaken = [Bool](repeating: false, count: 256)
+        for byte in 0..<256 {
+            var next = state
+            firstTaken[byte] = next.consume(UInt8(byte))
+        }
+        return [Bool](unsafeUninitializedCapacity: count) { flags, initialized in
             bytes.withUnsafeBufferPointer { bytes in
                 var start = 0
                 for id in 0..<count {
                     let end = Int(ends[id])
-                    var next = state
-                    var ok = end > start && !special[id]
-                    var i = start
-                    while ok, i < end {
-                        ok = next.consume(bytes[i])
-                        i += 1
+                    var ok = end > start && !special[id] && firstTaken[Int(bytes[start])]
+                    if ok, end - start > 1 {
+                        var next = state
+                        var i = start
+                        while ok, i < end {
+                            ok = next.consume(bytes[i])
+                            i += 1
+                        }
                     }
                     flags[id] = ok
                     start = end
@@ -73,9 +123,11 @@ public final class TokenBytes: Sendable {
 struct FormatConstraint {
     let tokens: TokenBytes
     let stopTokens: Set<Int>
-    private(set) var state = JSONPrefix()
+    private(set) var state: FormatChecker
 
-    init(tokens: TokenBytes, stopTokens: Set<Int>) {
+    init?(format: OutputFormat, tokens: TokenBytes, stopTokens: Set<Int>) {
+        guard let state = FormatChecker(format) else { return nil }
+        self.state = state
         self.tokens = tokens
         self.stopTokens = stopTokens
     }
@@ -103,10 +155,18 @@ struct FormatConstraint {
     }
 
     private static let recentLimit = 8
-    private var recent: [(state: JSONPrefix, allowed: [Bool])] = []
+    private var recent: [(state: FormatChecker, allowed: [Bool])] = []
 
     mutating func accept(_ token: Int) {
         let ok = tokens.withBytes(of: token) { state.consume($0) }
         precondition(ok, "token \(token) was picked but breaks the output format")
     }
 }
+
+/// What `TokenBytes.accepted` needs of a checker (specialized per checker, no existential).
+protocol ByteChecker {
+    mutating func consume(_ byte: UInt8) -> Bool
+}
+
+extension JSONPrefix: ByteChecker {}
+extension JSONSchemaPrefix: ByteChecker {}

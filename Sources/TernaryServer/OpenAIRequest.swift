@@ -155,10 +155,14 @@ struct CompletionParameters {
             case "text": self.format = .text
             case "json_object": self.format = .jsonObject
             case "json_schema":
-                throw APIError.invalid("'response_format' of type json_schema is not supported by this server; {\"type\": \"json_object\"} holds the reply to a JSON object",
-                                       param: "response_format")
+                guard let schema = format["json_schema"]?["schema"] else {
+                    throw APIError.invalid("'response_format' of type json_schema needs 'json_schema': {\"name\": …, \"schema\": {…}}", param: "response_format")
+                }
+                do { self.format = .jsonSchema(try JSONSchema(schema)) } catch let error as JSONSchema.CompileError {
+                    throw APIError.invalid("'response_format.json_schema.schema' is not supported: \(error)", param: "response_format")
+                }
             default:
-                throw APIError.invalid("'response_format' type '\(type)' is not one of text, json_object", param: "response_format")
+                throw APIError.invalid("'response_format' type '\(type)' is not one of text, json_object, json_schema", param: "response_format")
             }
         }
     }

@@ -134,10 +134,59 @@ def test_json_mode_replies_are_json_objects(server, tokenizer_dir):
     text = client.completions.create(model="m", prompt="ROMEO:", max_tokens=40, seed=1, logit_bias=bias,
                                      extra_body={"response_format": {"type": "json_object"}})
     assert text.choices[0].text.lstrip().startswith("{")
-    for bad in ({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}, {"type": "yaml"}, {"kind": "json_object"}):
+    for bad in ({"type": "yaml"}, {"kind": "json_object"}):
         with pytest.raises(openai.BadRequestError) as e:
             client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], response_format=bad)
         assert e.value.body["param"] == "response_format"
+
+
+CARD = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 12},
+        "age": {"type": "integer"},
+        "mood": {"enum": ["merry", "sad", "wroth"]},
+        "friends": {"type": "array", "items": {"type": "string", "maxLength": 8}, "maxItems": 3},
+        "alive": {"type": "boolean"},
+        "motto": {"type": ["string", "null"], "maxLength": 10},
+    },
+    "required": ["name", "age", "mood", "friends", "alive"],
+    "additionalProperties": False,
+}
+
+
+def test_structured_outputs_meet_their_schema_as_the_jsonschema_library_checks_it(server, tokenizer_dir):
+    """`response_format: {"type": "json_schema", ...}`: every reply that finishes is valid against
+    the schema by the `jsonschema` library (an outside oracle), streamed or not. Biases keep the
+    Shakespeare model's strings short and its indentation out of the budget."""
+    import jsonschema
+
+    vocabulary = json.loads((tokenizer_dir / "encoder.json").read_text())
+    bias = {str(i): 10 for piece, i in vocabulary.items() if '"' in piece}
+    bias.update({str(i): -10 for piece, i in vocabulary.items() if set(piece) <= {"Ġ", "Ċ", "ĉ"}})
+    client = server.client()
+    form = {"type": "json_schema", "json_schema": {"name": "card", "schema": CARD, "strict": True}}
+    whole = 0
+    for seed in range(4):
+        ask = dict(model="m", messages=[{"role": "user", "content": "Describe Romeo."}], max_tokens=150, seed=seed,
+                   response_format=form, logit_bias=bias)
+        reply = client.chat.completions.create(**ask)
+        content = reply.choices[0].message.content
+        streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(stream=True, **ask) if c.choices)
+        assert streamed == content
+        if reply.choices[0].finish_reason == "stop":
+            jsonschema.validate(json.loads(content), CARD)
+            whole += 1
+    assert whole >= 3
+    for bad, fragment in (({"type": "string", "pattern": "^a"}, "pattern"), ({"type": "integer"}, "number"),
+                          ({"anyOf": [{"type": "object"}, {"type": "object"}]}, "anyOf")):
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
+                                           response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": bad}})
+        assert e.value.body["param"] == "response_format" and fragment in e.value.message
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
+                                       response_format={"type": "json_schema", "json_schema": {"name": "x"}})
 
 
 def test_errors_have_openai_shapes_and_statuses(server):
