@@ -150,4 +150,21 @@ struct JSONSchemaTests {
         }
         #expect(whole >= 3, "too few texts finished within 150 tokens")
     }
+
+    @Test("generate --json-schema takes a schema or a file and keeps to it; a bad schema is an error naming the keyword")
+    func commandLine() throws {
+        let text = #"{"type": "object", "properties": {"mood": {"enum": ["merry", "sad"]}, "alive": {"type": "boolean"}}, "required": ["mood", "alive"]}"#
+        let schema = try Self.schema(text)
+        let file = TestPaths.temporaryDirectory().appendingPathComponent("schema.json")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        for argument in [text, file.path] {
+            let result = try CLITests.run(["generate", "--json-schema", argument, "-n", "40", "--seed", "1", "--quiet", "ROMEO:"])
+            #expect(result.status == 0, "\(result.err)")
+            let output = String(result.out.dropFirst("ROMEO:".count).dropLast())  // the prompt, and print's line break
+            #expect(output.contains("{") && Self.check(schema, output).accepted == output.utf8.count, "\(output)")
+        }
+        try ReliabilityTests.expectCleanFailure(["generate", "--json-schema", #"{"type": "string", "pattern": "a+"}"#, "hi"], "'pattern'")
+        try ReliabilityTests.expectCleanFailure(["generate", "--json-schema", "{not json", "hi"], "not valid JSON")
+        try ReliabilityTests.expectCleanFailure(["generate", "--json", "--json-schema", text, "hi"], "not both")
+    }
 }
