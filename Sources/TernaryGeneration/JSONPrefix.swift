@@ -7,7 +7,7 @@
 /// does: at most `maxDepth` nested containers, and whitespace between tokens of the document only
 /// as one space, or one line break and up to 20 spaces or tabs (`WhitespaceRun`): enough for
 /// pretty-printing, not for a model that would rather write blank lines forever.
-public struct JSONPrefix: Sendable, Equatable {
+public struct JSONPrefix: ByteChecker, Sendable, Equatable {
     public static let maxDepth = 64
 
     enum Mode: UInt8 {
@@ -75,13 +75,6 @@ public struct JSONPrefix: Sendable, Equatable {
 
     /// Whether the text so far is one whole JSON object (and possibly whitespace after it).
     public var isComplete: Bool { mode == .done }
-
-    /// Takes every byte; false (and an unspecified state) at the first one that no JSON object can
-    /// have there.
-    public mutating func consume<Bytes: Sequence>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
-        for byte in bytes where !consume(byte) { return false }
-        return true
-    }
 
     /// Takes one byte; false (and an unspecified state) when no JSON object can have it here.
     public mutating func consume(_ byte: UInt8) -> Bool {
@@ -234,6 +227,22 @@ public struct JSONPrefix: Sendable, Equatable {
     private static func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
     private static func isHexDigit(_ b: UInt8) -> Bool {
         isDigit(b) || (b | 0x20 >= UInt8(ascii: "a") && b | 0x20 <= UInt8(ascii: "f"))
+    }
+}
+
+/// A format's checker: takes a text one byte at a time (`JSONPrefix`, `JSONSchemaPrefix`).
+public protocol ByteChecker: Equatable {
+    /// Takes one byte; false (and an unspecified state) when no text of the format can have it here.
+    mutating func consume(_ byte: UInt8) -> Bool
+    /// Whether the text so far is whole.
+    var isComplete: Bool { get }
+}
+
+extension ByteChecker {
+    /// Takes every byte; false (and an unspecified state) at the first one the format refuses.
+    public mutating func consume<Bytes: Sequence>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
+        for byte in bytes where !consume(byte) { return false }
+        return true
     }
 }
 

@@ -3,7 +3,7 @@
 /// describes are a stack of frames; keys and enum values are matched against the schema's bytes;
 /// strings, numbers and unconstrained values are checked by a `JSONPrefix` of their own, which
 /// also keeps the text valid JSON. Whitespace between tokens follows `JSONPrefix`'s limits.
-public struct JSONSchemaPrefix: Equatable {
+public struct JSONSchemaPrefix: ByteChecker {
     enum Phase: UInt8 {
         case objectFirst, key, colon, value, afterValue  // an object's
         case arrayFirst, item, afterItem                 // an array's
@@ -53,11 +53,6 @@ public struct JSONSchemaPrefix: Equatable {
 
     /// Whether the text is one whole value the schema accepts (and possibly whitespace after it).
     public var isComplete: Bool { done }
-
-    public mutating func consume<Bytes: Sequence>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
-        for byte in bytes where !consume(byte) { return false }
-        return true
-    }
 
     /// Takes one byte; false (and an unspecified state) when no text the schema accepts can have it here.
     public mutating func consume(_ byte: UInt8) -> Bool {

@@ -162,11 +162,3 @@ struct FormatConstraint {
         precondition(ok, "token \(token) was picked but breaks the output format")
     }
 }
-
-/// What `TokenBytes.accepted` needs of a checker (specialized per checker, no existential).
-protocol ByteChecker {
-    mutating func consume(_ byte: UInt8) -> Bool
-}
-
-extension JSONPrefix: ByteChecker {}
-extension JSONSchemaPrefix: ByteChecker {}
