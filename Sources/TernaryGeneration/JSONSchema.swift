@@ -6,10 +6,12 @@ import TernaryFormat
 /// Supported: `type` (one or a list), `properties` with `required` (properties are written in the
 /// order given, the optional ones may be left out, and no others are written, whatever
 /// `additionalProperties` says), `items` with `minItems`/`maxItems`, `minLength`/`maxLength`,
-/// `enum`, `const`, and `anyOf`/`oneOf` whose alternatives start with different characters (a
-/// string or null; an object or an array). Annotations (`title`, `description`, `default`,
-/// `examples`, `format`, …) are ignored. Any other keyword (`pattern`, `minimum`, `$ref`,
-/// `allOf`, …) is an error naming it, so a schema is never silently half-enforced.
+/// `enum`, `const`, `anyOf`/`oneOf` whose alternatives start with different characters (a
+/// string or null; an object or an array), and `$ref` to `#/$defs/…` (or `#/definitions/…`) as
+/// Pydantic and the `openai` SDK's `parse` write them, unless a definition refers to itself.
+/// Annotations (`title`, `description`, `default`, `examples`, `format`, …) are ignored. Any
+/// other keyword (`pattern`, `minimum`, `allOf`, …) is an error naming it, so a schema is never
+/// silently half-enforced.
 public final class JSONSchema: Sendable, Equatable {
     public struct CompileError: Error, CustomStringConvertible, Equatable {
         /// Where in the schema, e.g. `properties.name.maxLength`.
@@ -53,7 +55,7 @@ public final class JSONSchema: Sendable, Equatable {
     static let maxNodes = 1024, maxNesting = 32, maxChoices = 64
 
     public init(_ schema: JSONValue) throws {
-        var compiler = Compiler()
+        var compiler = Compiler(root: schema)
         root = try compiler.compile(schema, path: "", nesting: 0)
         nodes = compiler.nodes
         if nodes[root].first.containsAny(of: ByteSet.numberStart) {
@@ -123,14 +125,22 @@ struct ByteSet: Equatable, Sendable {
 }
 
 private struct Compiler {
+    let root: JSONValue
     var nodes: [JSONSchema.Node] = []
+    /// Compiled definitions by reference, and those being compiled (a reference back to one of
+    /// them is recursion, which a finite checker cannot hold).
+    var definitions: [String: Int] = [:]
+    var resolving: Set<String> = []
+
+    init(root: JSONValue) { self.root = root }
 
     static let annotations: Set<String> = [
         "title", "description", "default", "examples", "$schema", "$id", "$comment", "format", "deprecated", "readOnly", "writeOnly",
+        "$defs", "definitions",
     ]
     static let assertions: Set<String> = [
         "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength", "enum",
-        "const", "anyOf", "oneOf",
+        "const", "anyOf", "oneOf", "$ref",
     ]
     static let types = ["object", "array", "string", "number", "integer", "boolean", "null"]
 
@@ -149,6 +159,11 @@ private struct Compiler {
         guard case let .object(pairs) = schema else { throw fail(path, "a schema must be an object (or true), found \(schema.kindDescription)") }
         for (key, _) in pairs where !Self.annotations.contains(key) && !Self.assertions.contains(key) {
             throw fail(join(path, key), "'\(key)' is not supported here (supported: \(Self.assertions.sorted().joined(separator: ", ")))")
+        }
+        if let reference = schema["$ref"] {
+            let others = pairs.map(\.0).filter { Self.assertions.contains($0) && $0 != "$ref" }
+            guard others.isEmpty else { throw fail(path, "'$ref' beside '\(others[0])' is not supported") }
+            return try resolve(reference, path: join(path, "$ref"), nesting: nesting)
         }
         if let values = schema["enum"] ?? schema["const"].map({ .array([$0]) }) {
             guard schema["enum"] == nil || schema["const"] == nil else { throw fail(path, "give 'enum' or 'const', not both") }
@@ -187,6 +202,23 @@ private struct Compiler {
         case let other?:
             throw fail(join(path, "type"), "expected a type name or a list of them, found \(other.kindDescription)")
         }
+    }
+
+    /// `#/$defs/Name` or `#/definitions/Name` in the root schema, compiled once.
+    mutating func resolve(_ reference: JSONValue, path: String, nesting: Int) throws -> Int {
+        guard let target = reference.string else { throw fail(path, "expected a string") }
+        if let node = definitions[target] { return node }
+        let parts = target.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, parts[0] == "#", parts[1] == "$defs" || parts[1] == "definitions",
+              let definition = root[parts[1]]?[parts[2]] else {
+            throw fail(path, "'\(target)' is not a definition of this schema (only #/$defs/NAME and #/definitions/NAME are followed)")
+        }
+        guard !resolving.contains(target) else { throw fail(path, "'\(target)' refers to itself; recursive schemas are not supported") }
+        resolving.insert(target)
+        defer { resolving.remove(target) }
+        let node = try compile(definition, path: "\(parts[1]).\(parts[2])", nesting: nesting + 1)
+        definitions[target] = node
+        return node
     }
 
     mutating func union(_ alternatives: [Int], path: String) throws -> Int {

@@ -89,10 +89,28 @@ struct JSONSchemaTests {
         #expect(Self.check(list, "[1,2,").accepted == 4)
     }
 
+    @Test("$ref to $defs, as Pydantic writes nested models, is followed (each definition compiled once)")
+    func references() throws {
+        let schema = try Self.schema(##"""
+            {"$defs": {"Friend": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8}}, "required": ["name"],
+                                  "title": "Friend", "additionalProperties": false}},
+             "type": "object", "properties": {"friends": {"type": "array", "items": {"$ref": "#/$defs/Friend"}, "maxItems": 2},
+                                              "best": {"$ref": "#/$defs/Friend", "description": "an annotation beside it"}},
+             "required": ["friends", "best"]}
+            """##)
+        let text = #"{"friends": [{"name": "Benvolio"}, {"name": "Mercutio"}], "best": {"name": "Tybalt"}}"#
+        #expect(Self.check(schema, text) == (text.utf8.count, true))
+        #expect(Self.check(schema, #"{"friends": [{"nick""#).accepted == 16)
+        #expect(Self.check(schema, #"{"friends": [{"name": "Benvolio!"#).accepted == 31)
+        #expect(schema.nodes.filter { $0.kind == .object }.count == 2)
+    }
+
     @Test("a schema that cannot be held to is refused, naming where and why", arguments: [
         (#"{"type": "string", "pattern": "^a"}"#, "pattern"),
         (#"{"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}}}"#, "properties.n.minimum"),
-        (##"{"$ref": "#/$defs/x"}"##, "$ref"),
+        (##"{"$ref": "#/$defs/x"}"##, "not a definition"),
+        (##"{"$ref": "http://example.com/s.json"}"##, "$ref"),
+        (##"{"$defs": {"n": {"type": "object", "properties": {"next": {"$ref": "#/$defs/n"}}}}, "$ref": "#/$defs/n"}"##, "refers to itself"),
         (#"{"type": "wizard"}"#, "type"),
         (#"{"type": "object", "properties": {"a": {}}, "required": ["b"]}"#, "required"),
         (#"{"anyOf": [{"type": "object"}, {"properties": {"a": {}}}]}"#, "anyOf"),

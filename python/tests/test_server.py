@@ -189,6 +189,43 @@ def test_structured_outputs_meet_their_schema_as_the_jsonschema_library_checks_i
                                        response_format={"type": "json_schema", "json_schema": {"name": "x"}})
 
 
+def test_the_openai_sdk_parses_replies_into_a_pydantic_model(server, tokenizer_dir):
+    """`client.chat.completions.parse(response_format=Model)`: the SDK turns a Pydantic model into a
+    strict schema (nested models as `$defs` and `$ref`, optional fields as `anyOf` with null) and
+    parses the reply back into the model."""
+    from typing import Literal, Optional
+
+    from pydantic import BaseModel, Field
+
+    class Friend(BaseModel):
+        name: str = Field(max_length=8)
+
+    class Card(BaseModel):
+        name: str = Field(min_length=1, max_length=12)
+        age: int
+        mood: Literal["merry", "sad", "wroth"]
+        friends: list[Friend] = Field(max_length=2)
+        alive: bool
+        motto: Optional[str] = Field(default=None, max_length=10)
+
+    vocabulary = json.loads((tokenizer_dir / "encoder.json").read_text())
+    bias = {str(i): 10 for piece, i in vocabulary.items() if '"' in piece}
+    bias.update({str(i): -10 for piece, i in vocabulary.items() if set(piece) <= {"Ġ", "Ċ", "ĉ"}})
+    client = server.client()
+    parse = client.chat.completions.parse if hasattr(client.chat.completions, "parse") else client.beta.chat.completions.parse
+    parsed = 0
+    for seed in range(3):
+        try:
+            reply = parse(model="m", messages=[{"role": "user", "content": "Describe Romeo."}], response_format=Card,
+                          max_tokens=200, seed=seed, logit_bias=bias)
+        except openai.LengthFinishReasonError:
+            continue
+        card = reply.choices[0].message.parsed
+        assert isinstance(card, Card) and card.mood in ("merry", "sad", "wroth") and len(card.friends) <= 2
+        parsed += 1
+    assert parsed >= 2
+
+
 def test_errors_have_openai_shapes_and_statuses(server):
     client = server.client()
     with pytest.raises(openai.BadRequestError) as e:
