@@ -234,7 +234,9 @@ def main() -> None:
             "type": "json_schema", "json_schema": {"name": "who", "strict": True, "schema": {
                 "type": "object", "required": ["name", "tags"], "additionalProperties": False, "properties": {
                     "name": {"type": "string", "maxLength": 8}, "age": {"type": ["integer", "null"]},
-                    "tags": {"type": "array", "items": {"enum": ["a", 1, None]}, "maxItems": 2}}}}}},
+                    "tags": {"type": "array", "items": {"enum": ["a", 1, None]}, "maxItems": 2},
+                    "friend": {"$ref": "#/$defs/F"}},
+                "$defs": {"F": {"type": "object", "properties": {"n": {"type": "integer"}}}}}}}},
         "bad": {"prompt": "x", "n": 2, "top_p": 0, "max_tokens": -1, "unknown": 1},
     }.items():
         seed("openai-request", name, json.dumps(body, ensure_ascii=False).encode())

@@ -76,6 +76,12 @@ public struct JSONSchemaPrefix: ByteChecker {
             }
         }
         let mayEnd = value.mayEndBeforeNextByte
+        if mayEnd, WhitespaceRun.isWhitespace(byte) {
+            // The number ends here; the whitespace after it counts towards this checker's run.
+            scalar = .none
+            valueEnded()
+            return structural(byte)
+        }
         if value.consume(byte) {
             if value.isComplete {
                 scalar = .none

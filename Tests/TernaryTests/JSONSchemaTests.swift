@@ -87,6 +87,8 @@ struct JSONSchemaTests {
         #expect(Self.check(list, "[1,2]") == (5, true))
         #expect(Self.check(list, "[1]").accepted == 2)
         #expect(Self.check(list, "[1,2,").accepted == 4)
+        #expect(Self.check(list, "[1 ,2]") == (6, true))
+        #expect(Self.check(list, "[1  ,2]").accepted == 3)  // one space, as anywhere else
     }
 
     @Test("$ref to $defs, as Pydantic writes nested models, is followed (each definition compiled once)")
