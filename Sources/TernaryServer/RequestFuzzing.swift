@@ -1,3 +1,4 @@
+import TernaryFormat
 import TernaryGeneration
 import TernaryTokenizer
 
@@ -23,6 +24,9 @@ public enum RequestFuzzing {
             }
             let messages = chat.messages.map { ChatMessage(role: $0.role, content: $0.content) }
             _ = try? template.prompt(messages, tokenizer: tokenizer)  // the route turns a failure into a 400
+            if let problem = checkFormat(chat.parameters.format, texts: [body] + chat.messages.map { Array($0.content.utf8) }) {
+                return problem
+            }
         } catch {
             if let problem = rejected(error) { return problem }
         }
@@ -32,10 +36,35 @@ public enum RequestFuzzing {
             if let n = text.parameters.logprobs, !(0...TokenLogprob.maxAlternatives).contains(n) {
                 return "an accepted text request asks for \(n) log-probability alternatives"
             }
-            if case let .text(prompt) = text.prompt { _ = tokenizer.encode(prompt) }
+            if case let .text(prompt) = text.prompt {
+                _ = tokenizer.encode(prompt)
+                if let problem = checkFormat(text.parameters.format, texts: [body, Array(prompt.utf8)]) { return problem }
+            }
         } catch {
             if let problem = rejected(error) { return problem }
         }
         return nil
+    }
+
+    /// An accepted output format's checker runs over arbitrary texts (the body, the messages) byte
+    /// by byte, to the end or its first refusal. It must not trap, and a text it takes whole must
+    /// be JSON (an object, for JSON mode) as the strict parser reads it.
+    static func checkFormat(_ format: OutputFormat, texts: [[UInt8]]) -> String? {
+        func run<Checker: ByteChecker>(_ start: Checker, objectsOnly: Bool) -> String? {
+            for text in texts {
+                var checker = start
+                guard checker.consume(text), checker.isComplete else { continue }
+                guard let value = try? JSONParser().parse(text) else {
+                    return "the format checker took a text that is not JSON: \(String(decoding: text.prefix(200), as: UTF8.self))"
+                }
+                if objectsOnly, case .object = value {} else if objectsOnly { return "JSON mode took a text that is not an object" }
+            }
+            return nil
+        }
+        switch format {
+        case .text: return nil
+        case .jsonObject: return run(JSONPrefix(), objectsOnly: true)
+        case let .jsonSchema(schema): return run(JSONSchemaPrefix(schema: schema), objectsOnly: false)
+        }
     }
 }

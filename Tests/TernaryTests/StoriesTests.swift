@@ -26,6 +26,18 @@ struct StoriesTests {
         #expect(run.out.hasPrefix(try Self.publishedSample()), "got: \(run.out.prefix(700))")
     }
 
+    @Test("held to a JSON schema, the SentencePiece model writes it through byte-fallback tokens and stops when it closes")
+    func structuredOutput() throws {
+        let out = TestPaths.temporaryDirectory().appendingPathComponent("stories260K.safetensors").path
+        let pack = try CLITests.run(["pack", Self.directory + "/stories260K.bin", "--tokenizer", Self.directory + "/tok512.bin", "-o", out])
+        #expect(pack.status == 0, "\(pack.err)")
+        let schema = #"{"type": "object", "properties": {"mood": {"enum": ["happy", "sad"]}, "name": {"type": "string", "maxLength": 8}}, "required": ["mood", "name"]}"#
+        let run = try CLITests.run(["generate", "-m", out, "--json-schema", schema, "--temperature", "0", "-n", "200", "--quiet", ""])
+        #expect(run.status == 0, "\(run.err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.out.utf8)) as? [String: Any], "got: \(run.out)")
+        #expect(["happy", "sad"].contains(object["mood"] as? String ?? "") && ((object["name"] as? String)?.count ?? 99) <= 8)
+    }
+
     @Test("a truncated llama2.c checkpoint is refused with the sizes it should have")
     func truncatedCheckpoint() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: Self.directory + "/stories260K.bin"))
