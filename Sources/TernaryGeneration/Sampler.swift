@@ -18,7 +18,7 @@ public struct Sampler {
         if let bad = logits.firstIndex(where: { !$0.isFinite }) {
             throw GenerationError.nonFiniteLogits(token: bad, value: logits[bad])
         }
-        if let allowed, !allowed.contains(true) { throw GenerationError.formatUnreachable }
+        if let allowed, !allowed.prefix(logits.count).contains(true) { throw GenerationError.formatUnreachable }
         var logits = logits
         for (id, bias) in options.logitBias where id < logits.count { logits[id] += bias }
         if options.repetitionPenalty != 1 {
@@ -33,7 +33,8 @@ public struct Sampler {
             for id in history.suffix(options.repetitionWindow) where id >= 0 && id < logits.count { counts[id, default: 0] += 1 }
             for (id, count) in counts { logits[id] -= options.presencePenalty + options.frequencyPenalty * Float(count) }
         }
-        if let allowed { for i in logits.indices where !allowed[i] { logits[i] = -.infinity } }
+        // A model may have more logits than its tokenizer has tokens (padded tables): those are never allowed.
+        if let allowed { for i in logits.indices where i >= allowed.count || !allowed[i] { logits[i] = -.infinity } }
         if options.temperature == 0 { return Self.argmax(logits) }
         let candidates = Self.ranked(logits, keep: options.topK).filter { $0.logit > -.infinity }.map { (id: $0.id, logit: $0.logit / options.temperature) }
         if candidates.contains(where: { !$0.logit.isFinite }) { return candidates[0].id }
@@ -63,7 +64,9 @@ public struct Sampler {
     /// The best token when penalized logits overflowed: +∞ is the largest, −∞ the smallest.
     static func limit(of logits: [Float], allowed: [Bool]? = nil) -> Int {
         var best = -1
-        for i in logits.indices where !logits[i].isNaN && allowed?[i] != false && (best < 0 || logits[i] > logits[best]) { best = i }
+        for i in logits.indices where !logits[i].isNaN && (allowed.map { i < $0.count && $0[i] } ?? true) && (best < 0 || logits[i] > logits[best]) {
+            best = i
+        }
         return max(best, 0)
     }
 

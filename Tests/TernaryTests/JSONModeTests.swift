@@ -146,6 +146,16 @@ struct JSONModeTests {
         let picked = try greedy.sample(logits, history: [], allowed: allowed)
         #expect(picked == best)
         #expect(throws: GenerationError.self) { try greedy.sample(logits, history: [], allowed: [Bool](repeating: false, count: 1000)) }
+        // More logits than flags (a model's padded table): the extra ones are never picked.
+        var padded = logits + [100, 200]
+        let short = try greedy.sample(padded, history: [], allowed: allowed)
+        #expect(short == best)
+        padded[0] = .greatestFiniteMagnitude
+        var penalized = SamplingOptions.greedy
+        penalized.repetitionPenalty = 1e-38  // overflows: the limit path
+        var limit = Sampler(options: penalized)
+        let fromLimit = try limit.sample(padded, history: [0, 1000, 1001], allowed: allowed)
+        #expect(allowed[fromLimit])
     }
 
     @Test("the shipped model, held to JSON, writes objects Foundation parses, greedy and sampled, and stops when one closes")
