@@ -86,6 +86,7 @@ public enum SafetensorsWriter {
             var length = UInt64(header.count).littleEndian
             try withUnsafeBytes(of: &length) { try file.write($0) }
             try header.withUnsafeBytes { try file.write($0) }
+            pauseForTests()
             for tensor in ordered { try tensor.bytes.withUnsafeBytes { try file.write($0) } }
             try file.synchronize()
         } catch {
@@ -101,6 +102,14 @@ public enum SafetensorsWriter {
 }
 
 extension SafetensorsWriter {
+    /// `TERNARY_TEST_WRITE_PAUSE_MS`: waits that long once the header is written, so a test can
+    /// interrupt a write while its temporary file exists, however fast the machine (a failpoint;
+    /// unset, it costs one lookup per file written).
+    static func pauseForTests() {
+        guard let value = getenv("TERNARY_TEST_WRITE_PAUSE_MS"), let ms = UInt32(String(cString: value)), ms > 0 else { return }
+        usleep(min(ms, 60_000) * 1000)
+    }
+
     /// Removes `<path>.partial-<pid>` files whose process no longer exists (a write killed outright).
     static func removeStaleTemporaries(of path: String) {
         let slash = path.lastIndex(of: "/")

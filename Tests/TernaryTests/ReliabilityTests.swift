@@ -281,11 +281,14 @@ struct ReliabilityTests {
         #expect(!packed.out.contains("(0 B)") && packed.out.contains("× smaller"), "\(packed.out)")
     }
 
-    /// Starts `ternary synth --preset gpt2 -o out` and sends `signal` once `when` holds (polled).
+    /// Starts `ternary synth --preset tiny -o out` and sends `signal` once `when` holds (polled).
+    /// The writer pauses after the header (`TERNARY_TEST_WRITE_PAUSE_MS`), so the signal lands
+    /// while the temporary file exists however loaded the machine is; the pause ends with it.
     static func interruptedWrite(out: String, signal: Int32, when: () -> Bool) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(CLITests.binary))
-        process.arguments = ["synth", "--preset", "gpt2", "-o", out]
+        process.arguments = ["synth", "--preset", "tiny", "-o", out]
+        process.environment = ProcessInfo.processInfo.environment.merging(["TERNARY_TEST_WRITE_PAUSE_MS": "30000"]) { _, new in new }
         process.standardOutput = Pipe()
         process.standardError = Pipe()
         try process.run()
