@@ -144,6 +144,10 @@ public final class BatchScheduler: @unchecked Sendable {
     private var thread: Thread?
     /// The vocabulary's bytes for output formats, made at the first request that asks for one.
     private lazy var tokenBytes = TokenBytes(tokenizer: tokenizer)
+    /// The logits of every prompt row a step feeds whose prompt is scored (`promptLogprobs`): at
+    /// most `prefillChunk` rows a step whatever the number of such requests, so one buffer of that
+    /// many rows serves them all. Made when a step first needs it, freed when no slot scores.
+    private var scoredRows: UnsafeMutableBufferPointer<Float>?
 
     public init(model: any LanguageModel, slots: Int, contextSize: Int? = nil, threads: Int = WorkerPool.coreCount,
                 kvPrecision: KVPrecision = .f16, prefillChunk: Int = 128, maxQueue: Int = 256) throws {
@@ -164,7 +168,10 @@ public final class BatchScheduler: @unchecked Sendable {
         thread.start()
     }
 
-    deinit { shutdown() }
+    deinit {
+        shutdown()
+        scoredRows?.deallocate()
+    }
 
     /// Queues a request. Its `events` yield text as it is generated and end with `.done`; its
     /// generation stops at the next step once the handle is cancelled or released, or the stream's
@@ -228,12 +235,11 @@ public final class BatchScheduler: @unchecked Sendable {
         var startedAt: Timing.Instant?
         /// When the prompt's last token was fed (nil while prefilling).
         var prefillDoneAt: Timing.Instant?
-        /// With `promptLogprobs`: every fed row's logits (a prefill chunk's worth), and the
-        /// prompt's entries so far.
-        var rowLogits: UnsafeMutableBufferPointer<Float>?
+        /// With `promptLogprobs`: the prompt's entries so far.
         var promptEntries: [TokenLogprob] = []
-
-        deinit { rowLogits?.deallocate() }
+        /// Whether the rows fed now need their logits: the prompt's own log-probabilities are asked
+        /// and it is still being fed.
+        var scoresPrompt: Bool { request.promptLogprobs != nil && prefillDoneAt == nil }
 
         init(request: GenerationRequest, continuation: AsyncThrowingStream<GenerationEvent, Error>.Continuation, tokenizer: any Tokenizer) {
             self.request = request
@@ -306,9 +312,6 @@ public final class BatchScheduler: @unchecked Sendable {
                                         stopStrings: job.request.stopStrings, ignoreEndOfText: job.request.ignoreEndOfText,
                                         logprobs: job.request.logprobs, format: job.request.format,
                                         tokenBytes: job.request.format == .text ? nil : tokenBytes)
-            if job.request.promptLogprobs != nil {
-                job.rowLogits = .allocate(capacity: min(prefillChunk, prompt.count) * model.vocabularySize)
-            }
             counters.promptTokens += prompt.count
             counters.cachedTokens += keep
             slot.job = job
@@ -342,7 +345,9 @@ public final class BatchScheduler: @unchecked Sendable {
             for slot in dropped { finish(slot) }
         }
         var steps: [ForwardStep] = []
-        var fed: [(slot: Slot, tokens: [Int], wantsLogits: Bool)] = []
+        // `scoredRow`: where the rows' logits start in `scoredRows`, for a scored prompt's chunk.
+        var fed: [(slot: Slot, tokens: [Int], wantsLogits: Bool, scoredRow: Int?)] = []
+        var scoredRowCount = 0
         var prefillBudget = prefillChunk
         for slot in slots {
             guard let job = slot.job, !job.pending.isEmpty else { continue }
@@ -354,13 +359,18 @@ public final class BatchScheduler: @unchecked Sendable {
             }
             let tokens = Array(job.pending.prefix(count))
             let wantsLogits = count == job.pending.count
-            fed.append((slot, tokens, wantsLogits))
+            fed.append((slot, tokens, wantsLogits, job.scoresPrompt ? scoredRowCount : nil))
+            if job.scoresPrompt { scoredRowCount += count }  // prefill rows: within the chunk budget
         }
         guard !fed.isEmpty else { return }
+        if scoredRowCount > 0, scoredRows == nil {
+            scoredRows = .allocate(capacity: prefillChunk * model.vocabularySize)
+        }
         let started = Timing.now()
-        for (slot, tokens, wantsLogits) in fed {
-            if let rows = slot.job?.rowLogits, slot.job?.prefillDoneAt == nil {
-                steps.append(ForwardStep(tokens: tokens, memory: slot.memory, logits: .all, output: rows.baseAddress))
+        for (slot, tokens, wantsLogits, scoredRow) in fed {
+            if let scoredRow, let rows = scoredRows {
+                steps.append(ForwardStep(tokens: tokens, memory: slot.memory, logits: .all,
+                                         output: rows.baseAddress! + scoredRow * model.vocabularySize))
             } else {
                 steps.append(ForwardStep(tokens: tokens, memory: slot.memory, logits: wantsLogits ? .last : .none,
                                          output: wantsLogits ? slot.logits.baseAddress : nil))
@@ -369,7 +379,7 @@ public final class BatchScheduler: @unchecked Sendable {
         do {
             try steps.withUnsafeMutableBufferPointer { try model.forward($0, context: context) }
         } catch {
-            for (slot, _, _) in fed {
+            for (slot, _, _, _) in fed {
                 slot.job?.continuation.finish(throwing: error)
                 slot.job = nil
                 slot.memory.reset()
@@ -380,9 +390,10 @@ public final class BatchScheduler: @unchecked Sendable {
         let seconds = Timing.seconds(since: started)
         var generated = 0
         var finished: [Slot] = []
-        for (slot, tokens, wantsLogits) in fed {
+        for (slot, tokens, wantsLogits, scoredRow) in fed {
             guard let job = slot.job else { continue }
-            if let rows = job.rowLogits, job.prefillDoneAt == nil {
+            if let scoredRow, let all = scoredRows {
+                let rows = UnsafeMutableBufferPointer(rebasing: all[(scoredRow * model.vocabularySize)...].prefix(tokens.count * model.vocabularySize))
                 do { try scorePrompt(job, rows: rows, from: slot.tokens.count, count: tokens.count, into: slot) } catch {
                     job.continuation.finish(throwing: error)
                     slot.job = nil
@@ -395,12 +406,8 @@ public final class BatchScheduler: @unchecked Sendable {
             job.pending.removeFirst(tokens.count)
             guard wantsLogits else { continue }
             if job.prefillDoneAt == nil {
+                if job.scoresPrompt { job.continuation.yield(.prompt(logprobs: job.promptEntries)) }
                 job.prefillDoneAt = Timing.now()
-                if let rows = job.rowLogits {
-                    job.continuation.yield(.prompt(logprobs: job.promptEntries))
-                    rows.deallocate()
-                    job.rowLogits = nil
-                }
             }
             if job.completion!.isFinished {  // max_tokens 0: the prompt only
                 finished.append(slot)
@@ -430,6 +437,10 @@ public final class BatchScheduler: @unchecked Sendable {
         counters.generatedTokens += generated
         condition.unlock()
         for slot in finished { finish(slot) }
+        if let rows = scoredRows, !slots.contains(where: { $0.job?.scoresPrompt == true }) {
+            rows.deallocate()
+            scoredRows = nil
+        }
     }
 
     /// The entries of the prompt tokens that rows `first…first+count−1`' logits predict; the last

@@ -162,4 +162,30 @@ struct LogprobTests {
         let (text, nothing) = try await BatchSchedulerTests.collect(try scheduler.submit(first))
         #expect(text.isEmpty && nothing.tokens.isEmpty && scheduler.metrics.active == 0)
     }
+
+    @Test("prompts scored at once share a step's rows of logits, each entry still its own prompt's")
+    func promptsScoredTogether() async throws {
+        // Chunks of 8: the 5-token prompt's rows and the first 3 of the next share one step, so
+        // the second's rows start past the first's in the scheduler's one buffer.
+        let texts = ["ROMEO: O", "JULIET:\nO Romeo, Romeo! wherefore art thou", "KING", "First Citizen:\nBefore we proceed"]
+        let prompts = texts.map { Self.tokenizer.encode($0) }
+        #expect(prompts[0].count < 8 && prompts[1].count > 8)
+        let vocabulary = Self.model.vocabularySize
+        let scheduler = try BatchScheduler(model: Self.model, slots: 3, contextSize: 64, threads: 2, prefillChunk: 8)
+        let handles = try prompts.map { prompt in
+            var request = GenerationRequest(prompt: prompt, maxTokens: 2, options: .greedy)
+            request.promptLogprobs = 1
+            return try scheduler.submit(request)
+        }
+        for (prompt, handle) in zip(prompts, handles) {
+            var entries: [TokenLogprob]?
+            for try await event in handle.events { if case let .prompt(logprobs) = event { entries = logprobs } }
+            let logits = try Self.model.forward(prompt, memory: Self.model.makeMemory(MemoryOptions(capacity: 64)),
+                                                context: InferenceContext(threads: 1), allLogits: true)
+            let expected = (0..<(prompt.count - 1)).map { i in
+                TokenLogprob(logits: Array(logits[(i * vocabulary)..<((i + 1) * vocabulary)]), token: prompt[i + 1], top: 1)
+            }
+            #expect(entries == expected)
+        }
+    }
 }
