@@ -17,6 +17,7 @@ struct CompletionReply: Sendable {
     struct Echo: Sendable {
         var text: String
         var firstToken: Int
+        var tokenCount: Int
     }
     let echo: Echo?
     let id: String
@@ -62,9 +63,16 @@ struct CompletionReply: Sendable {
 
     /// The `logprobs` of a choice: null unless asked for; in a stream, null in chunks without tokens.
     /// `offset`: text completions' running `text_offset`.
-    private func logprobsValue(_ items: [Item], whole: Bool, offset: inout Int) -> JSONValue {
+    private func logprobsValue(_ items: [Item], whole: Bool, offset: inout TextOffset) -> JSONValue {
         guard let logprobs, whole || !items.isEmpty else { return .null }
         return kind == .chat ? logprobs.chat(items.compactMap(\.entry), whole: whole) : logprobs.text(items, offset: &offset)
+    }
+
+    /// The completion's tokens start where the echoed prompt's text ends, however the prompt's
+    /// tokens decode (a tokenizer may not give its input back exactly).
+    private func textOffset() -> TextOffset {
+        guard let echo else { return TextOffset() }
+        return TextOffset(restartingAfter: echo.tokenCount, at: echo.text.unicodeScalars.count)
     }
 
     private static func items(_ entries: [TokenLogprob]) -> [Item] { entries.map { ($0.token, $0) } }
@@ -77,7 +85,7 @@ struct CompletionReply: Sendable {
 
     private func choice(text: String, finish: String?, logprobs items: [Item]) -> JSONValue {
         let finishValue = finish.map(JSONValue.string) ?? .null
-        var offset = 0
+        var offset = textOffset()
         let logprobs = logprobsValue(items, whole: true, offset: &offset)
         switch kind {
         case .chat:
@@ -130,7 +138,7 @@ struct CompletionReply: Sendable {
             if reply.kind == .chat {
                 try await send(reply.chunk(delta: [("role", .string("assistant")), ("content", .string(""))], text: "", finish: nil))
             }
-            var offset = 0
+            var offset = reply.textOffset()
             if let echo = reply.echo, reply.logprobs == nil {
                 try await send(reply.chunk(delta: [], text: echo.text, finish: nil))
             }

@@ -138,8 +138,8 @@ struct Routes: Sendable {
         var echo: CompletionReply.Echo?
         if completion.echo {
             switch completion.prompt {
-            case let .text(text): echo = .init(text: text, firstToken: prompt[0])
-            case let .tokens(ids): echo = .init(text: (try? engine.tokenizer.decode(ids)) ?? "", firstToken: ids[0])
+            case let .text(text): echo = .init(text: text, firstToken: prompt[0], tokenCount: prompt.count)
+            case let .tokens(ids): echo = .init(text: (try? engine.tokenizer.decode(ids)) ?? "", firstToken: ids[0], tokenCount: ids.count)
             }
         }
         let reply = CompletionReply(kind: .text, model: engine.name, includeUsage: completion.parameters.includeUsage,

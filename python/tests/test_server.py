@@ -325,6 +325,36 @@ def test_logprobs_are_the_models_distribution_as_the_numpy_reference_computes_it
             assert text_of(int(np.argmax(rows[i - 1]))) in echoed.top_logprobs[i]
 
 
+def test_text_offsets_point_into_the_reply_text_when_tokens_split_a_character(server):
+    """`text_offset` counts code points of the reply's text, as OpenAI does. GPT-2's byte-level
+    tokens split an emoji's four bytes over two tokens: both point at the emoji, the next token
+    just past it, and the completion's tokens continue from the echoed prompt, whole or streamed."""
+    prompt = "Good morrow \U0001F600 cousin, and \u00e9l\u00e8ve"
+
+    def detokenize(ids):
+        status, _, body = _post(server.url + "/detokenize", {"tokens": ids})
+        assert status == 200
+        return json.loads(body)["content"]
+
+    status, _, body = _post(server.url + "/tokenize", {"content": prompt})
+    ids = json.loads(body)["tokens"]
+    assert any(detokenize([i]) == "\ufffd" for i in ids), "the emoji is no longer split; pick another character"
+    # Where each token starts: the code points of the text before it, an unfinished character not counted.
+    expected = [len(detokenize(ids[:i]).removesuffix("\ufffd")) for i in range(len(ids))]
+    client = server.client()
+    kwargs = dict(model="m", prompt=prompt, max_tokens=4, temperature=0, echo=True, logprobs=1, extra_body={"ignore_eos": True})
+    reply = client.completions.create(**kwargs)
+    text, got = reply.choices[0].text, reply.choices[0].logprobs
+    assert got.text_offset[:len(ids)] == expected
+    assert got.text_offset[len(ids)] == len(prompt) and text.startswith(prompt)
+    for token, offset in zip(got.tokens, got.text_offset):
+        if "\ufffd" not in token:
+            assert text[offset:].startswith(token), (token, offset)
+    streamed = [o for c in client.completions.create(stream=True, **kwargs) if c.choices[0].logprobs
+                for o in c.choices[0].logprobs.text_offset]
+    assert streamed == got.text_offset
+
+
 def test_chat_logprobs_stream_with_their_text_and_rebuild_it(server):
     client = server.client()
     messages = [{"role": "user", "content": "What news from Verona?"}]
