@@ -28,18 +28,23 @@ struct Chat: ParsableCommand {
     @Option(help: "Speaker name for your lines (speakers format).") var user: String = "You"
     @Option(help: "Speaker name for the model's lines (speakers format).") var bot: String = "ROMEO"
     @Option(help: "System message (or, in the speakers format, text before the first turn).") var system: String = ""
+    @Flag(help: "JSON mode: each reply is one JSON object, and ends when it closes.") var json = false
+    @Option(name: .customLong("json-schema"), help: "Structured output: each reply is one JSON value this schema accepts (the schema as JSON, or a file holding it).")
+    var jsonSchema: String?
 
     func validate() throws {
         guard n >= 1, n <= 100_000 else { throw ValidationError("-n \(n) is invalid: expected 1...100000") }
+        guard !(json && jsonSchema != nil) else { throw ValidationError("give --json or --json-schema, not both") }
         if let chatTemplate, ChatTemplate(rawValue: chatTemplate) == nil {
             throw ValidationError(ChatTemplate.Failure.unknownName(chatTemplate).description)
         }
     }
 
     func run() throws {
+        let format = try jsonSchema.map { OutputFormat.jsonSchema(try loadSchema($0)) } ?? (json ? .jsonObject : .text)
         let generator = try model.generator()
         let template = try ChatTemplate.resolve(name: chatTemplate, tokenizer: generator.tokenizer)
-        let session = ChatSession(generator: generator, template: template, system: system, options: sampling.options, speakers: (user, bot))
+        let session = ChatSession(generator: generator, template: template, system: system, options: sampling.options, speakers: (user, bot), format: format)
         let label = template == .speakers ? bot : "assistant"
         signal(SIGINT) { _ in
             if replyInProgress != 0 { interruptRequested = 1 } else { _exit(130) }

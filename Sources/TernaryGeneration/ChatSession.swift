@@ -13,6 +13,8 @@ public final class ChatSession {
     public let template: ChatTemplate
     public private(set) var messages: [ChatMessage] = []
     public var options: SamplingOptions
+    /// The shape each reply must have (JSON mode, structured outputs); plain text by default.
+    public var format: OutputFormat
     public let speakers: (user: String, assistant: String)
     private let system: String?
     private var memory: SequenceMemory
@@ -20,8 +22,9 @@ public final class ChatSession {
     private var fed: [Int] = []
 
     public init(generator: Generator, template: ChatTemplate, system: String? = nil, options: SamplingOptions = SamplingOptions(),
-                speakers: (user: String, assistant: String) = ("You", "ROMEO")) {
+                speakers: (user: String, assistant: String) = ("You", "ROMEO"), format: OutputFormat = .text) {
         self.generator = generator
+        self.format = format
         self.template = template
         self.system = system.flatMap { $0.isEmpty ? nil : $0 }
         self.options = options
@@ -68,7 +71,8 @@ public final class ChatSession {
         let budget = max(0, min(maxTokens, memory.capacity - prompt.count))
         var reply = ""
         let (ids, stats) = try generator.generate(
-            promptIDs: Array(prompt[keep...]), maxTokens: budget, options: options, stopStrings: template.stopStrings, memory: memory
+            promptIDs: Array(prompt[keep...]), maxTokens: budget, options: options, stopStrings: template.stopStrings, format: format,
+            memory: memory
         ) { piece in
             reply += piece
             return onText(piece)

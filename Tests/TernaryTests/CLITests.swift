@@ -18,15 +18,21 @@ struct CLITests {
 
     struct Result { let status: Int32; let reason: Process.TerminationReason; let out: String; let err: String }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs the binary; `input`, when given, is its standard input (then closed).
+    static func run(_ arguments: [String], input: String? = nil) throws -> Result {
         let bin = try #require(binary, "build the ternary executable first (swift build)")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bin)
         process.arguments = arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe(), err = Pipe(), stdin = Pipe()
         process.standardOutput = out
         process.standardError = err
+        if input != nil { process.standardInput = stdin }
         try process.run()
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, reason: process.terminationReason,

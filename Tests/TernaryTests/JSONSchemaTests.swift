@@ -187,4 +187,14 @@ struct JSONSchemaTests {
         try ReliabilityTests.expectCleanFailure(["generate", "--json-schema", "{not json", "hi"], "not valid JSON")
         try ReliabilityTests.expectCleanFailure(["generate", "--json", "--json-schema", text, "hi"], "not both")
     }
+
+    @Test("chat --json-schema holds every reply to the schema, turn after turn; --json and --json-schema together are an error")
+    func chat() throws {
+        let schema = #"{"enum": ["merry", "sad"]}"#
+        let result = try CLITests.run(["chat", "--json-schema", schema, "-n", "60", "--seed", "3"], input: "how do you feel?\nand now?\n")
+        #expect(result.status == 0, "\(result.err)")
+        let replies = result.out.components(separatedBy: "ROMEO: ").dropFirst().map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(replies.count == 2 && replies.allSatisfy { [#""merry""#, #""sad""#].contains($0) }, "\(result.out)")
+        try ReliabilityTests.expectCleanFailure(["chat", "--json", "--json-schema", schema], "not both")
+    }
 }
